@@ -1,0 +1,92 @@
+// Producers: claim space in a topic's ring with a lock-free CAS, fill it in place, commit.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "ringbus/bytes.hpp"
+#include "ringbus/result.hpp"
+#include "ringbus/topic.hpp"
+#include "ringbus/wait.hpp"
+
+namespace ringbus {
+
+class Producer;
+
+// Writable space in the ring for one message (a loan). Fill bytes(), then commit(). A claim
+// destroyed without commit is aborted: its frame becomes padding, so the stream never stalls.
+// Move-only. Not thread safe; commit it from the thread that claimed it or hand it over.
+class [[nodiscard]] Claim {
+ public:
+  Claim() = default;
+  Claim(Claim&& other) noexcept;
+  Claim& operator=(Claim&& other) noexcept;
+  Claim(const Claim&) = delete;
+  Claim& operator=(const Claim&) = delete;
+  ~Claim();
+
+  // The value bytes, in the ring. Valid until commit() or abort().
+  MutableBytes bytes() const noexcept { return value_; }
+  // The message's offset: its byte position in the topic's stream.
+  std::uint64_t offset() const noexcept { return position_; }
+  bool active() const noexcept { return commit_word_ != nullptr; }
+
+  // Publishes the message with the given timestamp (0: now, CLOCK_REALTIME in ns). Errors:
+  // aborted (a reader turned the claim into padding because it took longer than the topic's
+  // stuck-claim timeout; the message was not delivered). Hot path: no alloc, no system call
+  // (unless a reader sleeps on the futex, which then needs one wake-up call).
+  Result<std::uint64_t> commit(std::int64_t timestamp_ns = 0) noexcept;
+  // Gives the space back as padding.
+  void abort() noexcept;
+
+ private:
+  friend class Producer;
+  void* header_ = nullptr;          // the topic header (for the futex wake-up)
+  std::uint64_t* commit_word_ = nullptr;
+  std::uint64_t claimed_word_ = 0;  // the in-progress commit word this claim wrote
+  std::uint64_t position_ = 0;
+  MutableBytes value_;
+};
+
+// Publishes into one topic. Any number of producers, in any number of processes, may publish
+// into the same topic; messages from one producer are read in the order it published them.
+// A Producer object is not thread safe: use one per thread.
+class Producer {
+ public:
+  explicit Producer(Topic topic);
+
+  // Claims space for a value of value_size bytes with the given key (copied now). Errors:
+  // would_block (block policy: the slowest durable reader is a ring behind), too_large.
+  // Hot path: no alloc, no system call.
+  Result<Claim> try_claim(std::size_t value_size, ConstBytes key = {}) noexcept;
+  // Like try_claim, but waits for space with the given strategy; reaps dead readers while it
+  // waits. Errors: timed_out, too_large.
+  Result<Claim> claim(std::size_t value_size, ConstBytes key, const Wait& wait);
+
+  // Copies key and value into the ring and commits. Returns the message's offset.
+  Result<std::uint64_t> try_publish(ConstBytes key, ConstBytes value) noexcept;
+  Result<std::uint64_t> publish(ConstBytes key, ConstBytes value, const Wait& wait = {});
+
+  const Topic& topic() const noexcept { return topic_; }
+
+ private:
+  void rescan_limit() noexcept;
+  bool reclaim(std::uint64_t target) noexcept;
+  bool skip_stalled_claim(std::uint64_t position, std::uint64_t commit_word) noexcept;
+
+  Topic topic_;
+  std::byte* ring_ = nullptr;
+  void* header_ = nullptr;
+  std::uint64_t capacity_ = 0;
+  std::uint64_t mask_ = 0;
+  std::uint32_t lap_shift_ = 0;
+  std::uint64_t max_message_ = 0;
+  bool blocking_ = true;
+  std::uint64_t limit_ = 0;  // cached: slowest durable reader's position when last scanned
+  std::uint64_t reclaimed_ = 0;  // cached: the header's reclaimed position
+  std::uint64_t stuck_position_ = ~std::uint64_t{0};
+  std::int64_t stuck_since_ns_ = 0;
+  std::uint64_t stuck_timeout_ns_ = 0;
+};
+
+}  // namespace ringbus

@@ -1,0 +1,10 @@
+// The whole public API of the ringbus client library.
+#pragma once
+
+#include "ringbus/bytes.hpp"
+#include "ringbus/pin.hpp"
+#include "ringbus/producer.hpp"
+#include "ringbus/result.hpp"
+#include "ringbus/subscriber.hpp"
+#include "ringbus/topic.hpp"
+#include "ringbus/wait.hpp"

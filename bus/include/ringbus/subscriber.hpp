@@ -1,0 +1,142 @@
+// Subscribers (pub-sub): each has its own cursor and reads every message in publish order.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ringbus/bytes.hpp"
+#include "ringbus/function_ref.hpp"
+#include "ringbus/result.hpp"
+#include "ringbus/topic.hpp"
+#include "ringbus/wait.hpp"
+
+namespace ringbus {
+
+// One message, read in place. Valid only inside the poll handler call that received it.
+struct Message {
+  std::uint64_t offset = 0;    // byte position of its frame in the topic's stream
+  std::uint64_t sequence = 0;  // index of the message in the topic (0, 1, 2, ...)
+  std::int64_t timestamp_ns = 0;
+  ConstBytes key;
+  ConstBytes value;
+};
+
+// Where a new subscriber starts.
+struct StartFrom {
+  enum class Kind : std::uint8_t { earliest, latest, offset };
+  Kind kind = Kind::latest;
+  std::uint64_t offset = 0;
+
+  static StartFrom earliest() { return {Kind::earliest, 0}; }  // oldest frame still in the ring
+  static StartFrom latest() { return {Kind::latest, 0}; }      // the next message published
+  static StartFrom at(std::uint64_t o) { return {Kind::offset, o}; }  // a frame boundary
+};
+
+enum class Durability : std::uint8_t {
+  topic_default,  // durable on a block topic, lossy on an overwrite topic
+  durable,        // holds producers back under the block policy; never loses a message there
+  lossy,          // never holds producers back; may be lapped, and then told what it lost
+};
+
+struct SubscriberOptions {
+  StartFrom start = StartFrom::latest();
+  Durability durability = Durability::topic_default;
+  // Empty: an ephemeral reader, freed when its process dies. Otherwise a persistent reader
+  // that keeps its position in the topic across processes; attaching again with the same name
+  // resumes there and ignores `start`.
+  std::string name;
+  // Persistent readers only: free the slot this long after its process died (0: never).
+  std::chrono::milliseconds expiry{0};
+};
+
+struct PollResult {
+  std::size_t messages = 0;         // messages handed to the handler
+  std::uint64_t lost_bytes = 0;     // stream bytes skipped because the reader was lapped
+  std::uint64_t lost_messages = 0;  // messages skipped because the reader was lapped
+};
+
+// A reader with its own cursor. Not thread safe: poll from one thread at a time.
+class Subscriber {
+ public:
+  // Takes a reader slot. Errors: no_reader_slot, busy (persistent name held by a live
+  // process), offset_out_of_range, invalid_argument (offset not on a frame boundary, bad name).
+  static Result<Subscriber> attach(const Topic& topic, const SubscriberOptions& options = {});
+
+  Subscriber(Subscriber&&) noexcept;
+  Subscriber& operator=(Subscriber&&) noexcept;
+  Subscriber(const Subscriber&) = delete;
+  Subscriber& operator=(const Subscriber&) = delete;
+  ~Subscriber();  // detaches: frees an ephemeral slot, keeps a persistent one's position
+
+  // Hands up to max_messages available messages to handler(const Message&), in order, and
+  // returns how many, plus what was lost if the reader was lapped. Never blocks. Errors:
+  // corrupt (a frame fails validation). Hot path: no alloc, no system call.
+  template <class F>
+  Result<PollResult> poll(F&& handler, std::size_t max_messages = 64) noexcept {
+    return poll_some(FunctionRef<void(const Message&)>(handler), max_messages);
+  }
+
+  // Waits until a message is available (or the timeout passes: timed_out).
+  Result<void> wait(const Wait& wait);
+
+  // wait() then poll().
+  template <class F>
+  Result<PollResult> poll_wait(F&& handler, std::size_t max_messages, const Wait& w) {
+    auto ready = wait(w);
+    if (!ready) return ready.error();
+    return poll(handler, max_messages);
+  }
+
+  std::uint64_t position() const noexcept { return cursor_; }
+  std::uint64_t lost_bytes() const noexcept { return lost_bytes_; }
+  std::uint64_t lost_messages() const noexcept { return lost_messages_; }
+  bool durable() const noexcept { return durable_; }
+  std::uint32_t slot() const noexcept { return slot_; }
+  const Topic& topic() const noexcept { return topic_; }
+
+  // Publishes the position now (it is otherwise published in batches and at the end of each
+  // poll that read something).
+  void publish_position() noexcept;
+
+ private:
+  Subscriber() = default;
+  Result<PollResult> poll_some(FunctionRef<void(const Message&)> handler,
+                               std::size_t max_messages) noexcept;
+  enum class Frame : std::uint8_t;
+  Frame read_frame(Message& out) noexcept;
+  bool resync_after_lap(std::uint64_t tail) noexcept;
+  bool stuck_claim_expired(std::uint64_t commit_word) noexcept;
+  bool data_available() const noexcept;
+  void detach() noexcept;
+
+  Topic topic_;
+  const std::byte* ring_ = nullptr;
+  void* header_ = nullptr;
+  void* slot_ptr_ = nullptr;
+  std::uint64_t capacity_ = 0;
+  std::uint64_t mask_ = 0;
+  std::uint32_t lap_shift_ = 0;
+  std::uint64_t max_message_ = 0;
+  std::uint32_t slot_ = 0;
+  bool durable_ = false;
+  bool persistent_ = false;
+  std::uint64_t cursor_ = 0;
+  std::uint64_t published_ = 0;
+  std::uint64_t next_sequence_ = 0;
+  bool sequence_known_ = false;
+  // Below this position frames may be overwritten under us, so they are copied and checked.
+  std::uint64_t safe_from_ = 0;
+  std::uint64_t lost_bytes_ = 0;
+  std::uint64_t lost_messages_ = 0;
+  std::uint64_t pending_lost_bytes_ = 0;
+  bool lost_pending_ = false;
+  std::int64_t stuck_since_ns_ = 0;
+  std::uint64_t stuck_position_ = ~std::uint64_t{0};
+  std::uint64_t stuck_timeout_ns_ = 0;
+  std::vector<std::uint64_t> copy_;  // frame copy for the checked path, sized at attach
+};
+
+}  // namespace ringbus

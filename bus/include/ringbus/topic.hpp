@@ -1,0 +1,150 @@
+// Topics: one shared-memory file each in a bus directory. Create, open, remove, list, describe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ringbus/result.hpp"
+
+namespace ringbus {
+
+namespace detail {
+class TopicMapping;
+}
+
+// What producers do when the slowest durable reader is a full ring behind.
+enum class Policy : std::uint32_t {
+  block = 0,      // producers wait (or get would_block); nothing unread is overwritten
+  overwrite = 1,  // producers never wait; lapped readers are told how much they lost
+};
+
+std::string_view to_string(Policy policy) noexcept;
+
+struct TopicOptions {
+  // Ring size in bytes: a power of two from 4 KiB to 16 GiB.
+  std::uint64_t capacity = std::uint64_t{1} << 20;
+  // Largest key + value in bytes; 0 means capacity / 4. At most capacity / 4 and 1 GiB - 64.
+  std::uint64_t max_message = 0;
+  Policy policy = Policy::block;
+  // Reader slots (subscribers, and later group members and bridge recorders): 1 to 4096.
+  std::uint32_t max_readers = 64;
+  // A claim not committed within this time (its producer died or hung) is turned into padding
+  // by a waiting reader and counted in the header.
+  std::chrono::milliseconds stuck_claim_timeout{2000};
+  // File mode: 0600 (default), 0640 (group may read, e.g. a monitor) or 0660 (group may attach).
+  std::uint32_t mode = 0600;
+  // Lock the mapping in memory (mlock); fails with a clear error over RLIMIT_MEMLOCK.
+  bool lock_memory = false;
+};
+
+struct OpenOptions {
+  bool lock_memory = false;  // mlock the mapping
+  bool read_only = false;    // map read-only (monitors); producers and readers need read-write
+};
+
+// The fixed configuration of a topic, as read (and validated) from its header.
+struct TopicConfig {
+  std::uint64_t capacity = 0;
+  std::uint64_t max_message = 0;
+  Policy policy = Policy::block;
+  std::uint32_t max_readers = 0;
+  std::chrono::milliseconds stuck_claim_timeout{0};
+  std::uint32_t layout_version = 0;
+  std::uint64_t file_size = 0;
+  std::uint64_t ring_offset = 0;
+};
+
+// One attached (or persistent but detached) reader, as seen by describe.
+struct ReaderInfo {
+  std::uint32_t slot = 0;
+  std::string name;  // empty for an ephemeral reader
+  bool persistent = false;
+  bool durable = false;  // holds producers back under the block policy
+  std::uint32_t pid = 0;  // 0: no process attached (persistent reader waiting to be resumed)
+  bool alive = false;
+  std::uint64_t position = 0;  // published position (readers publish in batches)
+  std::uint64_t messages = 0;  // sequence number of the next message it will read
+  std::uint64_t lag_bytes = 0;
+  std::uint64_t lag_messages = 0;
+  std::uint64_t lost_bytes = 0;
+  std::uint64_t lost_messages = 0;
+  bool stalled() const { return !alive; }
+};
+
+// A consistent-enough view of a topic's counters for tools and tests (fields are read one by
+// one while producers run).
+struct TopicSnapshot {
+  TopicConfig config;
+  std::uint64_t tail = 0;           // next byte position to be claimed
+  std::uint64_t messages = 0;       // messages claimed since creation (including aborted)
+  std::uint64_t aborted_claims = 0; // claims turned into padding (dead or hung producers)
+  std::uint64_t reaped_readers = 0; // dead readers whose slots were freed
+  std::vector<ReaderInfo> readers;
+};
+
+// A mapped topic. Cheap to copy (shares the mapping); producers and subscribers keep it alive.
+// Thread safety: all const methods may be called from any thread.
+class Topic {
+ public:
+  Topic() = default;
+
+  const std::string& name() const noexcept;
+  const std::string& path() const noexcept;
+  const TopicConfig& config() const noexcept;
+  bool valid() const noexcept { return map_ != nullptr; }
+
+  // Reads the header and every reader slot. Liveness of each reader is checked (/proc).
+  TopicSnapshot snapshot() const;
+
+  // Frees the slots of ephemeral readers whose process died; marks dead persistent readers and
+  // frees those whose expiry passed. Returns how many slots were freed. Not a hot-path call.
+  std::size_t reap_dead_readers() const;
+
+  // Removes the persistent reader NAME, so it no longer holds producers back. Errors: not_found,
+  // busy (its process is alive).
+  Result<void> remove_reader(std::string_view reader_name) const;
+
+  detail::TopicMapping& mapping() const noexcept { return *map_; }
+
+ private:
+  friend class Bus;
+  explicit Topic(std::shared_ptr<detail::TopicMapping> map) : map_(std::move(map)) {}
+  std::shared_ptr<detail::TopicMapping> map_;
+};
+
+// A bus directory: where topic files live. Default: $RINGBUS_DIR, else /dev/shm/ringbus-$UID.
+// A hugetlbfs or ordinary disk directory works too.
+class Bus {
+ public:
+  static std::string default_directory();
+
+  explicit Bus(std::string directory = default_directory());
+  const std::string& directory() const noexcept { return directory_; }
+
+  // Creates the topic atomically (built under a temporary name, then renamed), reserving all
+  // its memory up front. Errors: invalid_argument (options), already_exists, no_space, io_error.
+  Result<Topic> create_topic(std::string_view name, const TopicOptions& options = {}) const;
+
+  // Maps and validates an existing topic. Errors: not_found, corrupt, incompatible, io_error.
+  Result<Topic> open_topic(std::string_view name, const OpenOptions& options = {}) const;
+
+  // Removes the topic's file; processes that mapped it keep their mapping until they drop it.
+  Result<void> remove_topic(std::string_view name) const;
+
+  // Names of the topic files in the directory, sorted. Removes leftovers of creations that
+  // crashed half-way (temporary files whose creator is dead).
+  Result<std::vector<std::string>> list_topics() const;
+
+ private:
+  std::string directory_;
+};
+
+// Checks a topic, group or reader name: 1-200 characters of [A-Za-z0-9._-], not "." or "..".
+// `what` names the kind of name in the error message.
+Result<void> validate_name(std::string_view name, std::string_view what = "topic name");
+
+}  // namespace ringbus

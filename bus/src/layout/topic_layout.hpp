@@ -1,0 +1,141 @@
+// The topic file: header, reader slots, data ring. Every byte offset of the header is fixed here.
+//
+// Topic file (one per topic, in the bus directory)
+// +--------------------+ 0
+// | TopicHeader        |   4096 bytes (kHeaderSize)
+// +--------------------+ 4096 = slots_offset
+// | ReaderSlot[0]      |   256 bytes each (reader_slot_layout.hpp)
+// | ...                |
+// | ReaderSlot[max-1]  |
+// +--------------------+ ring_offset = round_up(4096 + max_readers * 256, 4096)
+// | data ring          |   capacity bytes (a power of two) of frames (frame_layout.hpp)
+// +--------------------+ file_size = ring_offset + capacity
+//
+// TopicHeader (little-endian, native x86-64)
+//   off  size  field                      writer            notes
+//     0     8  magic                      creator           "RINGBUS\0"
+//     8     4  layout_version             creator           kLayoutVersion
+//    12     4  ready                      creator           kReady, stored last (release)
+//    16     8  file_size                  creator           ring_offset + capacity, rounded up
+//                                                         to the file system block (hugetlbfs)
+//    24     8  capacity                   creator           power of two
+//    32     8  max_message                creator           key + value bytes
+//    40     4  max_readers                creator
+//    44     4  policy                     creator           0 block, 1 overwrite
+//    48     4  header_size                creator           4096
+//    52     4  slot_size                  creator           256
+//    56     8  slots_offset               creator           4096
+//    64     8  ring_offset                creator
+//    72     4  frame_header_size          creator           32
+//    76     4  frame_alignment            creator           8
+//    80     8  stuck_claim_timeout_ns     creator
+//    88     8  created_unix_ns            creator
+//    96     4  creator_pid                creator
+//   100    28  reserved (zero)
+//   128     8  tail_position              producers (CAS16) next byte position to claim
+//   136     8  tail_messages              producers (CAS16) messages claimed so far
+//   144     8  reclaimed                  producers (CAS)   frames of the previous lap below this
+//                                                         boundary are committed, so their space
+//                                                         may be reused; also the oldest frame
+//                                                         boundary still in the ring ("earliest")
+//   152   104  (tail line and its prefetch neighbour)
+//   256     4  futex_word                 producers         bumped before each wake-up
+//   260     4  sleepers                   readers           readers asleep on futex_word
+//   264   120  (futex line and its prefetch neighbour)
+//   384     8  aborted_claims             readers/producers claims turned into padding
+//   392     8  reaped_readers             reapers           slots freed for dead readers
+//   400  3696  reserved (zero)
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace ringbus::layout {
+
+inline constexpr std::size_t kCacheLine = 64;
+inline constexpr std::uint64_t kMagic = 0x0053554247'4E4952ULL;  // "RINGBUS\0" little-endian
+inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::uint32_t kReady = 1;
+inline constexpr std::uint32_t kHeaderSize = 4096;
+inline constexpr std::uint64_t kPageSize = 4096;
+inline constexpr std::uint64_t kMinCapacity = 4096;
+inline constexpr std::uint64_t kMaxCapacity = std::uint64_t{1} << 34;  // 16 GiB
+inline constexpr std::uint32_t kMaxReaders = 4096;
+inline constexpr std::uint32_t kPolicyBlock = 0;
+inline constexpr std::uint32_t kPolicyOverwrite = 1;
+
+struct TopicHeader {
+  // Cold, written once by the creator before `ready`.
+  std::uint64_t magic;
+  std::uint32_t layout_version;
+  std::uint32_t ready;
+  std::uint64_t file_size;
+  std::uint64_t capacity;
+  std::uint64_t max_message;
+  std::uint32_t max_readers;
+  std::uint32_t policy;
+  std::uint32_t header_size;
+  std::uint32_t slot_size;
+  std::uint64_t slots_offset;
+  std::uint64_t ring_offset;
+  std::uint32_t frame_header_size;
+  std::uint32_t frame_alignment;
+  std::uint64_t stuck_claim_timeout_ns;
+  std::uint64_t created_unix_ns;
+  std::uint32_t creator_pid;
+  std::uint8_t reserved0[28];
+  // Hot, producers: the pair is claimed with one 16-byte CAS, so it is 16-byte aligned.
+  alignas(16) std::uint64_t tail_position;
+  std::uint64_t tail_messages;
+  std::uint64_t reclaimed;
+  std::uint8_t pad_tail[104];
+  // Futex wake-ups: readers that sleep count themselves in `sleepers`.
+  std::uint32_t futex_word;
+  std::uint32_t sleepers;
+  std::uint8_t pad_futex[120];
+  // Cold counters.
+  std::uint64_t aborted_claims;
+  std::uint64_t reaped_readers;
+  std::uint8_t reserved1[3696];
+};
+
+static_assert(std::is_standard_layout_v<TopicHeader>);
+static_assert(std::is_trivially_copyable_v<TopicHeader>);
+static_assert(sizeof(TopicHeader) == kHeaderSize);
+static_assert(alignof(TopicHeader) == 16);
+static_assert(offsetof(TopicHeader, magic) == 0);
+static_assert(offsetof(TopicHeader, layout_version) == 8);
+static_assert(offsetof(TopicHeader, ready) == 12);
+static_assert(offsetof(TopicHeader, file_size) == 16);
+static_assert(offsetof(TopicHeader, capacity) == 24);
+static_assert(offsetof(TopicHeader, max_message) == 32);
+static_assert(offsetof(TopicHeader, max_readers) == 40);
+static_assert(offsetof(TopicHeader, policy) == 44);
+static_assert(offsetof(TopicHeader, header_size) == 48);
+static_assert(offsetof(TopicHeader, slot_size) == 52);
+static_assert(offsetof(TopicHeader, slots_offset) == 56);
+static_assert(offsetof(TopicHeader, ring_offset) == 64);
+static_assert(offsetof(TopicHeader, frame_header_size) == 72);
+static_assert(offsetof(TopicHeader, frame_alignment) == 76);
+static_assert(offsetof(TopicHeader, stuck_claim_timeout_ns) == 80);
+static_assert(offsetof(TopicHeader, created_unix_ns) == 88);
+static_assert(offsetof(TopicHeader, creator_pid) == 96);
+static_assert(offsetof(TopicHeader, tail_position) == 128);
+static_assert(offsetof(TopicHeader, tail_messages) == 136);
+static_assert(offsetof(TopicHeader, reclaimed) == 144);
+static_assert(offsetof(TopicHeader, futex_word) == 256);
+static_assert(offsetof(TopicHeader, sleepers) == 260);
+static_assert(offsetof(TopicHeader, aborted_claims) == 384);
+static_assert(offsetof(TopicHeader, reaped_readers) == 392);
+static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free);
+static_assert(std::atomic_ref<std::uint32_t>::is_always_lock_free);
+
+// Where the ring starts for a given number of reader slots (page aligned, for hugetlbfs too).
+constexpr std::uint64_t ring_offset_for(std::uint32_t max_readers, std::uint32_t slot_size) {
+  std::uint64_t end = kHeaderSize + std::uint64_t{max_readers} * slot_size;
+  return (end + kPageSize - 1) / kPageSize * kPageSize;
+}
+
+}  // namespace ringbus::layout

@@ -1,0 +1,308 @@
+// Claim/commit: producers reserve frames with a 16-byte CAS on the tail and publish them by
+// turning the frame's commit word from kClaimed into kData.
+#include "ringbus/producer.hpp"
+
+#include <sched.h>
+#include <time.h>
+
+#include <cassert>
+#include <algorithm>
+#include <cstring>
+
+#include "layout/frame_layout.hpp"
+#include "layout/topic_layout.hpp"
+#include "ring/atomics.hpp"
+#include "ring/futex.hpp"
+#include "topic/reader_slots.hpp"
+#include "topic/topic_mapping.hpp"
+
+namespace ringbus {
+namespace {
+
+using detail::atomic;
+using layout::FrameHeader;
+using layout::FrameKind;
+using layout::TopicHeader;
+
+constexpr std::uint64_t kKindMask = std::uint64_t{3} << 30;
+
+std::uint64_t with_kind(std::uint64_t word, FrameKind kind) {
+  return (word & ~kKindMask) | (std::uint64_t{static_cast<std::uint32_t>(kind)} << 30);
+}
+
+}  // namespace
+
+// ---- Claim ------------------------------------------------------------------------------
+
+Claim::Claim(Claim&& other) noexcept
+    : header_(other.header_),
+      commit_word_(std::exchange(other.commit_word_, nullptr)),
+      claimed_word_(other.claimed_word_),
+      position_(other.position_),
+      value_(other.value_) {}
+
+Claim& Claim::operator=(Claim&& other) noexcept {
+  if (this != &other) {
+    abort();
+    header_ = other.header_;
+    commit_word_ = std::exchange(other.commit_word_, nullptr);
+    claimed_word_ = other.claimed_word_;
+    position_ = other.position_;
+    value_ = other.value_;
+  }
+  return *this;
+}
+
+Claim::~Claim() { abort(); }
+
+Result<std::uint64_t> Claim::commit(std::int64_t timestamp_ns) noexcept {
+  assert(active() && "Claim::commit on a committed, aborted or moved-from claim");
+  auto* frame = reinterpret_cast<FrameHeader*>(commit_word_);
+  frame->timestamp_ns = timestamp_ns != 0 ? timestamp_ns : detail::realtime_ns();
+  std::uint64_t expected = claimed_word_;
+  commit_word_ = nullptr;
+  // seq_cst: publishes the frame (pairs with the acquire load of the commit word in poll) and
+  // orders it before the sleepers load below (pairs with the seq_cst increment in
+  // Subscriber::wait). A CAS, not a store, because a reader may have turned this claim into
+  // padding after the stuck-claim timeout.
+  if (!atomic(frame->commit)
+           .compare_exchange_strong(expected, with_kind(claimed_word_, FrameKind::kData),
+                                    std::memory_order_seq_cst)) {
+    return Errc::aborted;
+  }
+  auto* header = static_cast<TopicHeader*>(header_);
+  // seq_cst: see above. Readers that only spin never write this line, so it stays cached.
+  if (atomic(header->sleepers).load(std::memory_order_seq_cst) != 0) {
+    atomic(header->futex_word).fetch_add(1, std::memory_order_seq_cst);
+    detail::futex_wake_all(&header->futex_word);
+  }
+  return position_;
+}
+
+void Claim::abort() noexcept {
+  if (!active()) return;
+  auto* frame = reinterpret_cast<FrameHeader*>(commit_word_);
+  std::uint64_t expected = claimed_word_;
+  std::uint64_t stride = layout::frame_stride(layout::commit_length(claimed_word_));
+  std::uint64_t padding =
+      layout::make_commit(layout::commit_lap(claimed_word_), FrameKind::kPadding, stride);
+  commit_word_ = nullptr;
+  // release: pairs with the acquire load in poll; fails harmlessly if a reader already did it.
+  atomic(frame->commit).compare_exchange_strong(expected, padding, std::memory_order_release);
+}
+
+// ---- Producer ---------------------------------------------------------------------------
+
+Producer::Producer(Topic topic) : topic_(std::move(topic)) {
+  auto& map = topic_.mapping();
+  ring_ = map.ring();
+  header_ = &map.header();
+  capacity_ = map.config().capacity;
+  mask_ = capacity_ - 1;
+  lap_shift_ = map.lap_shift();
+  max_message_ = map.config().max_message;
+  blocking_ = map.config().policy == Policy::block;
+  stuck_timeout_ns_ = map.header().stuck_claim_timeout_ns;
+}
+
+// Called when the frame at `position` (previous lap) is not committed. A claim pending longer
+// than the stuck-claim timeout is turned into padding, as a waiting reader would; a frame with
+// no claim mark at all (its producer died right after its tail CAS) has an unknown length, so
+// the reclaimed position jumps to the next lap start, which is always a frame boundary.
+bool Producer::skip_stalled_claim(std::uint64_t position, std::uint64_t word) noexcept {
+  const std::int64_t now = detail::monotonic_ns();
+  if (stuck_position_ != position) {
+    stuck_position_ = position;
+    stuck_since_ns_ = now;
+    return false;
+  }
+  if (static_cast<std::uint64_t>(now - stuck_since_ns_) < stuck_timeout_ns_) return false;
+  auto& header = *static_cast<TopicHeader*>(header_);
+  auto* frame = reinterpret_cast<FrameHeader*>(ring_ + (position & mask_));
+  const std::uint32_t lap = layout::lap_of(position, lap_shift_);
+  if (layout::commit_lap(word) == lap && layout::commit_kind(word) == FrameKind::kClaimed) {
+    std::uint64_t padding = layout::make_commit(
+        lap, FrameKind::kPadding, layout::frame_stride(layout::commit_length(word)));
+    // acq_rel: races with the stalled producer's commit CAS; exactly one wins.
+    if (atomic(frame->commit).compare_exchange_strong(word, padding, std::memory_order_acq_rel)) {
+      atomic(header.aborted_claims).fetch_add(1, std::memory_order_relaxed);
+    }
+  } else {
+    std::uint64_t expected = position;
+    // acq_rel: pairs with other producers' reclaim CAS.
+    atomic(header.reclaimed)
+        .compare_exchange_strong(expected, (position & ~mask_) + capacity_,
+                                 std::memory_order_acq_rel);
+  }
+  stuck_position_ = ~std::uint64_t{0};
+  return true;
+}
+
+// Makes sure every frame of the previous lap below `target` is committed before its space is
+// reused: a producer still writing into a claimed frame must not be lapped by another producer,
+// or it would scribble over the newer frame. Walks the old frames from the shared reclaimed
+// position (plus some slack, so this runs about once per slack bytes, not per message).
+bool Producer::reclaim(std::uint64_t target) noexcept {
+  auto& header = *static_cast<TopicHeader*>(header_);
+  const std::uint64_t goal = target + std::min<std::uint64_t>(capacity_ / 8, 64 * 1024);
+  // acquire: pairs with the acq_rel CAS below in other producers.
+  std::uint64_t reclaimed = atomic(header.reclaimed).load(std::memory_order_acquire);
+  while (reclaimed < target) {
+    std::uint64_t p = reclaimed;
+    std::uint64_t word = 0;
+    while (p < goal) {
+      const auto* frame = reinterpret_cast<const FrameHeader*>(ring_ + (p & mask_));
+      // acquire: pairs with the commit CAS; its producer is done writing this frame.
+      word = atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
+      if (layout::commit_lap(word) != layout::lap_of(p, lap_shift_)) break;
+      const FrameKind kind = layout::commit_kind(word);
+      std::uint64_t stride = 0;
+      if (kind == FrameKind::kData) {
+        stride = layout::frame_stride(layout::commit_length(word));
+      } else if (kind == FrameKind::kPadding) {
+        stride = layout::commit_length(word);
+      }
+      if (stride == 0 || stride % layout::kFrameAlignment != 0 ||
+          (p & mask_) + stride > capacity_) {
+        break;  // in flight, or unreadable
+      }
+      p += stride;
+    }
+    if (p > reclaimed) {
+      // acq_rel: publishes the walk; on failure `reclaimed` gets the newer value.
+      atomic(header.reclaimed)
+          .compare_exchange_strong(reclaimed, p, std::memory_order_acq_rel);
+      continue;
+    }
+    if (!skip_stalled_claim(reclaimed, word)) return false;
+    reclaimed = atomic(header.reclaimed).load(std::memory_order_acquire);
+  }
+  reclaimed_ = reclaimed;
+  stuck_position_ = ~std::uint64_t{0};
+  return true;
+}
+
+void Producer::rescan_limit() noexcept {
+  auto& map = topic_.mapping();
+  auto& header = map.header();
+  // Tail first, then the slots (all seq_cst): a reader whose registration this scan misses
+  // registered after we read the tail, and reads frames in place only from a tail it loads
+  // after registering, which is at least ours (Subscriber::attach).
+  std::uint64_t limit = atomic(header.tail_position).load(std::memory_order_seq_cst);
+  for (std::uint32_t i = 0; i < map.config().max_readers; ++i) {
+    auto& slot = map.slot(i);
+    std::uint64_t state = atomic(slot.state).load(std::memory_order_seq_cst);
+    if (layout::slot_state(state) != layout::kSlotActive ||
+        (atomic(slot.flags).load(std::memory_order_relaxed) & layout::kSlotDurable) == 0) {
+      continue;
+    }
+    // acquire: pairs with the release store in Subscriber::publish_position(); the reader's
+    // reads of everything below this position happen before we overwrite it.
+    std::uint64_t position = atomic(slot.position).load(std::memory_order_acquire);
+    if (position < limit) limit = position;
+  }
+  limit_ = limit;
+}
+
+Result<Claim> Producer::try_claim(std::size_t value_size, ConstBytes key) noexcept {
+  if (value_size > max_message_ || key.size() > max_message_ - value_size) {
+    return Errc::too_large;
+  }
+  const std::uint64_t length = key.size() + value_size;
+  const std::uint64_t stride = layout::frame_stride(length);
+  auto* header = static_cast<TopicHeader*>(header_);
+  // relaxed: only a guess for the CAS, which returns the real value when it is stale.
+  detail::TailPair current{atomic(header->tail_position).load(std::memory_order_relaxed),
+                           atomic(header->tail_messages).load(std::memory_order_relaxed)};
+  std::uint64_t start = 0;
+  std::uint64_t pad = 0;
+  for (;;) {
+    const std::uint64_t index = current.position & mask_;
+    pad = index + stride > capacity_ ? capacity_ - index : 0;  // frames never wrap
+    start = current.position + pad;
+    const std::uint64_t end = start + stride;
+    if (blocking_ && end > limit_ + capacity_) {
+      rescan_limit();
+      if (end > limit_ + capacity_) return Errc::would_block;
+    }
+    // Only when a producer stalled mid-claim a whole lap ago: the one case where an overwrite
+    // producer waits (see reclaim()).
+    if (end > reclaimed_ + capacity_ && !reclaim(end - capacity_)) return Errc::would_block;
+    detail::TailPair next{end, current.messages + 1};
+    detail::TailPair seen = detail::cas_tail(&header->tail_position, current, next);
+    if (seen == current) break;
+    current = seen;
+  }
+  if (pad != 0) {
+    auto* padding = reinterpret_cast<FrameHeader*>(ring_ + (current.position & mask_));
+    // release: pairs with the acquire load of the commit word in poll.
+    atomic(padding->commit)
+        .store(layout::make_commit(layout::lap_of(current.position, lap_shift_),
+                                   FrameKind::kPadding, pad),
+               std::memory_order_release);
+  }
+  auto* frame = reinterpret_cast<FrameHeader*>(ring_ + (start & mask_));
+  const std::uint64_t claimed =
+      layout::make_commit(layout::lap_of(start, lap_shift_), FrameKind::kClaimed, length);
+  // relaxed: a reader reads this only to skip a stuck claim, and needs nothing but the word.
+  atomic(frame->commit).store(claimed, std::memory_order_relaxed);
+  frame->sequence = current.messages;
+  frame->key_length = static_cast<std::uint32_t>(key.size());
+  frame->reserved = 0;
+  auto* payload = reinterpret_cast<std::byte*>(frame + 1);
+  if (!key.empty()) std::memcpy(payload, key.data(), key.size());
+
+  Claim claim;
+  claim.header_ = header_;
+  claim.commit_word_ = &frame->commit;
+  claim.claimed_word_ = claimed;
+  claim.position_ = start;
+  claim.value_ = MutableBytes(payload + key.size(), value_size);
+  return claim;
+}
+
+Result<Claim> Producer::claim(std::size_t value_size, ConstBytes key, const Wait& wait) {
+  constexpr std::int64_t kReapIntervalNs = 50'000'000;
+  const std::int64_t start = detail::monotonic_ns();
+  const std::int64_t timeout = wait.timeout.count();
+  std::int64_t last_reap = start;
+  for (std::uint64_t spins = 0;; ++spins) {
+    auto claimed = try_claim(value_size, key);
+    if (claimed || claimed.code() != Errc::would_block) return claimed;
+    if (wait.kind == WaitKind::busy_spin && (spins & 1023) != 0) {
+      detail::cpu_relax();
+      continue;
+    }
+    const std::int64_t now = detail::monotonic_ns();
+    if (now - start >= timeout) return Errc::timed_out;
+    if (now - last_reap >= kReapIntervalNs) {
+      // Dead readers must not hold us back forever; this is the slow path anyway.
+      topic_.reap_dead_readers();
+      last_reap = now;
+    }
+    if (wait.kind == WaitKind::spin_yield && spins > 64) {
+      sched_yield();
+    } else if (wait.kind == WaitKind::futex && spins > 64) {
+      timespec nap{0, 50'000};  // readers do not wake producers: back off instead
+      nanosleep(&nap, nullptr);
+    } else {
+      detail::cpu_relax();
+    }
+  }
+}
+
+Result<std::uint64_t> Producer::try_publish(ConstBytes key, ConstBytes value) noexcept {
+  auto claimed = try_claim(value.size(), key);
+  if (!claimed) return claimed.error();
+  if (!value.empty()) std::memcpy(claimed->bytes().data(), value.data(), value.size());
+  return claimed->commit();
+}
+
+Result<std::uint64_t> Producer::publish(ConstBytes key, ConstBytes value, const Wait& wait) {
+  auto claimed = claim(value.size(), key, wait);
+  if (!claimed) return claimed.error();
+  if (!value.empty()) std::memcpy(claimed->bytes().data(), value.data(), value.size());
+  return claimed->commit();
+}
+
+}  // namespace ringbus

@@ -1,0 +1,515 @@
+// Subscribers: read frames at their own cursor, in place when producers cannot overwrite them,
+// copied and re-checked (seqlock style) when they can; skip stuck claims; detect laps.
+#include "ringbus/subscriber.hpp"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <cstdio>
+#include <cstdlib>
+
+#include "layout/frame_layout.hpp"
+#include "layout/topic_layout.hpp"
+#include "ring/atomics.hpp"
+#include "ring/futex.hpp"
+#include "topic/reader_slots.hpp"
+#include "topic/topic_mapping.hpp"
+
+namespace ringbus {
+
+enum class Subscriber::Frame : std::uint8_t { message, skipped, empty, lapped, corrupt };
+
+namespace {
+
+using detail::atomic;
+using layout::FrameHeader;
+using layout::FrameKind;
+using layout::TopicHeader;
+
+constexpr std::uint64_t kNoPosition = std::numeric_limits<std::uint64_t>::max();
+constexpr std::size_t kPublishEvery = 32;  // messages between position updates within a poll
+
+TopicHeader& header_of(void* p) { return *static_cast<TopicHeader*>(p); }
+layout::ReaderSlot& slot_of(void* p) { return *static_cast<layout::ReaderSlot*>(p); }
+
+// Copies `words` 8-byte words that a producer may be overwriting right now. The caller
+// re-checks the tail afterwards and discards the copy if it raced (a seqlock read); the race
+// is by design, so it is hidden from ThreadSanitizer, and volatile keeps the loads real.
+__attribute__((no_sanitize("thread"))) void copy_racy(std::uint64_t* dst, const std::byte* src,
+                                                      std::size_t words) noexcept {
+  const volatile auto* from = reinterpret_cast<const volatile std::uint64_t*>(src);
+  for (std::size_t i = 0; i < words; ++i) dst[i] = from[i];
+}
+
+// A consistent {position, messages} snapshot of the tail: both change together in one CAS and
+// the position only grows, so an unchanged position brackets an unchanged pair.
+detail::TailPair read_tail(TopicHeader& h) {
+  for (;;) {
+    // acquire: pairs with producers' CAS; the messages count belongs to this position.
+    std::uint64_t p1 = atomic(h.tail_position).load(std::memory_order_seq_cst);
+    std::uint64_t m = atomic(h.tail_messages).load(std::memory_order_seq_cst);
+    std::uint64_t p2 = atomic(h.tail_position).load(std::memory_order_seq_cst);
+    if (p1 == p2) return {p1, m};
+  }
+}
+
+}  // namespace
+
+// ---- attach / detach --------------------------------------------------------------------
+
+namespace {
+
+struct StartPoint {
+  std::uint64_t position = 0;
+  std::uint64_t sequence = 0;
+  bool sequence_known = false;
+};
+
+// The oldest frame boundary still in the ring: producers reuse space only after walking the
+// previous lap's frames up to it (Producer::reclaim), so everything from here on is intact.
+std::uint64_t earliest_boundary(detail::TopicMapping& map) {
+  // acquire: pairs with the producers' reclaim CAS.
+  return atomic(map.header().reclaimed).load(std::memory_order_acquire);
+}
+
+// Walks frames from a known boundary to `offset` to prove it is a frame boundary.
+Result<void> check_boundary(detail::TopicMapping& map, std::uint64_t from, std::uint64_t offset) {
+  const std::uint64_t capacity = map.config().capacity;
+  const std::uint32_t shift = map.lap_shift();
+  std::uint64_t p = from;
+  while (p < offset) {
+    const auto* frame = reinterpret_cast<const FrameHeader*>(map.ring() + (p & (capacity - 1)));
+    // acquire: pairs with the producer's commit.
+    std::uint64_t word = atomic(const_cast<std::uint64_t&>(frame->commit))
+                             .load(std::memory_order_acquire);
+    FrameKind kind = layout::commit_kind(word);
+    if (layout::commit_lap(word) != layout::lap_of(p, shift) || kind == FrameKind::kNone) {
+      return Error(Errc::offset_out_of_range,
+                   "offset " + std::to_string(offset) + " is no longer (or not yet) in the ring");
+    }
+    std::uint64_t stride = kind == FrameKind::kPadding ? layout::commit_length(word)
+                                                       : layout::frame_stride(
+                                                             layout::commit_length(word));
+    if (stride == 0) return Error(Errc::corrupt, "zero-length padding frame at " + std::to_string(p));
+    p += stride;
+  }
+  if (p != offset) {
+    return Error(Errc::invalid_argument, "offset " + std::to_string(offset) +
+                                             " is not a frame boundary (the frame before it "
+                                             "ends at " + std::to_string(p) + ")");
+  }
+  return {};
+}
+
+// The sequence number of the first message at or after frame boundary `start`: read from its
+// frame (checked like a lossy read), or the tail's count if no message follows yet. A claim in
+// flight there is waited for briefly. Unknown (nullopt) only if that does not settle.
+std::optional<std::uint64_t> sequence_at(detail::TopicMapping& map, std::uint64_t start) {
+  const std::uint64_t capacity = map.config().capacity;
+  const std::uint32_t shift = map.lap_shift();
+  auto& h = map.header();
+  for (int attempt = 0; attempt < 10000; ++attempt) {
+    auto tail = read_tail(h);
+    std::uint64_t p = start;
+    while (p < tail.position) {
+      const auto* frame = reinterpret_cast<const FrameHeader*>(map.ring() + (p & (capacity - 1)));
+      // acquire: pairs with the producer's commit.
+      std::uint64_t word = atomic(const_cast<std::uint64_t&>(frame->commit))
+                               .load(std::memory_order_acquire);
+      FrameKind kind = layout::commit_kind(word);
+      if (layout::commit_lap(word) != layout::lap_of(p, shift) || kind == FrameKind::kNone ||
+          kind == FrameKind::kClaimed) {
+        break;  // in flight: try again
+      }
+      if (kind == FrameKind::kPadding) {
+        std::uint64_t stride = layout::commit_length(word);
+        if (stride == 0) return std::nullopt;
+        p += stride;
+        continue;
+      }
+      std::uint64_t sequence = 0;
+      copy_racy(&sequence, reinterpret_cast<const std::byte*>(&frame->sequence), 1);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (atomic(h.tail_position).load(std::memory_order_relaxed) > p + capacity) {
+        return std::nullopt;  // overwritten under us: the caller's reader will resync anyway
+      }
+      return sequence;
+    }
+    if (p >= tail.position) return tail.messages;
+    if (attempt > 100) sched_yield();
+  }
+  return std::nullopt;
+}
+
+Result<StartPoint> resolve_start(detail::TopicMapping& map, const StartFrom& start) {
+  StartPoint sp;
+  switch (start.kind) {
+    case StartFrom::Kind::latest: {
+      auto tail = read_tail(map.header());
+      return StartPoint{tail.position, tail.messages, true};
+    }
+    case StartFrom::Kind::earliest:
+      sp.position = earliest_boundary(map);
+      break;
+    case StartFrom::Kind::offset: {
+      std::uint64_t earliest = earliest_boundary(map);
+      std::uint64_t tail = atomic(map.header().tail_position).load(std::memory_order_acquire);
+      if (start.offset < earliest || start.offset > tail) {
+        return Error(Errc::offset_out_of_range,
+                     "offset " + std::to_string(start.offset) + " is out of range: topic '" +
+                         map.name() + "' has offsets " + std::to_string(earliest) + " to " +
+                         std::to_string(tail) + " in its ring");
+      }
+      if (auto ok = check_boundary(map, earliest, start.offset); !ok) return ok.error();
+      sp.position = start.offset;
+      break;
+    }
+  }
+  if (auto sequence = sequence_at(map, sp.position)) {
+    sp.sequence = *sequence;
+    sp.sequence_known = true;
+  }
+  return sp;
+}
+
+}  // namespace
+
+Result<Subscriber> Subscriber::attach(const Topic& topic, const SubscriberOptions& options) {
+  if (!topic.valid()) return Error(Errc::invalid_argument, "subscriber needs an open topic");
+  auto& map = topic.mapping();
+  if (map.read_only()) {
+    return Error(Errc::invalid_argument, "topic '" + map.name() + "' is mapped read-only");
+  }
+  if (!options.name.empty()) {
+    if (auto ok = validate_name(options.name, "reader name"); !ok) return ok.error();
+    if (options.name.size() > layout::kReaderNameMax) {
+      return Error(Errc::invalid_argument, "reader name '" + options.name + "' is longer than " +
+                                               std::to_string(layout::kReaderNameMax) +
+                                               " characters");
+    }
+  }
+  const auto& config = map.config();
+  // On an overwrite topic producers never wait, so nobody can be durable there.
+  const bool durable = config.policy == Policy::block &&
+                       options.durability != Durability::lossy;
+
+  auto start = resolve_start(map, options.start);
+  if (!start) return start.error();
+
+  detail::SlotRequest request;
+  request.name = options.name;
+  request.durable = durable;
+  request.expiry_ns = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options.expiry).count());
+  auto acquired = detail::acquire_slot(map, request, start->position, start->sequence);
+  if (!acquired) return acquired.error();
+
+  Subscriber sub;
+  sub.topic_ = topic;
+  sub.ring_ = map.ring();
+  sub.header_ = &map.header();
+  sub.slot_ = acquired->index;
+  sub.slot_ptr_ = &map.slot(acquired->index);
+  sub.capacity_ = config.capacity;
+  sub.mask_ = config.capacity - 1;
+  sub.lap_shift_ = map.lap_shift();
+  sub.max_message_ = config.max_message;
+  sub.persistent_ = !options.name.empty();
+  sub.stuck_timeout_ns_ = static_cast<std::uint64_t>(map.header().stuck_claim_timeout_ns);
+  auto& slot = slot_of(sub.slot_ptr_);
+  if (acquired->resumed) {
+    // A persistent reader continues where its last process published its position. While it
+    // was durable, that position held producers back, so its frames are intact.
+    sub.durable_ = (atomic(slot.flags).load(std::memory_order_relaxed) &
+                    layout::kSlotDurable) != 0;
+    sub.cursor_ = atomic(slot.position).load(std::memory_order_acquire);
+    sub.next_sequence_ = atomic(slot.messages).load(std::memory_order_relaxed);
+    sub.sequence_known_ = true;
+    sub.lost_bytes_ = atomic(slot.lost_bytes).load(std::memory_order_relaxed);
+    sub.lost_messages_ = atomic(slot.lost_messages).load(std::memory_order_relaxed);
+    sub.safe_from_ = sub.durable_ ? sub.cursor_ : kNoPosition;
+  } else {
+    sub.durable_ = durable;
+    sub.cursor_ = start->position;
+    sub.next_sequence_ = start->sequence;
+    sub.sequence_known_ = start->sequence_known;
+    // seq_cst: after our seq_cst registration (see Producer::rescan_limit). Frames before this
+    // tail may still be overwritten by a producer that scanned before we registered.
+    sub.safe_from_ =
+        durable ? atomic(map.header().tail_position).load(std::memory_order_seq_cst) : kNoPosition;
+  }
+  sub.published_ = sub.cursor_;
+  if (sub.cursor_ < sub.safe_from_) {
+    sub.copy_.resize((layout::kFrameHeaderSize + config.max_message) / 8 + 2);
+  }
+  return sub;
+}
+
+Subscriber::Subscriber(Subscriber&& o) noexcept { *this = std::move(o); }
+
+Subscriber& Subscriber::operator=(Subscriber&& o) noexcept {
+  if (this == &o) return *this;
+  detach();
+  topic_ = std::move(o.topic_);
+  ring_ = o.ring_;
+  header_ = o.header_;
+  slot_ptr_ = std::exchange(o.slot_ptr_, nullptr);
+  capacity_ = o.capacity_;
+  mask_ = o.mask_;
+  lap_shift_ = o.lap_shift_;
+  max_message_ = o.max_message_;
+  slot_ = o.slot_;
+  durable_ = o.durable_;
+  persistent_ = o.persistent_;
+  cursor_ = o.cursor_;
+  published_ = o.published_;
+  next_sequence_ = o.next_sequence_;
+  sequence_known_ = o.sequence_known_;
+  safe_from_ = o.safe_from_;
+  lost_bytes_ = o.lost_bytes_;
+  lost_messages_ = o.lost_messages_;
+  pending_lost_bytes_ = o.pending_lost_bytes_;
+  lost_pending_ = o.lost_pending_;
+  stuck_since_ns_ = o.stuck_since_ns_;
+  stuck_position_ = o.stuck_position_;
+  stuck_timeout_ns_ = o.stuck_timeout_ns_;
+  copy_ = std::move(o.copy_);
+  return *this;
+}
+
+Subscriber::~Subscriber() { detach(); }
+
+void Subscriber::detach() noexcept {
+  if (slot_ptr_ == nullptr) return;
+  publish_position();
+  detail::release_slot(topic_.mapping(), slot_, persistent_);
+  slot_ptr_ = nullptr;
+}
+
+void Subscriber::publish_position() noexcept {
+  if (slot_ptr_ == nullptr) return;
+  auto& slot = slot_of(slot_ptr_);
+  auto relaxed = std::memory_order_relaxed;  // published by the release store below
+  atomic(slot.messages).store(next_sequence_, relaxed);
+  atomic(slot.lost_bytes).store(lost_bytes_, relaxed);
+  atomic(slot.lost_messages).store(lost_messages_, relaxed);
+  // release: pairs with the acquire load in Producer::rescan_limit(); our reads of every frame
+  // before cursor_ are done before a producer may overwrite them.
+  atomic(slot.position).store(cursor_, std::memory_order_release);
+  published_ = cursor_;
+}
+
+// ---- reading ----------------------------------------------------------------------------
+
+bool Subscriber::resync_after_lap(std::uint64_t tail) noexcept {
+  // Continue at the oldest frame boundary still in the ring (see earliest_boundary()), which
+  // is at least tail - capacity, so past everything that was overwritten.
+  (void)tail;
+  const std::uint64_t boundary =
+      atomic(header_of(header_).reclaimed).load(std::memory_order_acquire);
+  if (boundary <= cursor_) return false;
+  lost_bytes_ += boundary - cursor_;
+  pending_lost_bytes_ += boundary - cursor_;
+  cursor_ = boundary;
+  lost_pending_ = true;
+  stuck_position_ = kNoPosition;
+  return true;
+}
+
+// Called when the frame at the cursor is not committed. Returns true if the caller should look
+// again: the claim was stuck past the timeout and has been skipped.
+bool Subscriber::stuck_claim_expired(std::uint64_t word) noexcept {
+  auto& h = header_of(header_);
+  const std::uint64_t tail = atomic(h.tail_position).load(std::memory_order_acquire);
+  if (tail <= cursor_) {  // nothing claimed here yet: simply no data
+    stuck_position_ = kNoPosition;
+    return false;
+  }
+  const std::int64_t now = detail::monotonic_ns();
+  if (stuck_position_ != cursor_) {
+    stuck_position_ = cursor_;
+    stuck_since_ns_ = now;
+    return false;
+  }
+  if (static_cast<std::uint64_t>(now - stuck_since_ns_) < stuck_timeout_ns_) return false;
+
+  const std::uint32_t lap = layout::lap_of(cursor_, lap_shift_);
+  auto* frame = reinterpret_cast<FrameHeader*>(const_cast<std::byte*>(ring_) + (cursor_ & mask_));
+  if (layout::commit_lap(word) == lap && layout::commit_kind(word) == FrameKind::kClaimed) {
+    std::uint64_t stride = layout::frame_stride(layout::commit_length(word));
+    std::uint64_t padding = layout::make_commit(lap, FrameKind::kPadding, stride);
+    // acq_rel: races with the producer's commit CAS; exactly one wins.
+    if (atomic(frame->commit).compare_exchange_strong(word, padding, std::memory_order_acq_rel)) {
+      atomic(h.aborted_claims).fetch_add(1, std::memory_order_relaxed);
+    }
+  } else {
+    // The producer died between its tail CAS and writing its claim mark, so the frame's length
+    // is unknown. The tail is always a frame boundary: continue there and count the skip.
+    lost_bytes_ += tail - cursor_;
+    pending_lost_bytes_ += tail - cursor_;
+    lost_pending_ = true;
+    cursor_ = tail;
+  }
+  stuck_position_ = kNoPosition;
+  return true;
+}
+
+Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
+  const std::uint64_t index = cursor_ & mask_;
+  const auto* frame = reinterpret_cast<const FrameHeader*>(ring_ + index);
+  const bool checked = cursor_ < safe_from_;
+  auto& h = header_of(header_);
+  if (checked &&
+      atomic(h.tail_position).load(std::memory_order_acquire) > cursor_ + capacity_) {
+    return Frame::lapped;
+  }
+  // acquire: pairs with the producer's commit CAS (and padding store): the frame is complete.
+  std::uint64_t word =
+      atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
+  const std::uint32_t lap = layout::lap_of(cursor_, lap_shift_);
+  const FrameKind kind = layout::commit_kind(word);
+  if (layout::commit_lap(word) != lap || kind == FrameKind::kNone ||
+      kind == FrameKind::kClaimed) {
+    if (checked && layout::commit_lap(word) != lap && kind != FrameKind::kNone &&
+        static_cast<std::int32_t>(layout::commit_lap(word) - lap) > 0) {
+      return Frame::lapped;  // already a later lap's frame
+    }
+    return stuck_claim_expired(word) ? Frame::skipped : Frame::empty;
+  }
+  if (kind == FrameKind::kPadding) {
+    std::uint64_t stride = layout::commit_length(word);
+    if (stride == 0 || stride % layout::kFrameAlignment != 0 || index + stride > capacity_) {
+      return Frame::corrupt;
+    }
+    cursor_ += stride;
+    return Frame::skipped;
+  }
+  const std::uint64_t length = layout::commit_length(word);
+  const std::uint64_t stride = layout::frame_stride(length);
+  if (length > max_message_ || index + stride > capacity_) return Frame::corrupt;
+
+  const FrameHeader* source = frame;
+  if (checked) {
+    copy_racy(copy_.data(), ring_ + index, stride / 8);
+    // acquire fence, then the tail: if no producer claimed past cursor_ + capacity_ by now,
+    // nothing overwrote the bytes we copied (producers claim before they write).
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (atomic(h.tail_position).load(std::memory_order_relaxed) > cursor_ + capacity_) {
+      return Frame::lapped;
+    }
+    source = reinterpret_cast<const FrameHeader*>(copy_.data());
+    if (source->commit != word) return Frame::lapped;
+  }
+  const std::uint32_t key_length = source->key_length;
+  if (key_length > length) return Frame::corrupt;
+  const auto* payload = reinterpret_cast<const std::byte*>(source + 1);
+  out.offset = cursor_;
+  out.sequence = source->sequence;
+  out.timestamp_ns = source->timestamp_ns;
+  out.key = ConstBytes(payload, key_length);
+  out.value = ConstBytes(payload + key_length, length - key_length);
+  cursor_ += stride;
+  return Frame::message;
+}
+
+Result<PollResult> Subscriber::poll_some(FunctionRef<void(const Message&)> handler,
+                                         std::size_t max_messages) noexcept {
+  PollResult result;
+  Message message;
+  while (result.messages < max_messages) {
+    const Frame frame = read_frame(message);
+    if (frame == Frame::message) {
+      if (lost_pending_) {
+        if (sequence_known_ && message.sequence > next_sequence_) {
+          result.lost_messages += message.sequence - next_sequence_;
+          lost_messages_ += message.sequence - next_sequence_;
+        }
+        result.lost_bytes += pending_lost_bytes_;
+        pending_lost_bytes_ = 0;
+        lost_pending_ = false;
+      }
+      next_sequence_ = message.sequence + 1;
+      sequence_known_ = true;
+      handler(message);
+      ++result.messages;
+      if (result.messages % kPublishEvery == 0) publish_position();
+      continue;
+    }
+    if (frame == Frame::skipped) continue;
+    if (frame == Frame::lapped &&
+        resync_after_lap(atomic(header_of(header_).tail_position).load(std::memory_order_acquire))) {
+      continue;
+    }
+    if (frame == Frame::corrupt) {
+      if (cursor_ != published_) publish_position();
+      return Error(Errc::corrupt, "topic '" + topic_.name() + "': invalid frame at offset " +
+                                      std::to_string(cursor_));
+    }
+    break;  // empty, or a changed frame the tail does not explain yet: look again next poll
+  }
+  if (cursor_ != published_) publish_position();
+  return result;
+}
+
+bool Subscriber::data_available() const noexcept {
+  auto& h = header_of(header_);
+  const auto* frame = reinterpret_cast<const FrameHeader*>(ring_ + (cursor_ & mask_));
+  // seq_cst: pairs with the producer's seq_cst commit and sleepers load (see wait()).
+  std::uint64_t word =
+      atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_seq_cst);
+  const FrameKind kind = layout::commit_kind(word);
+  if (layout::commit_lap(word) == layout::lap_of(cursor_, lap_shift_) &&
+      (kind == FrameKind::kData || kind == FrameKind::kPadding)) {
+    return true;
+  }
+  std::uint64_t tail = atomic(h.tail_position).load(std::memory_order_seq_cst);
+  if (cursor_ < safe_from_ && tail > cursor_ + capacity_) return true;  // lapped: poll resyncs
+  // A claim pending at the cursor for longer than the stuck timeout: poll will skip it.
+  return tail > cursor_ && stuck_position_ == cursor_ &&
+         static_cast<std::uint64_t>(detail::monotonic_ns() - stuck_since_ns_) >=
+             stuck_timeout_ns_;
+}
+
+Result<void> Subscriber::wait(const Wait& wait) {
+  if (data_available()) return {};
+  const std::int64_t start = detail::monotonic_ns();
+  const std::int64_t timeout = wait.timeout.count();
+  auto& h = header_of(header_);
+  for (std::uint64_t spins = 1;; ++spins) {
+    if (data_available()) return {};
+    if (wait.kind == WaitKind::busy_spin && (spins & 1023) != 0) {
+      detail::cpu_relax();
+      continue;
+    }
+    const std::int64_t now = detail::monotonic_ns();
+    if (now - start >= timeout) return Errc::timed_out;
+    // Start the stuck-claim clock if a claim is pending here (poll() would do the same).
+    if (stuck_position_ != cursor_ &&
+        atomic(h.tail_position).load(std::memory_order_acquire) > cursor_) {
+      stuck_position_ = cursor_;
+      stuck_since_ns_ = now;
+    }
+    if (spins < 128 || wait.kind == WaitKind::busy_spin) {
+      detail::cpu_relax();
+    } else if (wait.kind == WaitKind::spin_yield) {
+      sched_yield();
+    } else {
+      // seq_cst: announce the sleeper before re-checking for data; pairs with the producer's
+      // seq_cst commit then sleepers load, so one of us sees the other.
+      atomic(h.sleepers).fetch_add(1, std::memory_order_seq_cst);
+      const std::uint32_t seen = atomic(h.futex_word).load(std::memory_order_seq_cst);
+      if (!data_available()) {
+        // Bounded sleeps: a stuck claim or a lap must be noticed without a wake-up.
+        std::int64_t nap = std::min<std::int64_t>(timeout - (now - start), 100'000'000);
+        detail::futex_wait(&h.futex_word, seen, nap);
+      }
+      atomic(h.sleepers).fetch_sub(1, std::memory_order_seq_cst);
+    }
+  }
+}
+
+}  // namespace ringbus

@@ -1,0 +1,181 @@
+// Reader slot lifecycle. Slots change state only by CAS on a generation-tagged state word.
+#include "topic/reader_slots.hpp"
+
+#include <cstring>
+#include <string>
+
+#include "ring/atomics.hpp"
+#include "topic/liveness.hpp"
+
+namespace ringbus::detail {
+namespace {
+
+using layout::ReaderSlot;
+
+std::uint64_t load_state(ReaderSlot& s) {
+  // acquire: pairs with the seq_cst store of kActive in register_slot(), so the slot's other
+  // fields are visible once the state says active.
+  return atomic(s.state).load(std::memory_order_acquire);
+}
+
+bool is_persistent(const ReaderSlot& s) {
+  return (atomic(const_cast<std::uint32_t&>(s.flags)).load(std::memory_order_relaxed) &
+          layout::kSlotPersistent) != 0;
+}
+
+// Takes over persistent slot `i` from a dead (or absent) owner. Returns false if a live
+// process holds it.
+Result<bool> take_over(ReaderSlot& s, std::string_view name) {
+  auto self = self_identity();
+  std::uint32_t pid = atomic(s.pid).load(std::memory_order_acquire);
+  std::uint64_t start = atomic(s.start_time).load(std::memory_order_relaxed);
+  if (pid != 0 && is_alive(pid, start)) {
+    return Error(Errc::busy, "persistent reader '" + std::string(name) +
+                                 "' is attached by live process " + std::to_string(pid));
+  }
+  // acq_rel: exactly one process wins the takeover; pairs with other takers and release_slot().
+  if (!atomic(s.pid).compare_exchange_strong(pid, self.pid, std::memory_order_acq_rel)) {
+    return false;
+  }
+  atomic(s.start_time).store(self.start_time, std::memory_order_relaxed);
+  atomic(s.dead_since_ns).store(0, std::memory_order_relaxed);
+  return true;
+}
+
+void fill_slot(ReaderSlot& s, const SlotRequest& r, std::uint64_t position,
+               std::uint64_t messages) {
+  auto self = self_identity();
+  auto relaxed = std::memory_order_relaxed;  // published by the state store that follows
+  atomic(s.position).store(position, relaxed);
+  atomic(s.messages).store(messages, relaxed);
+  atomic(s.lost_bytes).store(0, relaxed);
+  atomic(s.lost_messages).store(0, relaxed);
+  atomic(s.flags).store((r.durable ? layout::kSlotDurable : 0U) |
+                            (r.name.empty() ? 0U : layout::kSlotPersistent),
+                        relaxed);
+  atomic(s.pid).store(self.pid, relaxed);
+  atomic(s.kind).store(r.kind, relaxed);
+  atomic(s.start_time).store(self.start_time, relaxed);
+  atomic(s.dead_since_ns).store(0, relaxed);
+  atomic(s.expiry_ns).store(r.expiry_ns, relaxed);
+  atomic(s.attached_unix_ns).store(static_cast<std::uint64_t>(realtime_ns()), relaxed);
+  char name[layout::kReaderNameMax + 1] = {};
+  std::memcpy(name, r.name.data(), std::min(r.name.size(), layout::kReaderNameMax));
+  for (std::size_t i = 0; i < sizeof name; ++i) atomic(s.name[i]).store(name[i], relaxed);
+}
+
+// Index of the active persistent slot named `name`, or -1.
+long find_named(TopicMapping& map, std::string_view name, std::uint32_t below) {
+  for (std::uint32_t i = 0; i < below; ++i) {
+    ReaderSlot& s = map.slot(i);
+    if (layout::slot_state(load_state(s)) == layout::kSlotActive && is_persistent(s) &&
+        slot_name(s) == name) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+
+std::string_view slot_name(const ReaderSlot& slot) {
+  const char* name = slot.name;
+  return {name, ::strnlen(name, layout::kReaderNameMax)};
+}
+
+bool slot_owner_alive(const ReaderSlot& slot) {
+  auto& s = const_cast<ReaderSlot&>(slot);
+  std::uint32_t pid = atomic(s.pid).load(std::memory_order_acquire);
+  return pid != 0 && is_alive(pid, atomic(s.start_time).load(std::memory_order_relaxed));
+}
+
+Result<AcquiredSlot> acquire_slot(TopicMapping& map, const SlotRequest& request,
+                                  std::uint64_t position, std::uint64_t messages) {
+  const std::uint32_t n = map.config().max_readers;
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    if (!request.name.empty()) {
+      long existing = find_named(map, request.name, n);
+      if (existing >= 0) {
+        auto taken = take_over(map.slot(static_cast<std::uint32_t>(existing)), request.name);
+        if (!taken) return taken.error();
+        if (*taken) return AcquiredSlot{static_cast<std::uint32_t>(existing), true};
+        continue;  // lost a race with another taker: look again
+      }
+    }
+    bool claimed = false;
+    for (std::uint32_t i = 0; i < n && !claimed; ++i) {
+      ReaderSlot& s = map.slot(i);
+      std::uint64_t word = load_state(s);
+      if (layout::slot_state(word) != layout::kSlotFree) continue;
+      std::uint64_t gen = layout::slot_generation(word) + 1;
+      // acquire: the slot is ours before we write its fields.
+      if (!atomic(s.state).compare_exchange_strong(
+              word, layout::make_slot_state(layout::kSlotClaiming, gen),
+              std::memory_order_acquire)) {
+        continue;
+      }
+      claimed = true;
+      fill_slot(s, request, position, messages);
+      // seq_cst: the registration point. Pairs with the producer's scan, which reads the tail
+      // before the slots (Producer::rescan_limit) and with the reader's tail load after attach.
+      atomic(s.state).store(layout::make_slot_state(layout::kSlotActive, gen),
+                            std::memory_order_seq_cst);
+      // Two processes creating the same persistent name at once: the lower slot wins.
+      if (!request.name.empty() && find_named(map, request.name, i) >= 0) {
+        atomic(s.state).store(layout::make_slot_state(layout::kSlotFree, gen),
+                              std::memory_order_release);
+        break;  // retry: now it resumes the winner's slot
+      }
+      return AcquiredSlot{i, false};
+    }
+    if (!claimed) {
+      return Error(Errc::no_reader_slot, "topic '" + map.name() + "' has no free reader slot (" +
+                                             std::to_string(n) + " in use; see --max-readers)");
+    }
+  }
+  return Error(Errc::busy, "could not attach reader: too much contention on reader slots");
+}
+
+void release_slot(TopicMapping& map, std::uint32_t index, bool persistent) {
+  ReaderSlot& s = map.slot(index);
+  if (persistent) {
+    // release: our last published position is visible before the slot shows no owner.
+    atomic(s.pid).store(0, std::memory_order_release);
+    return;
+  }
+  std::uint64_t word = load_state(s);
+  if (layout::slot_state(word) != layout::kSlotActive) return;
+  // release: pairs with acquire loads of the state by scanners; our reads are done.
+  atomic(s.state).compare_exchange_strong(
+      word, layout::make_slot_state(layout::kSlotFree, layout::slot_generation(word)),
+      std::memory_order_release);
+}
+
+std::size_t reap_dead_readers(TopicMapping& map) {
+  std::size_t freed = 0;
+  const auto now = static_cast<std::uint64_t>(realtime_ns());
+  for (std::uint32_t i = 0; i < map.config().max_readers; ++i) {
+    ReaderSlot& s = map.slot(i);
+    std::uint64_t word = load_state(s);
+    if (layout::slot_state(word) != layout::kSlotActive || slot_owner_alive(s)) continue;
+    if (is_persistent(s)) {
+      std::uint64_t since = atomic(s.dead_since_ns).load(std::memory_order_relaxed);
+      if (since == 0) {
+        atomic(s.dead_since_ns).compare_exchange_strong(since, now, std::memory_order_relaxed);
+        continue;
+      }
+      std::uint64_t expiry = atomic(s.expiry_ns).load(std::memory_order_relaxed);
+      if (expiry == 0 || now - since < expiry) continue;
+    }
+    // acq_rel: the generation in `word` makes this fail if the slot was reused meanwhile.
+    if (atomic(s.state).compare_exchange_strong(
+            word, layout::make_slot_state(layout::kSlotFree, layout::slot_generation(word)),
+            std::memory_order_acq_rel)) {
+      ++freed;
+      atomic(map.header().reaped_readers).fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  return freed;
+}
+
+}  // namespace ringbus::detail

@@ -1,0 +1,42 @@
+// Reader slots: attach (claim a free slot or resume a persistent one), detach, reap.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "ringbus/result.hpp"
+#include "topic/topic_mapping.hpp"
+
+namespace ringbus::detail {
+
+struct SlotRequest {
+  std::string_view name;  // empty: ephemeral
+  bool durable = true;
+  std::uint64_t expiry_ns = 0;
+  std::uint32_t kind = layout::kReaderSubscriber;
+};
+
+struct AcquiredSlot {
+  std::uint32_t index = 0;
+  bool resumed = false;  // a persistent reader taken over: its position is in the slot
+};
+
+// Claims a slot for this process. A new slot is registered at `position` / `messages`, with
+// a sequentially consistent store, so a producer scan either sees it or read the tail before
+// it was registered (see Subscriber::attach). Errors: no_reader_slot, busy.
+Result<AcquiredSlot> acquire_slot(TopicMapping& map, const SlotRequest& request,
+                                  std::uint64_t position, std::uint64_t messages);
+
+// Ephemeral: frees the slot. Persistent: keeps its position, marks it as having no process.
+void release_slot(TopicMapping& map, std::uint32_t index, bool persistent);
+
+// True if the slot's owner process is alive (false for a persistent slot with no process).
+bool slot_owner_alive(const layout::ReaderSlot& slot);
+
+// The reader name stored in a slot.
+std::string_view slot_name(const layout::ReaderSlot& slot);
+
+// See Topic::reap_dead_readers().
+std::size_t reap_dead_readers(TopicMapping& map);
+
+}  // namespace ringbus::detail

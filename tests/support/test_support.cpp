@@ -1,0 +1,127 @@
+// Test helpers: temporary bus directories, forked children with bounded waits, commands.
+#include "support/test_support.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace ringbus::testing {
+
+namespace {
+std::string make_temp_dir() {
+  std::string base = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : "/tmp";
+  if (const char* t = std::getenv("RINGBUS_TEST_TMP"); t != nullptr && *t != '\0') base = t;
+  std::string pattern = base + "/ringbus-test-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    std::perror("mkdtemp");
+    std::abort();
+  }
+  return pattern;
+}
+}  // namespace
+
+TempBus::TempBus() : dir_(make_temp_dir()), bus_(dir_) {}
+
+TempBus::~TempBus() {
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+Topic TempBus::create(const std::string& name, const TopicOptions& options) const {
+  auto topic = bus_.create_topic(name, options);
+  if (!topic) {
+    ADD_FAILURE() << "create_topic(" << name << "): " << topic.error().message();
+    return {};
+  }
+  return *topic;
+}
+
+pid_t fork_child(const std::function<int()>& body) {
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  int code = 101;
+  try {
+    code = body();
+  } catch (...) {
+    code = 102;
+  }
+  std::fflush(nullptr);
+  ::_exit(code);
+}
+
+int wait_child(pid_t pid, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+      return -1;
+    }
+    if (r < 0) return -1;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+std::uint64_t env_or(const char* name, std::uint64_t default_value) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return default_value;
+  return std::strtoull(v, nullptr, 10);
+}
+
+std::uint64_t fnv1a(const void* data, std::size_t size, std::uint64_t seed) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  std::uint64_t h = seed;
+  for (std::size_t i = 0; i < size; ++i) {
+    h ^= p[i];
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+std::string tool_path(const std::string& name) {
+#ifdef RINGBUS_TOOL_DIR
+  return std::string(RINGBUS_TOOL_DIR) + "/" + name;
+#else
+  return name;
+#endif
+}
+
+CommandResult run_command(const std::string& command, const std::string& input) {
+  char in_path[] = "/tmp/ringbus-cmd-in-XXXXXX";
+  int fd = ::mkstemp(in_path);
+  if (fd < 0) return {};
+  if (!input.empty() && ::write(fd, input.data(), input.size()) < 0) {
+    ::close(fd);
+    return {};
+  }
+  ::close(fd);
+  std::string full = "timeout 120 " + command + " < " + in_path;
+  CommandResult result;
+  FILE* p = ::popen(full.c_str(), "r");
+  if (p == nullptr) return result;
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) result.out.append(buf, n);
+  int status = ::pclose(p);
+  ::unlink(in_path);
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+}  // namespace ringbus::testing

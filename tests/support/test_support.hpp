@@ -1,0 +1,58 @@
+// Helpers shared by the test suites: a throw-away bus directory and real child processes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "ringbus/topic.hpp"
+
+namespace ringbus::testing {
+
+// A fresh, empty bus directory under /dev/shm (or $TMPDIR when /dev/shm is missing), removed
+// with everything in it when the object is destroyed.
+class TempBus {
+ public:
+  TempBus();
+  ~TempBus();
+  TempBus(const TempBus&) = delete;
+  TempBus& operator=(const TempBus&) = delete;
+
+  const Bus& bus() const { return bus_; }
+  const std::string& dir() const { return dir_; }
+  // Creates a topic or fails the current test.
+  Topic create(const std::string& name, const TopicOptions& options = {}) const;
+
+ private:
+  std::string dir_;
+  Bus bus_;
+};
+
+// Forks a child that runs `body` and exits with its return value (exceptions and failed
+// assertions in the child exit with 100+).
+pid_t fork_child(const std::function<int()>& body);
+
+// Waits for the child at most `timeout`; returns its exit code, 128+signal if killed, or -1
+// after killing it when the timeout passed.
+int wait_child(pid_t pid, std::chrono::milliseconds timeout);
+
+// An integer from the environment (for stress sizes), or the default.
+std::uint64_t env_or(const char* name, std::uint64_t default_value);
+
+// 64-bit FNV-1a, for checksumming payloads across processes.
+std::uint64_t fnv1a(const void* data, std::size_t size, std::uint64_t seed = 0xcbf29ce484222325ULL);
+
+// Path of a built tool, from the RINGBUS_TOOL_DIR compile definition.
+std::string tool_path(const std::string& name);
+
+// Runs a shell command, returns {exit status, stdout}. stdin comes from `input`.
+struct CommandResult {
+  int status = -1;
+  std::string out;
+};
+CommandResult run_command(const std::string& command, const std::string& input = {});
+
+}  // namespace ringbus::testing
