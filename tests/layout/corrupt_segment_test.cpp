@@ -1,8 +1,7 @@
 // Hostile and broken topic files: every case is a clear error, never a crash, hang or overread.
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <optional>
@@ -107,13 +106,20 @@ TEST(CorruptSegment, EveryBadHeaderFieldIsNamed) {
     const char* words;
   };
   const Case cases[] = {
-      {24, 5000, 8, "capacity"},          {24, 0, 8, "capacity"},
-      {24, 1ULL << 40, 8, "capacity"},    {32, 4096, 8, "max message"},
-      {40, 0, 4, "max readers"},          {40, 100000, 4, "max readers"},
-      {44, 7, 4, "policy"},               {48, 64, 4, "header size"},
-      {52, 128, 4, "slot size"},          {56, 0, 8, "slots offset"},
-      {64, 4096, 8, "ring offset"},       {16, 999, 8, "file size"},
-      {72, 16, 4, "frame header"},        {80, 0, 8, "stuck-claim timeout"},
+      {24, 5000, 8, "capacity"},
+      {24, 0, 8, "capacity"},
+      {24, 1ULL << 40, 8, "capacity"},
+      {32, 4096, 8, "max message"},
+      {40, 0, 4, "max readers"},
+      {40, 100000, 4, "max readers"},
+      {44, 7, 4, "policy"},
+      {48, 64, 4, "header size"},
+      {52, 128, 4, "slot size"},
+      {56, 0, 8, "slots offset"},
+      {64, 4096, 8, "ring offset"},
+      {16, 999, 8, "file size"},
+      {72, 16, 4, "frame header"},
+      {80, 0, 8, "stuck-claim timeout"},
   };
   int n = 0;
   for (const auto& c : cases) {

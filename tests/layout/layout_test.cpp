@@ -51,21 +51,21 @@ TEST(Layout, FreshTopicHeaderGoldenBytes) {
   ASSERT_EQ(b.size(), 8192u + 4096u);
   const unsigned char magic[8] = {'R', 'I', 'N', 'G', 'B', 'U', 'S', 0};
   EXPECT_EQ(std::memcmp(b.data(), magic, 8), 0);
-  EXPECT_EQ(u32(b, 8), 1u);             // layout_version
-  EXPECT_EQ(u32(b, 12), 1u);            // ready
-  EXPECT_EQ(u64(b, 16), 12288u);        // file_size
-  EXPECT_EQ(u64(b, 24), 4096u);         // capacity
-  EXPECT_EQ(u64(b, 32), 1000u);         // max_message
-  EXPECT_EQ(u32(b, 40), 2u);            // max_readers
-  EXPECT_EQ(u32(b, 44), 1u);            // policy: overwrite
-  EXPECT_EQ(u32(b, 48), 4096u);         // header_size
-  EXPECT_EQ(u32(b, 52), 256u);          // slot_size
-  EXPECT_EQ(u64(b, 56), 4096u);         // slots_offset
-  EXPECT_EQ(u64(b, 64), 8192u);         // ring_offset
-  EXPECT_EQ(u32(b, 72), 32u);           // frame_header_size
-  EXPECT_EQ(u32(b, 76), 8u);            // frame_alignment
+  EXPECT_EQ(u32(b, 8), 1u);               // layout_version
+  EXPECT_EQ(u32(b, 12), 1u);              // ready
+  EXPECT_EQ(u64(b, 16), 12288u);          // file_size
+  EXPECT_EQ(u64(b, 24), 4096u);           // capacity
+  EXPECT_EQ(u64(b, 32), 1000u);           // max_message
+  EXPECT_EQ(u32(b, 40), 2u);              // max_readers
+  EXPECT_EQ(u32(b, 44), 1u);              // policy: overwrite
+  EXPECT_EQ(u32(b, 48), 4096u);           // header_size
+  EXPECT_EQ(u32(b, 52), 256u);            // slot_size
+  EXPECT_EQ(u64(b, 56), 4096u);           // slots_offset
+  EXPECT_EQ(u64(b, 64), 8192u);           // ring_offset
+  EXPECT_EQ(u32(b, 72), 32u);             // frame_header_size
+  EXPECT_EQ(u32(b, 76), 8u);              // frame_alignment
   EXPECT_EQ(u64(b, 80), 1'500'000'000u);  // stuck_claim_timeout_ns
-  EXPECT_NE(u64(b, 88), 0u);            // created_unix_ns
+  EXPECT_NE(u64(b, 88), 0u);              // created_unix_ns
   EXPECT_EQ(u32(b, 96), static_cast<std::uint32_t>(::getpid()));
   for (std::size_t i = 100; i < 8192 + 4096; ++i) {
     if (i >= 88 && i < 100) continue;
@@ -96,7 +96,7 @@ TEST(Layout, FrameAndSlotGoldenBytes) {
   const std::size_t ring = 8192;
   // commit word: lap 0 | kind data (2) << 30 | length 6
   EXPECT_EQ(u64(b, ring + 0), (std::uint64_t{2} << 30) | 6u);
-  EXPECT_EQ(u64(b, ring + 8), 0u);  // sequence
+  EXPECT_EQ(u64(b, ring + 8), 0u);   // sequence
   EXPECT_NE(u64(b, ring + 16), 0u);  // timestamp
   EXPECT_EQ(u32(b, ring + 24), 1u);  // key_length
   EXPECT_EQ(std::memcmp(b.data() + ring + 32, "khello", 6), 0);

@@ -104,8 +104,8 @@ void run_mixed(Policy policy) {
     }
   };
   std::uint64_t durable_received = 0, durable_lost = 0, lossy_received = 0, lossy_lost = 0;
-  std::thread durable_thread([&] { reader(*durable, policy == Policy::block, durable_received,
-                                          durable_lost); });
+  std::thread durable_thread(
+      [&] { reader(*durable, policy == Policy::block, durable_received, durable_lost); });
   std::thread lossy_thread([&] { reader(*lossy, false, lossy_received, lossy_lost); });
   for (auto& t : producers) t.join();
   producers_done = true;
@@ -147,14 +147,16 @@ TEST(Concurrency, ReadersAttachAndDetachWhileProducersRun) {
     ASSERT_TRUE(sub) << sub.error().message();
     std::uint64_t last = 0;
     bool first = true;
-    auto r = sub->poll([&](const Message& m) {
-      std::uint64_t v = std::stoull(std::string(as_string(m.value)));
-      if (!first) {
-        EXPECT_GT(v, last);  // a late joiner may be lapped while catching up
-      }
-      first = false;
-      last = v;
-    }, 32);
+    auto r = sub->poll(
+        [&](const Message& m) {
+          std::uint64_t v = std::stoull(std::string(as_string(m.value)));
+          if (!first) {
+            EXPECT_GT(v, last);  // a late joiner may be lapped while catching up
+          }
+          first = false;
+          last = v;
+        },
+        32);
     ASSERT_TRUE(r);
   }
   stop = true;

@@ -159,12 +159,18 @@ TEST(MultiProcess, TwoProducersToOneSubscriberKeepEachProducersOrder) {
         [&](const Message& m) {
           std::uint64_t v = 0;
           if (m.key.size() != 1 || m.value.size() != 8 || m.sequence != sequence++) {
+            ADD_FAILURE() << "bad frame at offset " << m.offset << ": key " << m.key.size()
+                          << " value " << m.value.size() << " sequence " << m.sequence
+                          << " expected " << sequence - 1;
             ++bad;
             return;
           }
           std::memcpy(&v, m.value.data(), 8);
           int who = static_cast<char>(m.key[0]) == 'A' ? 0 : 1;
-          if (v != next[who]) ++bad;  // out of order, lost or duplicated
+          if (v != next[who]) {  // out of order, lost or duplicated
+            ADD_FAILURE() << "producer " << who << " sent " << v << ", expected " << next[who];
+            ++bad;
+          }
           next[who] = v + 1;
         },
         256, Wait::spin_yield(60s));
@@ -208,7 +214,7 @@ TEST(MultiProcess, SlowSubscriberOnOverwriteTopicCountsExactLossAndSeesNoTornMes
       lost += r->lost_messages;
     }
     if (!ok) return 13;
-    if (lost == 0) return 14;       // it really was lapped
+    if (lost == 0) return 14;             // it really was lapped
     if (received + lost != n) return 15;  // exact accounting
     return 0;
   });
@@ -332,7 +338,7 @@ TEST(MultiProcess, KilledPersistentReaderStaysAndResumesWithoutLoss) {
   topic.reap_dead_readers();
   auto snap = topic.snapshot();
   ASSERT_EQ(snap.readers.size(), 1u);
-  EXPECT_FALSE(snap.readers[0].alive);  // stalled, but still there
+  EXPECT_FALSE(snap.readers[0].alive);                // stalled, but still there
   EXPECT_FALSE(p.try_publish({}, as_bytes("more")));  // and still holding producers back
   auto resumed = Subscriber::attach(topic, so);
   ASSERT_TRUE(resumed) << resumed.error().message();

@@ -94,14 +94,6 @@ std::uint64_t fnv1a(const void* data, std::size_t size, std::uint64_t seed) {
   return h;
 }
 
-std::string tool_path(const std::string& name) {
-#ifdef RINGBUS_TOOL_DIR
-  return std::string(RINGBUS_TOOL_DIR) + "/" + name;
-#else
-  return name;
-#endif
-}
-
 CommandResult run_command(const std::string& command, const std::string& input) {
   char in_path[] = "/tmp/ringbus-cmd-in-XXXXXX";
   int fd = ::mkstemp(in_path);

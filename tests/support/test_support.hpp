@@ -45,8 +45,14 @@ std::uint64_t env_or(const char* name, std::uint64_t default_value);
 // 64-bit FNV-1a, for checksumming payloads across processes.
 std::uint64_t fnv1a(const void* data, std::size_t size, std::uint64_t seed = 0xcbf29ce484222325ULL);
 
-// Path of a built tool, from the RINGBUS_TOOL_DIR compile definition.
-std::string tool_path(const std::string& name);
+// Path of a built tool, from the RINGBUS_TOOL_DIR compile definition of the including suite.
+inline std::string tool_path(const std::string& name) {
+#ifdef RINGBUS_TOOL_DIR
+  return std::string(RINGBUS_TOOL_DIR) + "/" + name;
+#else
+  return name;
+#endif
+}
 
 // Runs a shell command, returns {exit status, stdout}. stdin comes from `input`.
 struct CommandResult {

@@ -17,9 +17,9 @@ TEST(Names, AcceptsLettersDigitsDotUnderscoreDash) {
 }
 
 TEST(Names, RejectsEmptyTooLongDotsAndOtherCharacters) {
-  for (std::string bad : {std::string(), std::string(201, 'x'), std::string("."),
-                          std::string(".."), std::string("a/b"), std::string("a b"),
-                          std::string("caf\xc3\xa9"), std::string("x\n"), std::string("a*")}) {
+  for (std::string bad : {std::string(), std::string(201, 'x'), std::string("."), std::string(".."),
+                          std::string("a/b"), std::string("a b"), std::string("caf\xc3\xa9"),
+                          std::string("x\n"), std::string("a*")}) {
     auto r = validate_name(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.code(), Errc::invalid_argument);

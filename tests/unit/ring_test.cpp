@@ -69,8 +69,8 @@ TEST(Ring, PublishedMessageIsReadWithOffsetSequenceKeyValueAndTimestamp) {
   std::int64_t before = 0;
   std::vector<Received> got;
   auto r = sub->poll([&](const Message& m) {
-    got.push_back({m.offset, m.sequence, std::string(as_string(m.key)),
-                   std::string(as_string(m.value))});
+    got.push_back(
+        {m.offset, m.sequence, std::string(as_string(m.key)), std::string(as_string(m.value))});
     before = m.timestamp_ns;
   });
   ASSERT_TRUE(r);
@@ -464,8 +464,8 @@ TEST(Ring, FutexWaitWakesWhenAMessageArrives) {
     EXPECT_TRUE(producer.try_publish({}, as_bytes("wake")));
   });
   std::string value;
-  auto r = sub->poll_wait([&](const Message& m) { value = as_string(m.value); }, 1,
-                          Wait::futex(30s));
+  auto r =
+      sub->poll_wait([&](const Message& m) { value = as_string(m.value); }, 1, Wait::futex(30s));
   producer_thread.join();
   ASSERT_TRUE(r);
   EXPECT_EQ(value, "wake");

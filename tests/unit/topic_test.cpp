@@ -1,4 +1,6 @@
 // Topic lifecycle: create (atomic, reserved, mode), open, list, remove, option validation.
+#include "ringbus/topic.hpp"
+
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -10,7 +12,6 @@
 #include <gtest/gtest.h>
 
 #include "ringbus/subscriber.hpp"
-#include "ringbus/topic.hpp"
 #include "support/test_support.hpp"
 
 namespace ringbus {
@@ -99,9 +100,9 @@ TEST(Topic, RejectsBadOptionsWithClearMessages) {
   no_readers.max_readers = 0;
   TopicOptions bad_mode;
   bad_mode.mode = 0666;
-  for (const auto& c : {Case{not_pow2, "power of two"}, Case{too_small, "power of two"},
-                        Case{big_message, "quarter"}, Case{no_readers, "max readers"},
-                        Case{bad_mode, "mode"}}) {
+  for (const auto& c :
+       {Case{not_pow2, "power of two"}, Case{too_small, "power of two"},
+        Case{big_message, "quarter"}, Case{no_readers, "max readers"}, Case{bad_mode, "mode"}}) {
     auto r = tb.bus().create_topic("t", c.options);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.code(), Errc::invalid_argument);
@@ -192,11 +193,16 @@ TEST(Topic, FullFileSystemIsAClearErrorAtCreation) {
     o.capacity = 1 << 20;
     auto r = bus.create_topic("toobig", o);
     int code = 0;
-    if (r) code = 1;
-    else if (r.code() != Errc::no_space) code = 2;
-    else if (r.error().message().find("no space") == std::string::npos) code = 3;
-    else if (std::filesystem::exists(std::string(dir) + "/bus/toobig")) code = 4;
-    else if (!bus.list_topics() || !bus.list_topics()->empty()) code = 5;
+    if (r)
+      code = 1;
+    else if (r.code() != Errc::no_space)
+      code = 2;
+    else if (r.error().message().find("no space") == std::string::npos)
+      code = 3;
+    else if (std::filesystem::exists(std::string(dir) + "/bus/toobig"))
+      code = 4;
+    else if (!bus.list_topics() || !bus.list_topics()->empty())
+      code = 5;
     ::umount(dir);
     ::rmdir(dir);
     return code;

@@ -41,7 +41,7 @@ class [[nodiscard]] Claim {
 
  private:
   friend class Producer;
-  void* header_ = nullptr;          // the topic header (for the futex wake-up)
+  void* header_ = nullptr;  // the topic header (for the futex wake-up)
   std::uint64_t* commit_word_ = nullptr;
   std::uint64_t claimed_word_ = 0;  // the in-progress commit word this claim wrote
   std::uint64_t position_ = 0;
@@ -82,7 +82,7 @@ class Producer {
   std::uint32_t lap_shift_ = 0;
   std::uint64_t max_message_ = 0;
   bool blocking_ = true;
-  std::uint64_t limit_ = 0;  // cached: slowest durable reader's position when last scanned
+  std::uint64_t limit_ = 0;      // cached: slowest durable reader's position when last scanned
   std::uint64_t reclaimed_ = 0;  // cached: the header's reclaimed position
   std::uint64_t stuck_position_ = ~std::uint64_t{0};
   std::int64_t stuck_since_ns_ = 0;

@@ -47,7 +47,9 @@ class Error {
 
   Errc code() const noexcept { return code_; }
   // The message, or the code's name when no message was given.
-  std::string message() const { return message_.empty() ? std::string(to_string(code_)) : message_; }
+  std::string message() const {
+    return message_.empty() ? std::string(to_string(code_)) : message_;
+  }
 
  private:
   Errc code_;
@@ -66,15 +68,27 @@ class [[nodiscard]] Result {
   bool has_value() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
 
-  T& value() & noexcept { assert(has_value()); return *std::get_if<0>(&v_); }
-  const T& value() const& noexcept { assert(has_value()); return *std::get_if<0>(&v_); }
-  T&& value() && noexcept { assert(has_value()); return std::move(*std::get_if<0>(&v_)); }
+  T& value() & noexcept {
+    assert(has_value());
+    return *std::get_if<0>(&v_);
+  }
+  const T& value() const& noexcept {
+    assert(has_value());
+    return *std::get_if<0>(&v_);
+  }
+  T&& value() && noexcept {
+    assert(has_value());
+    return std::move(*std::get_if<0>(&v_));
+  }
   T& operator*() & noexcept { return value(); }
   T&& operator*() && noexcept { return std::move(*this).value(); }
   T* operator->() noexcept { return &value(); }
   const T* operator->() const noexcept { return &value(); }
 
-  const Error& error() const noexcept { assert(!has_value()); return *std::get_if<1>(&v_); }
+  const Error& error() const noexcept {
+    assert(!has_value());
+    return *std::get_if<1>(&v_);
+  }
   Errc code() const noexcept { return error().code(); }
 
  private:
@@ -90,7 +104,10 @@ class [[nodiscard]] Result<void> {
 
   bool has_value() const noexcept { return ok_; }
   explicit operator bool() const noexcept { return ok_; }
-  const Error& error() const noexcept { assert(!ok_); return error_; }
+  const Error& error() const noexcept {
+    assert(!ok_);
+    return error_;
+  }
   Errc code() const noexcept { return error().code(); }
 
  private:

@@ -63,7 +63,7 @@ struct ReaderInfo {
   std::uint32_t slot = 0;
   std::string name;  // empty for an ephemeral reader
   bool persistent = false;
-  bool durable = false;  // holds producers back under the block policy
+  bool durable = false;   // holds producers back under the block policy
   std::uint32_t pid = 0;  // 0: no process attached (persistent reader waiting to be resumed)
   bool alive = false;
   std::uint64_t position = 0;  // published position (readers publish in batches)
@@ -72,17 +72,19 @@ struct ReaderInfo {
   std::uint64_t lag_messages = 0;
   std::uint64_t lost_bytes = 0;
   std::uint64_t lost_messages = 0;
-  bool stalled() const { return !alive; }
+  // A persistent reader with no live process: it still holds producers back under block.
+  bool stalled() const { return persistent && !alive; }
 };
 
 // A consistent-enough view of a topic's counters for tools and tests (fields are read one by
 // one while producers run).
 struct TopicSnapshot {
   TopicConfig config;
-  std::uint64_t tail = 0;           // next byte position to be claimed
-  std::uint64_t messages = 0;       // messages claimed since creation (including aborted)
-  std::uint64_t aborted_claims = 0; // claims turned into padding (dead or hung producers)
-  std::uint64_t reaped_readers = 0; // dead readers whose slots were freed
+  std::uint64_t earliest = 0;        // oldest frame boundary still in the ring
+  std::uint64_t tail = 0;            // next byte position to be claimed
+  std::uint64_t messages = 0;        // messages claimed since creation (including aborted)
+  std::uint64_t aborted_claims = 0;  // claims turned into padding (dead or hung producers)
+  std::uint64_t reaped_readers = 0;  // dead readers whose slots were freed
   std::vector<ReaderInfo> readers;
 };
 

@@ -5,8 +5,8 @@
 #include <sched.h>
 #include <time.h>
 
-#include <cassert>
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 
 #include "layout/frame_layout.hpp"
@@ -121,8 +121,8 @@ bool Producer::skip_stalled_claim(std::uint64_t position, std::uint64_t word) no
   auto* frame = reinterpret_cast<FrameHeader*>(ring_ + (position & mask_));
   const std::uint32_t lap = layout::lap_of(position, lap_shift_);
   if (layout::commit_lap(word) == lap && layout::commit_kind(word) == FrameKind::kClaimed) {
-    std::uint64_t padding = layout::make_commit(
-        lap, FrameKind::kPadding, layout::frame_stride(layout::commit_length(word)));
+    std::uint64_t padding = layout::make_commit(lap, FrameKind::kPadding,
+                                                layout::frame_stride(layout::commit_length(word)));
     // acq_rel: races with the stalled producer's commit CAS; exactly one wins.
     if (atomic(frame->commit).compare_exchange_strong(word, padding, std::memory_order_acq_rel)) {
       atomic(header.aborted_claims).fetch_add(1, std::memory_order_relaxed);
@@ -152,8 +152,10 @@ bool Producer::reclaim(std::uint64_t target) noexcept {
     std::uint64_t word = 0;
     while (p < goal) {
       const auto* frame = reinterpret_cast<const FrameHeader*>(ring_ + (p & mask_));
-      // acquire: pairs with the commit CAS; its producer is done writing this frame.
-      word = atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
+      // acquire: pairs with the commit CAS; its producer is done writing this frame. Racy: if
+      // another producer reclaimed past p meanwhile, a newer frame may be written here, but
+      // then the CAS from `reclaimed` below fails and this walk is discarded.
+      word = detail::load_racy_acquire(&frame->commit);
       if (layout::commit_lap(word) != layout::lap_of(p, lap_shift_)) break;
       const FrameKind kind = layout::commit_kind(word);
       std::uint64_t stride = 0;
@@ -170,8 +172,7 @@ bool Producer::reclaim(std::uint64_t target) noexcept {
     }
     if (p > reclaimed) {
       // acq_rel: publishes the walk; on failure `reclaimed` gets the newer value.
-      atomic(header.reclaimed)
-          .compare_exchange_strong(reclaimed, p, std::memory_order_acq_rel);
+      atomic(header.reclaimed).compare_exchange_strong(reclaimed, p, std::memory_order_acq_rel);
       continue;
     }
     if (!skip_stalled_claim(reclaimed, word)) return false;

@@ -6,11 +6,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <optional>
-#include <cstdio>
-#include <cstdlib>
 
 #include "layout/frame_layout.hpp"
 #include "layout/topic_layout.hpp"
@@ -83,24 +83,25 @@ Result<void> check_boundary(detail::TopicMapping& map, std::uint64_t from, std::
   std::uint64_t p = from;
   while (p < offset) {
     const auto* frame = reinterpret_cast<const FrameHeader*>(map.ring() + (p & (capacity - 1)));
-    // acquire: pairs with the producer's commit.
-    std::uint64_t word = atomic(const_cast<std::uint64_t&>(frame->commit))
-                             .load(std::memory_order_acquire);
+    // acquire: pairs with the producer's commit; racy, as the frame may be overwritten now.
+    std::uint64_t word = detail::load_racy_acquire(&frame->commit);
     FrameKind kind = layout::commit_kind(word);
     if (layout::commit_lap(word) != layout::lap_of(p, shift) || kind == FrameKind::kNone) {
       return Error(Errc::offset_out_of_range,
                    "offset " + std::to_string(offset) + " is no longer (or not yet) in the ring");
     }
-    std::uint64_t stride = kind == FrameKind::kPadding ? layout::commit_length(word)
-                                                       : layout::frame_stride(
-                                                             layout::commit_length(word));
-    if (stride == 0) return Error(Errc::corrupt, "zero-length padding frame at " + std::to_string(p));
+    std::uint64_t stride = kind == FrameKind::kPadding
+                               ? layout::commit_length(word)
+                               : layout::frame_stride(layout::commit_length(word));
+    if (stride == 0)
+      return Error(Errc::corrupt, "zero-length padding frame at " + std::to_string(p));
     p += stride;
   }
   if (p != offset) {
     return Error(Errc::invalid_argument, "offset " + std::to_string(offset) +
                                              " is not a frame boundary (the frame before it "
-                                             "ends at " + std::to_string(p) + ")");
+                                             "ends at " +
+                                             std::to_string(p) + ")");
   }
   return {};
 }
@@ -117,9 +118,8 @@ std::optional<std::uint64_t> sequence_at(detail::TopicMapping& map, std::uint64_
     std::uint64_t p = start;
     while (p < tail.position) {
       const auto* frame = reinterpret_cast<const FrameHeader*>(map.ring() + (p & (capacity - 1)));
-      // acquire: pairs with the producer's commit.
-      std::uint64_t word = atomic(const_cast<std::uint64_t&>(frame->commit))
-                               .load(std::memory_order_acquire);
+      // acquire: pairs with the producer's commit; racy, as the frame may be overwritten now.
+      std::uint64_t word = detail::load_racy_acquire(&frame->commit);
       FrameKind kind = layout::commit_kind(word);
       if (layout::commit_lap(word) != layout::lap_of(p, shift) || kind == FrameKind::kNone ||
           kind == FrameKind::kClaimed) {
@@ -133,7 +133,7 @@ std::optional<std::uint64_t> sequence_at(detail::TopicMapping& map, std::uint64_
       }
       std::uint64_t sequence = 0;
       copy_racy(&sequence, reinterpret_cast<const std::byte*>(&frame->sequence), 1);
-      std::atomic_thread_fence(std::memory_order_acquire);
+      detail::load_load_barrier();
       if (atomic(h.tail_position).load(std::memory_order_relaxed) > p + capacity) {
         return std::nullopt;  // overwritten under us: the caller's reader will resync anyway
       }
@@ -152,17 +152,15 @@ Result<StartPoint> resolve_start(detail::TopicMapping& map, const StartFrom& sta
       auto tail = read_tail(map.header());
       return StartPoint{tail.position, tail.messages, true};
     }
-    case StartFrom::Kind::earliest:
-      sp.position = earliest_boundary(map);
-      break;
+    case StartFrom::Kind::earliest: sp.position = earliest_boundary(map); break;
     case StartFrom::Kind::offset: {
       std::uint64_t earliest = earliest_boundary(map);
       std::uint64_t tail = atomic(map.header().tail_position).load(std::memory_order_acquire);
       if (start.offset < earliest || start.offset > tail) {
-        return Error(Errc::offset_out_of_range,
-                     "offset " + std::to_string(start.offset) + " is out of range: topic '" +
-                         map.name() + "' has offsets " + std::to_string(earliest) + " to " +
-                         std::to_string(tail) + " in its ring");
+        return Error(Errc::offset_out_of_range, "offset " + std::to_string(start.offset) +
+                                                    " is out of range: topic '" + map.name() +
+                                                    "' has offsets " + std::to_string(earliest) +
+                                                    " to " + std::to_string(tail) + " in its ring");
       }
       if (auto ok = check_boundary(map, earliest, start.offset); !ok) return ok.error();
       sp.position = start.offset;
@@ -194,8 +192,7 @@ Result<Subscriber> Subscriber::attach(const Topic& topic, const SubscriberOption
   }
   const auto& config = map.config();
   // On an overwrite topic producers never wait, so nobody can be durable there.
-  const bool durable = config.policy == Policy::block &&
-                       options.durability != Durability::lossy;
+  const bool durable = config.policy == Policy::block && options.durability != Durability::lossy;
 
   auto start = resolve_start(map, options.start);
   if (!start) return start.error();
@@ -224,8 +221,7 @@ Result<Subscriber> Subscriber::attach(const Topic& topic, const SubscriberOption
   if (acquired->resumed) {
     // A persistent reader continues where its last process published its position. While it
     // was durable, that position held producers back, so its frames are intact.
-    sub.durable_ = (atomic(slot.flags).load(std::memory_order_relaxed) &
-                    layout::kSlotDurable) != 0;
+    sub.durable_ = (atomic(slot.flags).load(std::memory_order_relaxed) & layout::kSlotDurable) != 0;
     sub.cursor_ = atomic(slot.position).load(std::memory_order_acquire);
     sub.next_sequence_ = atomic(slot.messages).load(std::memory_order_relaxed);
     sub.sequence_known_ = true;
@@ -363,17 +359,17 @@ Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
   const auto* frame = reinterpret_cast<const FrameHeader*>(ring_ + index);
   const bool checked = cursor_ < safe_from_;
   auto& h = header_of(header_);
-  if (checked &&
-      atomic(h.tail_position).load(std::memory_order_acquire) > cursor_ + capacity_) {
+  if (checked && atomic(h.tail_position).load(std::memory_order_acquire) > cursor_ + capacity_) {
     return Frame::lapped;
   }
   // acquire: pairs with the producer's commit CAS (and padding store): the frame is complete.
+  // A reader that may be lapped loads it racily: a later lap may be overwriting it right now.
   std::uint64_t word =
-      atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
+      checked ? detail::load_racy_acquire(&frame->commit)
+              : atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
   const std::uint32_t lap = layout::lap_of(cursor_, lap_shift_);
   const FrameKind kind = layout::commit_kind(word);
-  if (layout::commit_lap(word) != lap || kind == FrameKind::kNone ||
-      kind == FrameKind::kClaimed) {
+  if (layout::commit_lap(word) != lap || kind == FrameKind::kNone || kind == FrameKind::kClaimed) {
     if (checked && layout::commit_lap(word) != lap && kind != FrameKind::kNone &&
         static_cast<std::int32_t>(layout::commit_lap(word) - lap) > 0) {
       return Frame::lapped;  // already a later lap's frame
@@ -395,9 +391,9 @@ Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
   const FrameHeader* source = frame;
   if (checked) {
     copy_racy(copy_.data(), ring_ + index, stride / 8);
-    // acquire fence, then the tail: if no producer claimed past cursor_ + capacity_ by now,
-    // nothing overwrote the bytes we copied (producers claim before they write).
-    std::atomic_thread_fence(std::memory_order_acquire);
+    // Then the tail: if no producer claimed past cursor_ + capacity_ by now, nothing overwrote
+    // the bytes we copied (producers claim before they write).
+    detail::load_load_barrier();
     if (atomic(h.tail_position).load(std::memory_order_relaxed) > cursor_ + capacity_) {
       return Frame::lapped;
     }
@@ -441,7 +437,8 @@ Result<PollResult> Subscriber::poll_some(FunctionRef<void(const Message&)> handl
     }
     if (frame == Frame::skipped) continue;
     if (frame == Frame::lapped &&
-        resync_after_lap(atomic(header_of(header_).tail_position).load(std::memory_order_acquire))) {
+        resync_after_lap(
+            atomic(header_of(header_).tail_position).load(std::memory_order_acquire))) {
       continue;
     }
     if (frame == Frame::corrupt) {
@@ -458,9 +455,12 @@ Result<PollResult> Subscriber::poll_some(FunctionRef<void(const Message&)> handl
 bool Subscriber::data_available() const noexcept {
   auto& h = header_of(header_);
   const auto* frame = reinterpret_cast<const FrameHeader*>(ring_ + (cursor_ & mask_));
-  // seq_cst: pairs with the producer's seq_cst commit and sleepers load (see wait()).
+  // seq_cst: pairs with the producer's seq_cst commit and sleepers load (see wait()). A reader
+  // that may be lapped loads racily (a plain x86 load is what seq_cst compiles to anyway).
   std::uint64_t word =
-      atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_seq_cst);
+      cursor_ < safe_from_
+          ? detail::load_racy_acquire(&frame->commit)
+          : atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_seq_cst);
   const FrameKind kind = layout::commit_kind(word);
   if (layout::commit_lap(word) == layout::lap_of(cursor_, lap_shift_) &&
       (kind == FrameKind::kData || kind == FrameKind::kPadding)) {
@@ -470,8 +470,7 @@ bool Subscriber::data_available() const noexcept {
   if (cursor_ < safe_from_ && tail > cursor_ + capacity_) return true;  // lapped: poll resyncs
   // A claim pending at the cursor for longer than the stuck timeout: poll will skip it.
   return tail > cursor_ && stuck_position_ == cursor_ &&
-         static_cast<std::uint64_t>(detail::monotonic_ns() - stuck_since_ns_) >=
-             stuck_timeout_ns_;
+         static_cast<std::uint64_t>(detail::monotonic_ns() - stuck_since_ns_) >= stuck_timeout_ns_;
 }
 
 Result<void> Subscriber::wait(const Wait& wait) {

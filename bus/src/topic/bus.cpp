@@ -95,8 +95,8 @@ void write_header(layout::TopicHeader& h, const TopicOptions& o, std::uint64_t f
   h.layout_version = layout::kLayoutVersion;
   h.file_size = file_size;
   h.capacity = o.capacity;
-  h.max_message = o.max_message != 0 ? o.max_message
-                                     : std::min(o.capacity / 4, layout::kMaxMessageLimit);
+  h.max_message =
+      o.max_message != 0 ? o.max_message : std::min(o.capacity / 4, layout::kMaxMessageLimit);
   h.max_readers = o.max_readers;
   h.policy = o.policy == Policy::overwrite ? layout::kPolicyOverwrite : layout::kPolicyBlock;
   h.header_size = layout::kHeaderSize;
@@ -136,8 +136,8 @@ Result<void> build_file(const std::string& temp, const TopicOptions& o) {
   int err = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
   if (err == ENOSPC || err == EDQUOT) {
     return fail(Error(Errc::no_space, "no space for topic (" + std::to_string(size) +
-                                          " bytes) in " + temp.substr(0, temp.rfind('/')) +
-                                          ": " + errno_text(err)));
+                                          " bytes) in " + temp.substr(0, temp.rfind('/')) + ": " +
+                                          errno_text(err)));
   }
   if (err == EOPNOTSUPP || err == EINVAL || err == ENODEV) {
     // hugetlbfs has no fallocate; its pages are reserved when the file is mapped shared.
@@ -188,16 +188,16 @@ Result<Topic> Bus::create_topic(std::string_view name, const TopicOptions& optio
     if (err == EEXIST) {
       return Error(Errc::already_exists, "topic '" + std::string(name) + "' already exists");
     }
-    return Error(Errc::io_error, "cannot rename " + temp + " to " + final_path + ": " +
-                                     errno_text(err));
+    return Error(Errc::io_error,
+                 "cannot rename " + temp + " to " + final_path + ": " + errno_text(err));
   }
   return open_topic(name, OpenOptions{options.lock_memory, false});
 }
 
 Result<Topic> Bus::open_topic(std::string_view name, const OpenOptions& options) const {
   if (auto ok = validate_name(name); !ok) return ok.error();
-  auto mapping = detail::TopicMapping::open(directory_ + "/" + std::string(name),
-                                            std::string(name), options);
+  auto mapping =
+      detail::TopicMapping::open(directory_ + "/" + std::string(name), std::string(name), options);
   if (!mapping) return mapping.error();
   return Topic(std::move(*mapping));
 }
@@ -206,7 +206,8 @@ Result<void> Bus::remove_topic(std::string_view name) const {
   if (auto ok = validate_name(name); !ok) return ok.error();
   std::string path = directory_ + "/" + std::string(name);
   if (::unlink(path.c_str()) != 0) {
-    if (errno == ENOENT) return Error(Errc::not_found, "topic '" + std::string(name) + "' not found");
+    if (errno == ENOENT)
+      return Error(Errc::not_found, "topic '" + std::string(name) + "' not found");
     return Error(Errc::io_error, "cannot remove " + path + ": " + errno_text(errno));
   }
   return {};

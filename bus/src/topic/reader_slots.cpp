@@ -50,9 +50,9 @@ void fill_slot(ReaderSlot& s, const SlotRequest& r, std::uint64_t position,
   atomic(s.messages).store(messages, relaxed);
   atomic(s.lost_bytes).store(0, relaxed);
   atomic(s.lost_messages).store(0, relaxed);
-  atomic(s.flags).store((r.durable ? layout::kSlotDurable : 0U) |
-                            (r.name.empty() ? 0U : layout::kSlotPersistent),
-                        relaxed);
+  atomic(s.flags).store(
+      (r.durable ? layout::kSlotDurable : 0U) | (r.name.empty() ? 0U : layout::kSlotPersistent),
+      relaxed);
   atomic(s.pid).store(self.pid, relaxed);
   atomic(s.kind).store(r.kind, relaxed);
   atomic(s.start_time).store(self.start_time, relaxed);

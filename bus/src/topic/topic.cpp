@@ -19,6 +19,7 @@ TopicSnapshot Topic::snapshot() const {
   auto& h = map_->header();
   TopicSnapshot snap;
   snap.config = map_->config();
+  snap.earliest = atomic(h.reclaimed).load(std::memory_order_acquire);
   snap.tail = atomic(h.tail_position).load(std::memory_order_acquire);
   snap.messages = atomic(h.tail_messages).load(relaxed);
   snap.aborted_claims = atomic(h.aborted_claims).load(relaxed);

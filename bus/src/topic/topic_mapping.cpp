@@ -4,8 +4,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -60,10 +60,9 @@ Result<TopicConfig> TopicMapping::validate(const TopicHeader& h, std::uint64_t f
                                     ", expected " + hex(layout::kMagic) + ")");
   }
   if (h.layout_version != layout::kLayoutVersion) {
-    return Error(Errc::incompatible, "topic file " + path + " has layout version " +
-                                         std::to_string(h.layout_version) +
-                                         "; this library reads version " +
-                                         std::to_string(layout::kLayoutVersion));
+    return Error(Errc::incompatible,
+                 "topic file " + path + " has layout version " + std::to_string(h.layout_version) +
+                     "; this library reads version " + std::to_string(layout::kLayoutVersion));
   }
   if (h.ready != layout::kReady) {
     return Error(Errc::not_ready,
@@ -134,7 +133,8 @@ Result<std::shared_ptr<TopicMapping>> TopicMapping::open(const std::string& path
                                                          const OpenOptions& options) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return Error(Errc::not_found, "topic '" + name + "' not found (" + path + ")");
+    if (errno == ENOENT)
+      return Error(Errc::not_found, "topic '" + name + "' not found (" + path + ")");
     return Error(Errc::io_error, "cannot stat " + path + ": " + std::strerror(errno));
   }
   if (!S_ISREG(st.st_mode)) return bad(path, "not a regular file");
@@ -175,11 +175,11 @@ Result<std::shared_ptr<TopicMapping>> TopicMapping::open(const std::string& path
   prefault(base, file_size, !options.read_only);
   if (options.lock_memory && ::mlock(base, file_size) != 0) {
     int err = errno;
-    return Error(Errc::io_error, "cannot lock " + std::to_string(file_size) + " bytes of " +
-                                     path + " in memory: " + std::strerror(err) +
-                                     (err == ENOMEM || err == EPERM
-                                          ? " (raise RLIMIT_MEMLOCK, e.g. ulimit -l)"
-                                          : ""));
+    return Error(
+        Errc::io_error,
+        "cannot lock " + std::to_string(file_size) + " bytes of " + path +
+            " in memory: " + std::strerror(err) +
+            (err == ENOMEM || err == EPERM ? " (raise RLIMIT_MEMLOCK, e.g. ulimit -l)" : ""));
   }
   return m;
 }

@@ -1,0 +1,349 @@
+// The `ringbus` tool end to end: the built binary runs as real processes against a temporary bus
+// directory; the test process attaches readers of its own where a test needs one.
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "ringbus/subscriber.hpp"
+#include "ringbus/topic.hpp"
+#include "support/test_support.hpp"
+
+namespace ringbus {
+namespace {
+
+using ringbus::testing::CommandResult;
+using ringbus::testing::run_command;
+using ringbus::testing::TempBus;
+using Json = nlohmann::json;
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::string ringbus_binary() { return testing::tool_path("ringbus"); }
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  std::string command(const std::string& args) const {
+    return ringbus_binary() + " --dir '" + bus_.dir() + "' " + args;
+  }
+  // stdout only: the shape of a command's output.
+  CommandResult ringbus(const std::string& args, const std::string& input = {}) const {
+    return run_command(command(args), input);
+  }
+  // stdout and stderr together: a failure's one-line message, or proof of silence.
+  CommandResult ringbus_all(const std::string& args, const std::string& input = {}) const {
+    return run_command(command(args) + " 2>&1", input);
+  }
+  Json describe(const std::string& topic) const {
+    CommandResult r = ringbus("topic describe " + topic + " --json");
+    EXPECT_EQ(r.status, 0);
+    return Json::parse(r.out);
+  }
+  // Waits (bounded) until `topic` has `n` readers, so a consumer started in the background is
+  // attached before anything is published.
+  void wait_for_readers(const std::string& topic, std::size_t n) const {
+    auto opened = bus_.bus().open_topic(topic);
+    ASSERT_TRUE(opened) << opened.error().message();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (opened->snapshot().readers.size() != n) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no reader attached to " << topic;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+
+  TempBus bus_;
+};
+
+TEST_F(Cli, CreateListDescribeDeleteRoundTrip) {
+  ASSERT_EQ(ringbus_all("topic create alpha --capacity 64KiB --policy overwrite --max-message 1k "
+                        "--max-readers 8 --stuck-timeout-ms 500 --mode 0640")
+                .status,
+            0);
+  ASSERT_EQ(ringbus_all("topic create beta --capacity 4096").status, 0);
+
+  CommandResult list = ringbus("topic list");
+  EXPECT_EQ(list.status, 0);
+  EXPECT_EQ(list.out, "alpha\nbeta\n");
+
+  Json j = describe("alpha");
+  EXPECT_EQ(j["name"], "alpha");
+  EXPECT_EQ(j["config"]["capacity"], 65536);
+  EXPECT_EQ(j["config"]["max_message"], 1024);
+  EXPECT_EQ(j["config"]["policy"], "overwrite");
+  EXPECT_EQ(j["config"]["max_readers"], 8);
+  EXPECT_EQ(j["config"]["stuck_claim_timeout_ms"], 500);
+  EXPECT_EQ(j["tail"], 0);
+  EXPECT_EQ(j["messages"], 0);
+  EXPECT_EQ(j["aborted_claims"], 0);
+  EXPECT_EQ(j["reaped_readers"], 0);
+  EXPECT_TRUE(j["readers"].empty());
+  EXPECT_EQ(
+      std::filesystem::status(bus_.dir() + "/alpha").permissions() & std::filesystem::perms::all,
+      std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+          std::filesystem::perms::group_read);
+
+  CommandResult text = ringbus("topic describe beta");
+  EXPECT_EQ(text.status, 0);
+  EXPECT_TRUE(contains(text.out, "topic beta")) << text.out;
+  EXPECT_TRUE(contains(text.out, "block")) << text.out;
+  EXPECT_TRUE(contains(text.out, "readers: 0")) << text.out;
+
+  EXPECT_EQ(ringbus_all("topic create beta --capacity 4096").status, 1) << "already exists";
+  EXPECT_EQ(ringbus_all("topic delete alpha").status, 0);
+  EXPECT_EQ(ringbus("topic list").out, "beta\n");
+  CommandResult again = ringbus_all("topic delete alpha");
+  EXPECT_NE(again.status, 0);
+  EXPECT_EQ(again.out, "ringbus: topic 'alpha' not found\n");
+}
+
+TEST_F(Cli, RejectsBadTopicNameSayingWhatIsAllowed) {
+  CommandResult r = ringbus_all("topic create 'no/slashes' --capacity 64K");
+  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(split_lines(r.out).size(), 1U) << r.out;
+  EXPECT_EQ(r.out.rfind("ringbus: ", 0), 0U) << r.out;
+  EXPECT_TRUE(contains(r.out, "no/slashes")) << r.out;
+  EXPECT_TRUE(contains(r.out, "allowed: 1-200 characters of A-Z a-z 0-9 . _ -")) << r.out;
+  EXPECT_EQ(ringbus("topic list").out, "");
+}
+
+TEST_F(Cli, RejectsBadSizes) {
+  for (const char* size : {"64X", "1.5M", "-4096", "0", "K", "99999999999999999999"}) {
+    CommandResult r = ringbus_all(std::string("topic create t --capacity='") + size + "'");
+    EXPECT_NE(r.status, 0) << size;
+    EXPECT_TRUE(contains(r.out, std::string("ringbus: --capacity '") + size + "' is invalid"))
+        << r.out;
+    EXPECT_TRUE(contains(r.out, "K, KB, KiB, M, MB, MiB, G, GB or GiB")) << r.out;
+  }
+  CommandResult not_power = ringbus_all("topic create t --capacity 5000");
+  EXPECT_NE(not_power.status, 0);
+  EXPECT_TRUE(contains(not_power.out, "power of two")) << not_power.out;
+  CommandResult bad_max = ringbus_all("topic create t --capacity 64K --max-message 1z");
+  EXPECT_NE(bad_max.status, 0);
+  EXPECT_TRUE(contains(bad_max.out, "--max-message '1z' is invalid")) << bad_max.out;
+  EXPECT_EQ(ringbus("topic list").out, "");
+}
+
+TEST_F(Cli, ProducedLinesAreConsumedInOrder) {
+  ASSERT_EQ(ringbus_all("topic create lines --capacity 1M").status, 0);
+  std::string input;
+  for (int i = 0; i < 1000; ++i) {
+    // Some empty lines (empty messages) and lengths that vary the frame strides.
+    if (i % 97 != 0) input += "line " + std::to_string(i) + std::string(i % 50, '.');
+    input += '\n';
+  }
+  CommandResult produced = ringbus_all("produce lines --key k", input);
+  EXPECT_EQ(produced.status, 0);
+  EXPECT_EQ(produced.out, "");
+
+  CommandResult consumed = ringbus("consume lines --from earliest --count 1000");
+  EXPECT_EQ(consumed.status, 0);
+  EXPECT_EQ(consumed.out, input);
+  EXPECT_EQ(describe("lines")["messages"], 1000);
+}
+
+TEST_F(Cli, ConsumeJsonGivesParseableObjectsWithIncreasingOffsets) {
+  ASSERT_EQ(ringbus_all("topic create js --capacity 64K").status, 0);
+  // "\xff" is not UTF-8 and a quote and a backslash need escaping: none may break the JSON.
+  const std::vector<std::string> values{"first", "with \"quotes\" and \\", "bad \xff byte", "",
+                                        "x"};
+  std::string input;
+  for (const auto& v : values) input += v + "\n";
+  ASSERT_EQ(ringbus_all("produce js --key the-key", input).status, 0);
+
+  CommandResult r = ringbus("consume js --from earliest --count 5 --format json");
+  ASSERT_EQ(r.status, 0);
+  std::vector<std::string> lines = split_lines(r.out);
+  ASSERT_EQ(lines.size(), values.size()) << r.out;
+  std::uint64_t previous_offset = 0;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    Json j = Json::parse(lines[i], nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << lines[i];
+    EXPECT_EQ(j["sequence"], i);
+    EXPECT_EQ(j["key"], "the-key");
+    EXPECT_GT(j["timestamp_ns"].get<std::int64_t>(), 0);
+    const auto offset = j["offset"].get<std::uint64_t>();
+    if (i > 0) {
+      EXPECT_GT(offset, previous_offset);
+    }
+    previous_offset = offset;
+    if (i == 2) {
+      EXPECT_EQ(j["value"], "bad \xEF\xBF\xBD byte");  // U+FFFD replaces the bad byte
+    } else {
+      EXPECT_EQ(j["value"], values[i]);
+    }
+  }
+  EXPECT_EQ(lines[0].rfind(R"({"offset":0,"sequence":0,)", 0), 0U) << lines[0];
+
+  // A consumer can start again at any of those offsets.
+  Json fourth = Json::parse(lines[3]);
+  CommandResult from = ringbus("consume js --count 2 --from " + fourth["offset"].dump());
+  EXPECT_EQ(from.status, 0);
+  EXPECT_EQ(from.out, "\nx\n");
+}
+
+TEST_F(Cli, ConsumeOfEmptyTopicTimesOutQuietly) {
+  ASSERT_EQ(ringbus_all("topic create empty --capacity 4K").status, 0);
+  const auto start = std::chrono::steady_clock::now();
+  CommandResult r = ringbus_all("consume empty --from earliest --timeout-ms 200");
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.out, "");
+  EXPECT_GE(elapsed, std::chrono::milliseconds(200));
+  EXPECT_LT(elapsed, std::chrono::seconds(30));
+  // The ephemeral reader detached on exit.
+  EXPECT_TRUE(describe("empty")["readers"].empty());
+}
+
+TEST_F(Cli, WaitingConsumerWakesForLaterProducer) {
+  ASSERT_EQ(ringbus_all("topic create live --capacity 4K").status, 0);
+  CommandResult consumed;
+  std::thread consumer(
+      [&] { consumed = ringbus("consume live --from latest --count 100 --timeout-ms 20000"); });
+  wait_for_readers("live", 1);
+  std::string input;
+  for (int i = 0; i < 100; ++i) input += std::to_string(i) + std::string(40, '-') + "\n";
+  // 100 lines of ~43 bytes need more than the 4K ring: the producer waits for the reader too.
+  CommandResult produced = ringbus_all("produce live --timeout-ms 20000", input);
+  consumer.join();
+  EXPECT_EQ(produced.status, 0) << produced.out;
+  EXPECT_EQ(consumed.status, 0);
+  EXPECT_EQ(consumed.out, input);
+}
+
+TEST_F(Cli, LappedConsumerReportsLostMessages) {
+  ASSERT_EQ(ringbus_all("topic create lap --capacity 4K --policy overwrite").status, 0);
+  const std::string flag = bus_.dir() + "/.drain";
+  const std::string err = bus_.dir() + "/.err";
+  // The consumer's stdout is a pipe nobody drains until the producer is done, so it blocks in
+  // write after at most a pipe's worth (64 KiB) while 2 MB go through the 4 KiB ring.
+  const std::string script = command("consume lap --timeout-ms 500") + " 2>" + err +
+                             " | { while [ ! -e " + flag +
+                             " ]; do sleep 0.02; done; cat >/dev/null; }";
+  CommandResult consumed;
+  std::thread consumer([&] { consumed = run_command("sh -c \"" + script + "\""); });
+  wait_for_readers("lap", 1);
+  std::string input;
+  for (int i = 0; i < 2000; ++i) input += std::string(1000, static_cast<char>('a' + i % 26)) + "\n";
+  CommandResult produced = ringbus_all("produce lap", input);
+  std::ofstream(flag).put('\n');
+  consumer.join();
+  EXPECT_EQ(produced.status, 0) << produced.out;
+  EXPECT_EQ(consumed.status, 0);
+  std::ifstream in(err);
+  std::string report((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(contains(report, "ringbus: lapped: lost ")) << report;
+  EXPECT_TRUE(contains(report, " messages (")) << report;
+}
+
+TEST_F(Cli, DescribeShowsDetachedPersistentReaderAndRemoveReaderRemovesIt) {
+  ASSERT_EQ(ringbus_all("topic create keep --capacity 64K").status, 0);
+  ASSERT_EQ(ringbus_all("produce keep", "a\nb\nc\n").status, 0);
+  {
+    auto topic = bus_.bus().open_topic("keep");
+    ASSERT_TRUE(topic) << topic.error().message();
+    SubscriberOptions options;
+    options.name = "keeper";
+    options.start = StartFrom::earliest();
+    auto subscriber = Subscriber::attach(*topic, options);
+    ASSERT_TRUE(subscriber) << subscriber.error().message();
+    int seen = 0;
+    ASSERT_TRUE(subscriber->poll([&](const Message&) { ++seen; }, 1));
+    ASSERT_EQ(seen, 1);
+
+    Json attached = describe("keep");
+    ASSERT_EQ(attached["readers"].size(), 1U);
+    EXPECT_EQ(attached["readers"][0]["alive"], true);
+    CommandResult busy = ringbus_all("topic remove-reader keep keeper");
+    EXPECT_NE(busy.status, 0);
+    EXPECT_TRUE(contains(busy.out, "live process")) << busy.out;
+  }  // detaches: the persistent slot keeps its position with no process
+
+  Json j = describe("keep");
+  ASSERT_EQ(j["readers"].size(), 1U) << j.dump();
+  const Json& r = j["readers"][0];
+  EXPECT_EQ(r["name"], "keeper");
+  EXPECT_EQ(r["persistent"], true);
+  EXPECT_EQ(r["durable"], true);
+  EXPECT_EQ(r["alive"], false);
+  EXPECT_EQ(r["state"], "stalled");
+  EXPECT_EQ(r["pid"], 0);
+  EXPECT_EQ(r["messages"], 1);
+  EXPECT_EQ(r["lag_messages"], 2);
+  EXPECT_GT(r["lag_bytes"].get<std::uint64_t>(), 0U);
+
+  CommandResult text = ringbus("topic describe keep");
+  EXPECT_TRUE(contains(text.out, "keeper")) << text.out;
+  EXPECT_TRUE(contains(text.out, "stalled")) << text.out;
+  EXPECT_TRUE(contains(text.out, "persistent")) << text.out;
+
+  // The CLI resumes the same persistent reader where it stopped.
+  CommandResult resumed = ringbus("consume keep --name keeper --count 1");
+  EXPECT_EQ(resumed.status, 0);
+  EXPECT_EQ(resumed.out, "b\n");
+
+  EXPECT_EQ(ringbus_all("topic remove-reader keep keeper").status, 0);
+  EXPECT_TRUE(describe("keep")["readers"].empty());
+  CommandResult gone = ringbus_all("topic remove-reader keep keeper");
+  EXPECT_NE(gone.status, 0);
+  EXPECT_TRUE(contains(gone.out, "no persistent reader 'keeper'")) << gone.out;
+}
+
+TEST_F(Cli, ProduceTimesOutWhenAStalledReaderHoldsTheRing) {
+  ASSERT_EQ(ringbus_all("topic create full --capacity 4K").status, 0);
+  // A persistent durable reader that read nothing: the ring fills and stays full.
+  ASSERT_EQ(ringbus_all("consume full --name slow --count 0").status, 0);
+  std::string input;
+  for (int i = 0; i < 200; ++i) input += std::string(100, 'z') + "\n";
+  CommandResult r = ringbus_all("produce full --timeout-ms 100", input);
+  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(split_lines(r.out).size(), 1U) << r.out;
+  EXPECT_TRUE(contains(r.out, "no space in topic 'full' within 100 ms")) << r.out;
+}
+
+TEST_F(Cli, ProduceRejectsALineLargerThanTheMaxMessage) {
+  ASSERT_EQ(ringbus_all("topic create small --capacity 4K").status, 0);
+  CommandResult r = ringbus_all("produce small", "ok\n" + std::string(2000, 'x') + "\nnever\n");
+  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(r.out,
+            "ringbus: line 2: message of 2000 bytes (key and value) exceeds the max message size "
+            "1024 of topic 'small'\n");
+  EXPECT_EQ(describe("small")["messages"], 1) << "the lines before it were published";
+}
+
+TEST_F(Cli, ConsumeOfMissingTopicFails) {
+  CommandResult r = ringbus_all("consume missing --timeout-ms 100");
+  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(split_lines(r.out).size(), 1U) << r.out;
+  EXPECT_TRUE(contains(r.out, "ringbus: topic 'missing' not found")) << r.out;
+}
+
+TEST_F(Cli, UsageErrorsExitWithTwo) {
+  EXPECT_EQ(ringbus_all("").status, 2);
+  EXPECT_EQ(ringbus_all("topic create t").status, 2) << "--capacity is required";
+  CommandResult r = ringbus_all("consume t --format xml");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.out.rfind("ringbus: ", 0), 0U) << r.out;
+  CommandResult negative = ringbus_all("consume t --count -1");
+  EXPECT_EQ(negative.status, 1);
+  EXPECT_EQ(negative.out, "ringbus: --count -1 is invalid: it must not be negative\n");
+  EXPECT_EQ(ringbus_all("--help").status, 0);
+}
+
+}  // namespace
+}  // namespace ringbus

@@ -1,0 +1,118 @@
+// The `ringbus` command line (a kcat for ringbus): its grammar and its commands, as a library so
+// tests can run them in-process; main.cpp only parses, dispatches and prints the error.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "ringbus/result.hpp"
+#include "ringbus/topic.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace ringbus::cli {
+
+// Sizes, modes and positions stay text until the command runs, so their errors are ours
+// (parse_size) and reach the user as one `ringbus: ...` line like every other error.
+struct TopicCreateArgs {
+  std::string name;
+  std::string capacity;
+  std::string policy = "block";
+  std::string max_message;  // empty: the library default (capacity / 4)
+  std::uint32_t max_readers = TopicOptions{}.max_readers;
+  std::int64_t stuck_timeout_ms = TopicOptions{}.stuck_claim_timeout.count();
+  std::string mode = "0600";
+};
+
+struct ProduceArgs {
+  std::string topic;
+  std::string key;
+  std::optional<int> cpu;
+  std::optional<std::int64_t> timeout_ms;  // per message; none: wait for space forever
+};
+
+enum class Format : std::uint8_t { text, json };
+
+struct ConsumeArgs {
+  std::string topic;
+  std::string from = "latest";             // earliest | latest | a byte offset on a frame boundary
+  std::optional<std::int64_t> count;       // stop after this many; none: never
+  std::optional<std::int64_t> timeout_ms;  // idle time before stopping; none: never
+  Format format = Format::text;
+  std::optional<int> cpu;
+  std::string name;  // persistent reader name; empty: ephemeral
+  bool lossy = false;
+};
+
+enum class Command : std::uint8_t {
+  none,
+  topic_create,
+  topic_list,
+  topic_describe,
+  topic_delete,
+  topic_remove_reader,
+  produce,
+  consume,
+};
+
+// Everything the command line said. Filled by parsing an app set up by configure().
+struct Options {
+  std::string dir;  // empty: Bus::default_directory() ($RINGBUS_DIR or /dev/shm/ringbus-$UID)
+  Command command = Command::none;
+  TopicCreateArgs create;
+  std::string topic;   // describe, delete, remove-reader
+  std::string reader;  // remove-reader
+  bool json = false;   // describe
+  ProduceArgs produce;
+  ConsumeArgs consume;
+};
+
+// Adds every subcommand and option to `app`; parsing it fills `options`, which must outlive
+// `app`. Errors are CLI11's exceptions, thrown by app.parse().
+void configure(CLI::App& app, Options& options);
+
+// Where a command reads its input and writes its output and warnings (not its error: that is
+// returned).
+struct Io {
+  std::istream& in;
+  std::ostream& out;
+  std::ostream& err;
+};
+
+// Runs the parsed command. Errors: whatever the library reports, with a message naming the
+// topic and the problem, plus invalid_argument for a bad size, mode or --from value.
+Result<void> run(const Options& options, const Io& io);
+
+// The commands, one by one. None of them throws except std::bad_alloc.
+
+// Creates a topic; prints nothing.
+Result<void> topic_create(const Bus& bus, const TopicCreateArgs& args);
+// Prints one topic name per line, sorted.
+Result<void> topic_list(const Bus& bus, const Io& io);
+// Prints the topic's configuration, counters and readers, as text or one JSON object.
+Result<void> topic_describe(const Bus& bus, std::string_view name, bool json, const Io& io);
+Result<void> topic_delete(const Bus& bus, std::string_view name);
+// Removes a persistent reader whose process is gone (busy if it is alive).
+Result<void> topic_remove_reader(const Bus& bus, std::string_view topic, std::string_view reader);
+// Publishes one message per line of io.in (without its newline) until end of input.
+Result<void> produce(const Bus& bus, const ProduceArgs& args, const Io& io);
+// Prints messages until --count of them, --timeout-ms without one, or SIGINT/SIGTERM (it
+// installs handlers for those two while it runs). Reports laps on io.err.
+Result<void> consume(const Bus& bus, const ConsumeArgs& args, const Io& io);
+
+// describe.cpp: the two renderings of a snapshot.
+
+// "alive"; "stalled" for a persistent reader with no live process (it keeps its position and,
+// if durable, holds producers back until it resumes or is removed); "dead" for an ephemeral
+// reader whose process died and that has not been reaped yet.
+std::string_view reader_state(const ReaderInfo& reader);
+std::string describe_text(const Topic& topic, const TopicSnapshot& snapshot);
+// One JSON object; fields are named like TopicSnapshot, TopicConfig and ReaderInfo.
+std::string describe_json(const Topic& topic, const TopicSnapshot& snapshot);
+
+}  // namespace ringbus::cli
