@@ -332,6 +332,7 @@ bool Subscriber::stuck_claim_expired(std::uint64_t word) noexcept {
     return false;
   }
   if (static_cast<std::uint64_t>(now - stuck_since_ns_) < stuck_timeout_ns_) return false;
+  if (cursor_ < safe_from_ && tail > cursor_ + capacity_) return true;  // lapped: poll resyncs
 
   const std::uint32_t lap = layout::lap_of(cursor_, lap_shift_);
   auto* frame = reinterpret_cast<FrameHeader*>(const_cast<std::byte*>(ring_) + (cursor_ & mask_));
@@ -369,6 +370,14 @@ Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
               : atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
   const std::uint32_t lap = layout::lap_of(cursor_, lap_shift_);
   const FrameKind kind = layout::commit_kind(word);
+  // A lapped reader's word may be a newer frame's payload: only a word read while the tail
+  // proves the frame intact can be called corrupt.
+  auto corrupt_unless_lapped = [&] {
+    detail::load_load_barrier();
+    return checked && atomic(h.tail_position).load(std::memory_order_relaxed) > cursor_ + capacity_
+               ? Frame::lapped
+               : Frame::corrupt;
+  };
   if (layout::commit_lap(word) != lap || kind == FrameKind::kNone || kind == FrameKind::kClaimed) {
     if (checked && layout::commit_lap(word) != lap && kind != FrameKind::kNone &&
         static_cast<std::int32_t>(layout::commit_lap(word) - lap) > 0) {
@@ -379,14 +388,14 @@ Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
   if (kind == FrameKind::kPadding) {
     std::uint64_t stride = layout::commit_length(word);
     if (stride == 0 || stride % layout::kFrameAlignment != 0 || index + stride > capacity_) {
-      return Frame::corrupt;
+      return corrupt_unless_lapped();
     }
     cursor_ += stride;
     return Frame::skipped;
   }
   const std::uint64_t length = layout::commit_length(word);
   const std::uint64_t stride = layout::frame_stride(length);
-  if (length > max_message_ || index + stride > capacity_) return Frame::corrupt;
+  if (length > max_message_ || index + stride > capacity_) return corrupt_unless_lapped();
 
   const FrameHeader* source = frame;
   if (checked) {
