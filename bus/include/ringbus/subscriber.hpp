@@ -136,6 +136,7 @@ class Subscriber {
   std::int64_t stuck_since_ns_ = 0;
   std::uint64_t stuck_position_ = ~std::uint64_t{0};
   std::uint64_t stuck_timeout_ns_ = 0;
+  std::uint32_t idle_polls_ = 0;  // empty polls in a row; the stuck-claim check runs on a few
   std::vector<std::uint64_t> copy_;  // frame copy for the checked path, sized at attach
 };
 

@@ -273,6 +273,7 @@ Subscriber& Subscriber::operator=(Subscriber&& o) noexcept {
   stuck_since_ns_ = o.stuck_since_ns_;
   stuck_position_ = o.stuck_position_;
   stuck_timeout_ns_ = o.stuck_timeout_ns_;
+  idle_polls_ = o.idle_polls_;
   copy_ = std::move(o.copy_);
   return *this;
 }
@@ -383,8 +384,12 @@ Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
         static_cast<std::int32_t>(layout::commit_lap(word) - lap) > 0) {
       return Frame::lapped;  // already a later lap's frame
     }
+    // Most empty polls only mean "not yet". Looking at the tail (the producers' hot line) on
+    // each would slow them down, so the stuck-claim check runs on one empty poll in 256.
+    if ((++idle_polls_ & 255U) != 0) return Frame::empty;
     return stuck_claim_expired(word) ? Frame::skipped : Frame::empty;
   }
+  idle_polls_ = 0;
   if (kind == FrameKind::kPadding) {
     std::uint64_t stride = layout::commit_length(word);
     if (stride == 0 || stride % layout::kFrameAlignment != 0 || index + stride > capacity_) {
@@ -475,8 +480,11 @@ bool Subscriber::data_available() const noexcept {
       (kind == FrameKind::kData || kind == FrameKind::kPadding)) {
     return true;
   }
+  // The tail is the producers' hot line: read it only when it can change the answer.
+  const bool checked = cursor_ < safe_from_;
+  if (!checked && stuck_position_ != cursor_) return false;
   std::uint64_t tail = atomic(h.tail_position).load(std::memory_order_seq_cst);
-  if (cursor_ < safe_from_ && tail > cursor_ + capacity_) return true;  // lapped: poll resyncs
+  if (checked && tail > cursor_ + capacity_) return true;  // lapped: poll resyncs
   // A claim pending at the cursor for longer than the stuck timeout: poll will skip it.
   return tail > cursor_ && stuck_position_ == cursor_ &&
          static_cast<std::uint64_t>(detail::monotonic_ns() - stuck_since_ns_) >= stuck_timeout_ns_;

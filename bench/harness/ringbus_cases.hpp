@@ -1,0 +1,32 @@
+// The ringbus side of ringbus-bench: ping-pong latency and streaming throughput over real
+// topics in a private bus directory, between pinned processes.
+#pragma once
+
+#include <string>
+
+#include "harness/bench_common.hpp"
+
+namespace ringbus::bench {
+
+// A private bus directory under /dev/shm, removed at destruction.
+class BenchBus {
+ public:
+  BenchBus();
+  ~BenchBus();
+  BenchBus(const BenchBus&) = delete;
+  BenchBus& operator=(const BenchBus&) = delete;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+};
+
+// Round trips over two topics (ping, pong): busy polling, or futex waits (p.wait).
+LatencyStats ringbus_latency(const BenchBus& bus, const LatencyParams& p);
+
+// `producers` producer processes stream p.messages in total to `subscribers` subscriber
+// processes; the rate is the slowest subscriber's, first to last message.
+ThroughputStats ringbus_throughput(const BenchBus& bus, const ThroughputParams& p, int producers,
+                                   int subscribers);
+
+}  // namespace ringbus::bench
