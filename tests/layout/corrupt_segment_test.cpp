@@ -196,6 +196,36 @@ TEST_F(CorruptFrame, PaddingOfZeroOrPastTheEnd) {
   EXPECT_EQ(unaligned.code(), Errc::corrupt);
 }
 
+TEST_F(CorruptFrame, InconsistentReclaimedPositionIsReportedAtAttach) {
+  auto& header = topic_.mapping().header();
+  header.reclaimed = topic_.config().capacity - 8;  // beyond the tail
+  SubscriberOptions o;
+  o.start = StartFrom::earliest();
+  auto r = Subscriber::attach(topic_, o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.code(), Errc::corrupt);
+  EXPECT_NE(r.error().message().find("reclaimed"), std::string::npos) << r.error().message();
+  header.reclaimed = 3;  // not on a frame boundary
+  auto unaligned = Subscriber::attach(topic_, o);
+  ASSERT_FALSE(unaligned);
+  EXPECT_EQ(unaligned.code(), Errc::corrupt);
+}
+
+TEST_F(CorruptFrame, AttachAtACorruptFrameFailsCleanlyOrPollReportsIt) {
+  frame().commit = layout::make_commit(0, layout::FrameKind::kData, 4000);  // runs off the ring
+  SubscriberOptions o;
+  o.start = StartFrom::earliest();
+  auto sub = Subscriber::attach(topic_, o);
+  ASSERT_TRUE(sub) << sub.error().message();
+  auto r = sub->poll([](const Message&) {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.code(), Errc::corrupt);
+  o.start = StartFrom::at(40);
+  auto at = Subscriber::attach(topic_, o);
+  ASSERT_FALSE(at);
+  EXPECT_EQ(at.code(), Errc::corrupt);
+}
+
 TEST_F(CorruptFrame, GarbageReaderSlotsDoNotBreakProducersOrSnapshots) {
   auto& slot = topic_.mapping().slot(1);
   std::memset(&slot, 0xFF, sizeof slot);  // state word says garbage, name unterminated

@@ -12,6 +12,7 @@
 #include "ringbus/producer.hpp"
 #include "ringbus/subscriber.hpp"
 #include "support/test_support.hpp"
+#include "topic/topic_mapping.hpp"
 
 namespace ringbus {
 namespace {
@@ -308,6 +309,35 @@ TEST(MultiProcess, KilledSubscriberIsReapedAndNoLongerHoldsProducersBack) {
   EXPECT_EQ(snap.reaped_readers, 1u);
   ::close(attached[0]);
   ::close(attached[1]);
+}
+
+TEST(MultiProcess, ReaderKilledWhileAsleepStopsCountingAsASleeperOnceReaped) {
+  TempBus tb;
+  TopicOptions o;
+  o.capacity = 4096;
+  o.max_readers = 1;
+  auto topic = tb.create("sleeper", o);
+  pid_t reader = fork_child([&] {
+    auto t = tb.bus().open_topic("sleeper");
+    if (!t) return 10;
+    auto sub = Subscriber::attach(*t, {});
+    if (!sub) return 11;
+    for (;;) (void)sub->wait(Wait::futex(std::chrono::hours(1)));
+  });
+  auto& sleepers = topic.mapping().header().sleepers;
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (__atomic_load_n(&sleepers, __ATOMIC_ACQUIRE) == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_EQ(__atomic_load_n(&sleepers, __ATOMIC_ACQUIRE), 1u);
+  ::kill(reader, SIGKILL);
+  EXPECT_EQ(wait_child(reader, 60s), 128 + SIGKILL);
+  // The only slot is held by the dead reader: attaching reaps it instead of failing.
+  auto sub = Subscriber::attach(topic, {});
+  ASSERT_TRUE(sub) << sub.error().message();
+  EXPECT_EQ(__atomic_load_n(&sleepers, __ATOMIC_ACQUIRE), 0u);
+  EXPECT_EQ(topic.snapshot().reaped_readers, 1u);
 }
 
 TEST(MultiProcess, KilledPersistentReaderStaysAndResumesWithoutLoss) {

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "ringbus/producer.hpp"
 #include "ringbus/subscriber.hpp"
 #include "support/test_support.hpp"
 
@@ -165,6 +166,50 @@ TEST(Topic, WorksInAnOrdinaryDiskDirectory) {
   ASSERT_TRUE(t) << t.error().message();
   EXPECT_EQ(t->config().capacity, TopicOptions{}.capacity);
   std::filesystem::remove_all(dir);
+}
+
+TEST(Topic, WorksOnHugetlbfsWhenHugePagesAreReserved) {
+  // Needs root (a private mount) and free huge pages (vm.nr_hugepages); skips otherwise.
+  pid_t pid = testing::fork_child([] {
+    std::ifstream meminfo("/proc/meminfo");
+    long free_pages = 0;
+    for (std::string line; std::getline(meminfo, line);) {
+      if (line.rfind("HugePages_Free:", 0) == 0) free_pages = std::stol(line.substr(15));
+    }
+    if (free_pages < 1) return 77;
+    if (::unshare(CLONE_NEWNS) != 0) return 77;
+    if (::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return 77;
+    char dir[] = "/tmp/ringbus-huge-XXXXXX";
+    if (::mkdtemp(dir) == nullptr) return 77;
+    if (::mount("none", dir, "hugetlbfs", 0, nullptr) != 0) return 77;
+    Bus bus(std::string(dir) + "/bus");
+    TopicOptions o;
+    o.capacity = 1 << 20;
+    int code = 0;
+    {
+      auto t = bus.create_topic("huge", o);
+      if (!t) {
+        std::fprintf(stderr, "%s\n", t.error().message().c_str());
+        code = 1;
+      } else {
+        Producer p(*t);
+        SubscriberOptions so;
+        so.start = StartFrom::earliest();
+        auto sub = Subscriber::attach(*t, so);
+        if (!sub || !p.try_publish({}, as_bytes("on huge pages"))) code = 2;
+        std::string got;
+        if (sub) (void)sub->poll([&](const Message& m) { got = as_string(m.value); });
+        if (code == 0 && got != "on huge pages") code = 3;
+      }
+    }
+    (void)bus.remove_topic("huge");
+    ::umount(dir);
+    ::rmdir(dir);
+    return code;
+  });
+  int status = testing::wait_child(pid, std::chrono::seconds(60));
+  if (status == 77) GTEST_SKIP() << "no free huge pages, or cannot mount hugetlbfs here";
+  EXPECT_EQ(status, 0) << "1: create failed; 2: attach/publish failed; 3: wrong message";
 }
 
 TEST(Topic, MlockOnRequestSucceedsOrExplainsTheLimit) {

@@ -145,7 +145,8 @@ class Bus {
   std::string directory_;
 };
 
-// Checks a topic, group or reader name: 1-200 characters of [A-Za-z0-9._-], not "." or "..".
+// Checks a topic, group or reader name: 1-200 characters of [A-Za-z0-9._-], not starting with
+// '.' (which also rules out "." and "..", and keeps names apart from temporary files).
 // `what` names the kind of name in the error message.
 Result<void> validate_name(std::string_view name, std::string_view what = "topic name");
 

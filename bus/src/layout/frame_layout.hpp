@@ -75,6 +75,26 @@ constexpr FrameKind commit_kind(std::uint64_t commit) {
 }
 constexpr std::uint64_t commit_length(std::uint64_t commit) { return commit & kMaxFrameLength; }
 
+// Bytes a committed frame (kData or kPadding) described by `commit` occupies when it starts at
+// ring index `index`; 0 if the word cannot describe a complete frame there (not committed,
+// or lengths that are out of bounds: a corrupt segment must never make a reader overrun).
+constexpr std::uint64_t committed_stride(std::uint64_t commit, std::uint64_t index,
+                                         std::uint64_t capacity, std::uint64_t max_message) {
+  std::uint64_t stride = 0;
+  if (commit_kind(commit) == FrameKind::kData) {
+    if (commit_length(commit) > max_message) return 0;
+    stride = frame_stride(commit_length(commit));
+  } else if (commit_kind(commit) == FrameKind::kPadding) {
+    stride = commit_length(commit);
+    if (stride == 0 || stride % kFrameAlignment != 0) return 0;
+  }
+  return index + stride <= capacity ? stride : 0;
+}
+
+static_assert(committed_stride(make_commit(0, FrameKind::kData, 5), 0, 4096, 1024) == 40);
+static_assert(committed_stride(make_commit(0, FrameKind::kPadding, 12), 0, 4096, 1024) == 0);
+static_assert(committed_stride(make_commit(0, FrameKind::kData, 64), 4064, 4096, 1024) == 0);
+static_assert(committed_stride(make_commit(0, FrameKind::kClaimed, 8), 0, 4096, 1024) == 0);
 static_assert(commit_kind(make_commit(7, FrameKind::kPadding, 24)) == FrameKind::kPadding);
 static_assert(commit_length(make_commit(7, FrameKind::kData, kMaxFrameLength)) == kMaxFrameLength);
 static_assert(commit_lap(make_commit(0xFFFFFFFFU, FrameKind::kClaimed, 1)) == 0xFFFFFFFFU);

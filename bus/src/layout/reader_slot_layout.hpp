@@ -13,7 +13,7 @@
 //   136     4  flags            attach          kDurable | kPersistent
 //   140     4  pid              attach          0: no process (persistent reader detached)
 //   144     4  kind             attach          kSubscriber (groups come later)
-//   148     4  reserved (zero)
+//   148     4  sleeping         reader          1 while counted in the header's sleepers
 //   152     8  start_time       attach          owner's start time, /proc/PID/stat field 22
 //   160     8  dead_since_ns    reaper          CLOCK_REALTIME when found dead, 0 otherwise
 //   168     8  expiry_ns        attach          persistent: free this long after death; 0 never
@@ -50,7 +50,7 @@ struct ReaderSlot {
   std::uint32_t flags;
   std::uint32_t pid;
   std::uint32_t kind;
-  std::uint32_t reserved0;
+  std::uint32_t sleeping;
   std::uint64_t start_time;
   std::uint64_t dead_since_ns;
   std::uint64_t expiry_ns;

@@ -157,17 +157,9 @@ bool Producer::reclaim(std::uint64_t target) noexcept {
       // then the CAS from `reclaimed` below fails and this walk is discarded.
       word = detail::load_racy_acquire(&frame->commit);
       if (layout::commit_lap(word) != layout::lap_of(p, lap_shift_)) break;
-      const FrameKind kind = layout::commit_kind(word);
-      std::uint64_t stride = 0;
-      if (kind == FrameKind::kData) {
-        stride = layout::frame_stride(layout::commit_length(word));
-      } else if (kind == FrameKind::kPadding) {
-        stride = layout::commit_length(word);
-      }
-      if (stride == 0 || stride % layout::kFrameAlignment != 0 ||
-          (p & mask_) + stride > capacity_) {
-        break;  // in flight, or unreadable
-      }
+      const std::uint64_t stride =
+          layout::committed_stride(word, p & mask_, capacity_, max_message_);
+      if (stride == 0) break;  // in flight, or unreadable
       p += stride;
     }
     if (p > reclaimed) {

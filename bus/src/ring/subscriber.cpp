@@ -71,9 +71,17 @@ struct StartPoint {
 
 // The oldest frame boundary still in the ring: producers reuse space only after walking the
 // previous lap's frames up to it (Producer::reclaim), so everything from here on is intact.
-std::uint64_t earliest_boundary(detail::TopicMapping& map) {
+Result<std::uint64_t> earliest_boundary(detail::TopicMapping& map) {
   // acquire: pairs with the producers' reclaim CAS.
-  return atomic(map.header().reclaimed).load(std::memory_order_acquire);
+  std::uint64_t earliest = atomic(map.header().reclaimed).load(std::memory_order_acquire);
+  std::uint64_t tail = atomic(map.header().tail_position).load(std::memory_order_acquire);
+  if (earliest % layout::kFrameAlignment != 0 || tail % layout::kFrameAlignment != 0 ||
+      earliest > tail || tail - earliest > map.config().capacity) {
+    return Error(Errc::corrupt, "topic '" + map.name() + "' is corrupt: reclaimed position " +
+                                    std::to_string(earliest) + " and tail " + std::to_string(tail) +
+                                    " are inconsistent");
+  }
+  return earliest;
 }
 
 // Walks frames from a known boundary to `offset` to prove it is a frame boundary.
@@ -90,11 +98,13 @@ Result<void> check_boundary(detail::TopicMapping& map, std::uint64_t from, std::
       return Error(Errc::offset_out_of_range,
                    "offset " + std::to_string(offset) + " is no longer (or not yet) in the ring");
     }
-    std::uint64_t stride = kind == FrameKind::kPadding
-                               ? layout::commit_length(word)
-                               : layout::frame_stride(layout::commit_length(word));
-    if (stride == 0)
-      return Error(Errc::corrupt, "zero-length padding frame at " + std::to_string(p));
+    if (kind == FrameKind::kClaimed) {
+      return Error(Errc::not_ready, "a claim before offset " + std::to_string(offset) +
+                                        " is not committed yet; try again");
+    }
+    std::uint64_t stride =
+        layout::committed_stride(word, p & (capacity - 1), capacity, map.config().max_message);
+    if (stride == 0) return Error(Errc::corrupt, "invalid frame at offset " + std::to_string(p));
     p += stride;
   }
   if (p != offset) {
@@ -125,10 +135,12 @@ std::optional<std::uint64_t> sequence_at(detail::TopicMapping& map, std::uint64_
           kind == FrameKind::kClaimed) {
         break;  // in flight: try again
       }
+      if (layout::committed_stride(word, p & (capacity - 1), capacity, map.config().max_message) ==
+          0) {
+        return std::nullopt;  // corrupt: poll will report it
+      }
       if (kind == FrameKind::kPadding) {
-        std::uint64_t stride = layout::commit_length(word);
-        if (stride == 0) return std::nullopt;
-        p += stride;
+        p += layout::commit_length(word);
         continue;
       }
       std::uint64_t sequence = 0;
@@ -152,9 +164,16 @@ Result<StartPoint> resolve_start(detail::TopicMapping& map, const StartFrom& sta
       auto tail = read_tail(map.header());
       return StartPoint{tail.position, tail.messages, true};
     }
-    case StartFrom::Kind::earliest: sp.position = earliest_boundary(map); break;
+    case StartFrom::Kind::earliest: {
+      auto earliest = earliest_boundary(map);
+      if (!earliest) return earliest.error();
+      sp.position = *earliest;
+      break;
+    }
     case StartFrom::Kind::offset: {
-      std::uint64_t earliest = earliest_boundary(map);
+      auto earliest_or = earliest_boundary(map);
+      if (!earliest_or) return earliest_or.error();
+      const std::uint64_t earliest = *earliest_or;
       std::uint64_t tail = atomic(map.header().tail_position).load(std::memory_order_acquire);
       if (start.offset < earliest || start.offset > tail) {
         return Error(Errc::offset_out_of_range, "offset " + std::to_string(start.offset) +
@@ -223,6 +242,14 @@ Result<Subscriber> Subscriber::attach(const Topic& topic, const SubscriberOption
     // was durable, that position held producers back, so its frames are intact.
     sub.durable_ = (atomic(slot.flags).load(std::memory_order_relaxed) & layout::kSlotDurable) != 0;
     sub.cursor_ = atomic(slot.position).load(std::memory_order_acquire);
+    const std::uint64_t tail = atomic(map.header().tail_position).load(std::memory_order_acquire);
+    if (sub.cursor_ % layout::kFrameAlignment != 0 || sub.cursor_ > tail ||
+        tail - sub.cursor_ > config.capacity) {
+      detail::release_slot(map, acquired->index, true);
+      return Error(Errc::corrupt, "persistent reader '" + options.name + "' of topic '" +
+                                      map.name() + "' has an invalid position " +
+                                      std::to_string(sub.cursor_));
+    }
     sub.next_sequence_ = atomic(slot.messages).load(std::memory_order_relaxed);
     sub.sequence_known_ = true;
     sub.lost_bytes_ = atomic(slot.lost_bytes).load(std::memory_order_relaxed);
@@ -308,7 +335,7 @@ bool Subscriber::resync_after_lap(std::uint64_t tail) noexcept {
   (void)tail;
   const std::uint64_t boundary =
       atomic(header_of(header_).reclaimed).load(std::memory_order_acquire);
-  if (boundary <= cursor_) return false;
+  if (boundary <= cursor_ || boundary % layout::kFrameAlignment != 0) return false;
   lost_bytes_ += boundary - cursor_;
   pending_lost_bytes_ += boundary - cursor_;
   cursor_ = boundary;
@@ -344,7 +371,7 @@ bool Subscriber::stuck_claim_expired(std::uint64_t word) noexcept {
     if (atomic(frame->commit).compare_exchange_strong(word, padding, std::memory_order_acq_rel)) {
       atomic(h.aborted_claims).fetch_add(1, std::memory_order_relaxed);
     }
-  } else {
+  } else if (tail % layout::kFrameAlignment == 0) {
     // The producer died between its tail CAS and writing its claim mark, so the frame's length
     // is unknown. The tail is always a frame boundary: continue there and count the skip.
     lost_bytes_ += tail - cursor_;
@@ -516,6 +543,9 @@ Result<void> Subscriber::wait(const Wait& wait) {
     } else {
       // seq_cst: announce the sleeper before re-checking for data; pairs with the producer's
       // seq_cst commit then sleepers load, so one of us sees the other.
+      auto& slot = slot_of(slot_ptr_);
+      // relaxed: only the reaper reads it, after our process died.
+      atomic(slot.sleeping).store(1, std::memory_order_relaxed);
       atomic(h.sleepers).fetch_add(1, std::memory_order_seq_cst);
       const std::uint32_t seen = atomic(h.futex_word).load(std::memory_order_seq_cst);
       if (!data_available()) {
@@ -524,6 +554,7 @@ Result<void> Subscriber::wait(const Wait& wait) {
         detail::futex_wait(&h.futex_word, seen, nap);
       }
       atomic(h.sleepers).fetch_sub(1, std::memory_order_seq_cst);
+      atomic(slot.sleeping).store(0, std::memory_order_relaxed);
     }
   }
 }

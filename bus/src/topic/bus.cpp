@@ -1,6 +1,7 @@
 // The bus directory: atomic topic creation (temporary file, reserve, fill, rename), open, list.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -114,6 +115,22 @@ void write_header(layout::TopicHeader& h, const TopicOptions& o, std::uint64_t f
   h.ready = layout::kReady;
 }
 
+// Writes the header at offset 0: with pwrite, or through a shared mapping on file systems that
+// refuse write(2), such as hugetlbfs.
+Result<void> write_at_start(int fd, const layout::TopicHeader& header) {
+  if (::pwrite(fd, &header, sizeof header, 0) == static_cast<ssize_t>(sizeof header)) return {};
+  int err = errno;
+  if (err != EINVAL) return Error(err == ENOSPC ? Errc::no_space : Errc::io_error, errno_text(err));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return Error(Errc::io_error, errno_text(errno));
+  auto length = static_cast<std::size_t>(st.st_size);
+  void* map = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) return Error(Errc::io_error, errno_text(errno));
+  std::memcpy(map, &header, sizeof header);
+  ::munmap(map, length);
+  return {};
+}
+
 // Creates the complete topic file under `temp`. The file is removed again on any error.
 Result<void> build_file(const std::string& temp, const TopicOptions& o) {
   int fd = ::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, o.mode);
@@ -140,7 +157,7 @@ Result<void> build_file(const std::string& temp, const TopicOptions& o) {
                                           errno_text(err)));
   }
   if (err == EOPNOTSUPP || err == EINVAL || err == ENODEV) {
-    // hugetlbfs has no fallocate; its pages are reserved when the file is mapped shared.
+    // A file system without fallocate: size the file; its pages are reserved when mapped.
     if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
       return fail(Error(Errc::io_error, "cannot size " + temp + ": " + errno_text(errno)));
     }
@@ -150,12 +167,10 @@ Result<void> build_file(const std::string& temp, const TopicOptions& o) {
   }
   layout::TopicHeader header{};
   write_header(header, o, size);
-  // The header is written with pwrite (not through a mapping) so nobody can map a file whose
-  // header is half-written; the file is not visible under its final name yet anyway.
-  if (::pwrite(fd, &header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) {
-    int e = errno;
-    return fail(Error(e == ENOSPC ? Errc::no_space : Errc::io_error,
-                      "cannot write header of " + temp + ": " + errno_text(e)));
+  // Nobody can map the file before the rename, so the order of these writes does not matter.
+  if (auto written = write_at_start(fd, header); !written) {
+    return fail(
+        Error(written.code(), "cannot write header of " + temp + ": " + written.error().message()));
   }
   ::close(fd);
   return {};

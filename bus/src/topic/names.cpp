@@ -11,11 +11,11 @@ Result<void> validate_name(std::string_view name, std::string_view what) {
     return Error(Errc::invalid_argument,
                  std::string(what) + " '" + std::string(name.substr(0, 64)) +
                      (name.size() > 64 ? "...'" : "'") + " is invalid: " + why +
-                     " (allowed: 1-200 characters of A-Z a-z 0-9 . _ -, not '.' or '..')");
+                     " (allowed: 1-200 characters of A-Z a-z 0-9 . _ -, not starting with '.')");
   };
   if (name.empty()) return fail("it is empty");
   if (name.size() > 200) return fail("it has " + std::to_string(name.size()) + " characters");
-  if (name == "." || name == "..") return fail("it is a directory name");
+  if (name[0] == '.') return fail("it starts with '.' (hidden and temporary files do)");
   for (char c : name) {
     bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
               c == '.' || c == '_' || c == '-';

@@ -39,7 +39,19 @@ Result<bool> take_over(ReaderSlot& s, std::string_view name) {
   }
   atomic(s.start_time).store(self.start_time, std::memory_order_relaxed);
   atomic(s.dead_since_ns).store(0, std::memory_order_relaxed);
-  return true;
+  // New generation: a reaper or remove-reader that looked at the slot before the takeover
+  // now fails its CAS instead of freeing the slot under us.
+  std::uint64_t word = load_state(s);
+  while (layout::slot_state(word) == layout::kSlotActive) {
+    // acq_rel: pairs with the reaper's and remove_reader's CAS on the same word.
+    if (atomic(s.state).compare_exchange_weak(
+            word, layout::make_slot_state(layout::kSlotActive, layout::slot_generation(word) + 1),
+            std::memory_order_acq_rel)) {
+      return true;
+    }
+  }
+  return Error(Errc::busy, "persistent reader '" + std::string(name) +
+                               "' was removed while being resumed; attach again");
 }
 
 void fill_slot(ReaderSlot& s, const SlotRequest& r, std::uint64_t position,
@@ -55,6 +67,7 @@ void fill_slot(ReaderSlot& s, const SlotRequest& r, std::uint64_t position,
       relaxed);
   atomic(s.pid).store(self.pid, relaxed);
   atomic(s.kind).store(r.kind, relaxed);
+  atomic(s.sleeping).store(0, relaxed);
   atomic(s.start_time).store(self.start_time, relaxed);
   atomic(s.dead_since_ns).store(0, relaxed);
   atomic(s.expiry_ns).store(r.expiry_ns, relaxed);
@@ -128,6 +141,7 @@ Result<AcquiredSlot> acquire_slot(TopicMapping& map, const SlotRequest& request,
       }
       return AcquiredSlot{i, false};
     }
+    if (!claimed && attempt == 0 && reap_dead_readers(map) > 0) continue;  // freed some
     if (!claimed) {
       return Error(Errc::no_reader_slot, "topic '" + map.name() + "' has no free reader slot (" +
                                              std::to_string(n) + " in use; see --max-readers)");
@@ -158,6 +172,11 @@ std::size_t reap_dead_readers(TopicMapping& map) {
     ReaderSlot& s = map.slot(i);
     std::uint64_t word = load_state(s);
     if (layout::slot_state(word) != layout::kSlotActive || slot_owner_alive(s)) continue;
+    // A reader killed while asleep on the futex is still counted as a sleeper; without this,
+    // every later commit would make a wake-up system call.
+    if (atomic(s.sleeping).exchange(0, std::memory_order_relaxed) != 0) {
+      atomic(map.header().sleepers).fetch_sub(1, std::memory_order_relaxed);
+    }
     if (is_persistent(s)) {
       std::uint64_t since = atomic(s.dead_since_ns).load(std::memory_order_relaxed);
       if (since == 0) {

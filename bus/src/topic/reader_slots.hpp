@@ -36,7 +36,7 @@ bool slot_owner_alive(const layout::ReaderSlot& slot);
 // The reader name stored in a slot.
 std::string_view slot_name(const layout::ReaderSlot& slot);
 
-// See Topic::reap_dead_readers().
+// See Topic::reap_dead_readers(). Also un-counts sleepers whose process died asleep.
 std::size_t reap_dead_readers(TopicMapping& map);
 
 }  // namespace ringbus::detail
