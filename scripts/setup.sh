@@ -8,7 +8,7 @@ packages=(
   libboost-dev libhwloc-dev hwloc
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
-  strace tmux gnuplot-nox clang-format procps
+  strace tmux gnuplot-nox jq clang-format procps
 )
 
 export DEBIAN_FRONTEND=noninteractive
