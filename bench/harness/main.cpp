@@ -216,6 +216,8 @@ int run(const Options& o) {
     measure("split-line limit", size, WaitMode::busy, cache_line_split);
     measure("ringbus", size, WaitMode::busy,
             [&](const LatencyParams& p) { return ringbus_latency(bus, p); });
+    measure("ringbus (8-byte frame alignment)", size, WaitMode::busy,
+            [&](const LatencyParams& p) { return ringbus_latency(bus, p, 8); });
     measure("boost message_queue (poll)", size, WaitMode::busy, boost_mq_latency);
     measure("unix socket (poll)", size, WaitMode::busy, unix_socket_latency);
     measure("posix mq (poll)", size, WaitMode::busy, posix_mq_latency);
@@ -234,6 +236,8 @@ int run(const Options& o) {
         return ringbus_throughput(bus, p, producers, subscribers);
       });
     }
+    stream("ringbus (8-byte frame alignment)", size, 1, 1,
+           [&](const ThroughputParams& p) { return ringbus_throughput(bus, p, 1, 1, 8); });
     thr.push_back({"ringbus group of 2 (needs queue groups)", size, 1, 2, {}});
     stream("boost message_queue", size, 1, 1, boost_mq_throughput);
     stream("unix socket", size, 1, 1, unix_socket_throughput);

@@ -19,11 +19,12 @@ using namespace std::chrono_literals;
 
 constexpr std::uint64_t kTopicCapacity = std::uint64_t{4} << 20;
 
-Topic make_topic(const BenchBus& bus, const std::string& name) {
+Topic make_topic(const BenchBus& bus, const std::string& name, std::uint32_t frame_alignment) {
   Bus b(bus.dir());
   (void)b.remove_topic(name);
   TopicOptions o;
   o.capacity = kTopicCapacity;
+  o.frame_alignment = frame_alignment;
   auto t = b.create_topic(name, o);
   if (!t) {
     std::fprintf(stderr, "ringbus-bench: %s\n", t.error().message().c_str());
@@ -90,9 +91,10 @@ BenchBus::~BenchBus() {
   std::filesystem::remove_all(dir_, ec);
 }
 
-LatencyStats ringbus_latency(const BenchBus& bus, const LatencyParams& p) {
-  Topic ping = make_topic(bus, "ping");
-  Topic pong = make_topic(bus, "pong");
+LatencyStats ringbus_latency(const BenchBus& bus, const LatencyParams& p,
+                             std::uint32_t frame_alignment) {
+  Topic ping = make_topic(bus, "ping", frame_alignment);
+  Topic pong = make_topic(bus, "pong", frame_alignment);
   auto* ready = static_cast<std::atomic<int>*>(shared_anonymous(sizeof(std::atomic<int>)));
   new (ready) std::atomic<int>(0);
   const std::uint64_t total = p.warmup + p.samples;
@@ -128,8 +130,8 @@ LatencyStats ringbus_latency(const BenchBus& bus, const LatencyParams& p) {
 }
 
 ThroughputStats ringbus_throughput(const BenchBus& bus, const ThroughputParams& p, int producers,
-                                   int subscribers) {
-  Topic topic = make_topic(bus, "stream");
+                                   int subscribers, std::uint32_t frame_alignment) {
+  Topic topic = make_topic(bus, "stream", frame_alignment);
   struct Shared {
     std::atomic<int> attached;
     std::atomic<int> go;

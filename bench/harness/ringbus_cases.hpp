@@ -22,11 +22,13 @@ class BenchBus {
 };
 
 // Round trips over two topics (ping, pong): busy polling, or futex waits (p.wait).
-LatencyStats ringbus_latency(const BenchBus& bus, const LatencyParams& p);
+// frame_alignment: the topics' frame alignment (64, the default, or 8).
+LatencyStats ringbus_latency(const BenchBus& bus, const LatencyParams& p,
+                             std::uint32_t frame_alignment = 64);
 
 // `producers` producer processes stream p.messages in total to `subscribers` subscriber
 // processes; the rate is the slowest subscriber's, first to last message.
 ThroughputStats ringbus_throughput(const BenchBus& bus, const ThroughputParams& p, int producers,
-                                   int subscribers);
+                                   int subscribers, std::uint32_t frame_alignment = 64);
 
 }  // namespace ringbus::bench

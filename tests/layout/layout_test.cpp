@@ -44,6 +44,7 @@ TEST(Layout, FreshTopicHeaderGoldenBytes) {
   o.max_readers = 2;
   o.max_message = 1000;
   o.policy = Policy::overwrite;
+  o.frame_alignment = 8;
   o.stuck_claim_timeout = std::chrono::milliseconds(1500);
   auto topic = tb.create("golden", o);
   auto b = read_file(topic.path());
@@ -78,6 +79,7 @@ TEST(Layout, FrameAndSlotGoldenBytes) {
   TopicOptions o;
   o.capacity = 4096;
   o.max_readers = 2;
+  o.frame_alignment = 8;
   auto topic = tb.create("frames", o);
   SubscriberOptions so;
   so.name = "rec";

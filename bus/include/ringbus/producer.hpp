@@ -45,6 +45,7 @@ class [[nodiscard]] Claim {
   std::uint64_t* commit_word_ = nullptr;
   std::uint64_t claimed_word_ = 0;  // the in-progress commit word this claim wrote
   std::uint64_t position_ = 0;
+  std::uint64_t alignment_ = 8;  // the topic's frame alignment, for the padding stride
   MutableBytes value_;
 };
 
@@ -81,6 +82,7 @@ class Producer {
   std::uint64_t mask_ = 0;
   std::uint32_t lap_shift_ = 0;
   std::uint64_t max_message_ = 0;
+  std::uint64_t alignment_ = 8;
   bool blocking_ = true;
   std::uint64_t limit_ = 0;      // cached: slowest durable reader's position when last scanned
   std::uint64_t reclaimed_ = 0;  // cached: the header's reclaimed position

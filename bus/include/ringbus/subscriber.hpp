@@ -120,6 +120,7 @@ class Subscriber {
   std::uint64_t mask_ = 0;
   std::uint32_t lap_shift_ = 0;
   std::uint64_t max_message_ = 0;
+  std::uint64_t alignment_ = 8;
   std::uint32_t slot_ = 0;
   bool durable_ = false;
   bool persistent_ = false;
@@ -136,7 +137,7 @@ class Subscriber {
   std::int64_t stuck_since_ns_ = 0;
   std::uint64_t stuck_position_ = ~std::uint64_t{0};
   std::uint64_t stuck_timeout_ns_ = 0;
-  std::uint32_t idle_polls_ = 0;  // empty polls in a row; the stuck-claim check runs on a few
+  std::uint32_t idle_polls_ = 0;     // empty polls in a row; the stuck-claim check runs on a few
   std::vector<std::uint64_t> copy_;  // frame copy for the checked path, sized at attach
 };
 

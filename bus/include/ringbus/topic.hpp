@@ -35,6 +35,10 @@ struct TopicOptions {
   // A claim not committed within this time (its producer died or hung) is turned into padding
   // by a waiting reader and counted in the header.
   std::chrono::milliseconds stuck_claim_timeout{2000};
+  // Frames start at multiples of this: 64 puts every frame on its own cache line(s), so a
+  // reader never shares a line with the frame being written next (lower latency, more space
+  // for small messages); 8 packs frames tightly. See docs/benchmarks.md for the measurements.
+  std::uint32_t frame_alignment = 64;
   // File mode: 0600 (default), 0640 (group may read, e.g. a monitor) or 0660 (group may attach).
   std::uint32_t mode = 0600;
   // Lock the mapping in memory (mlock); fails with a clear error over RLIMIT_MEMLOCK.
@@ -56,6 +60,7 @@ struct TopicConfig {
   std::uint32_t layout_version = 0;
   std::uint64_t file_size = 0;
   std::uint64_t ring_offset = 0;
+  std::uint32_t frame_alignment = 0;
 };
 
 // One attached (or persistent but detached) reader, as seen by describe.

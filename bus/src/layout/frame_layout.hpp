@@ -27,7 +27,13 @@
 namespace ringbus::layout {
 
 inline constexpr std::uint32_t kFrameHeaderSize = 32;
+// Frames start at multiples of the topic's frame alignment: 8 (compact) or 64 (each frame
+// starts on its own cache line, so consecutive frames never share a line).
 inline constexpr std::uint32_t kFrameAlignment = 8;
+inline constexpr std::uint32_t kCacheLineFrameAlignment = 64;
+constexpr bool valid_frame_alignment(std::uint64_t a) {
+  return a == kFrameAlignment || a == kCacheLineFrameAlignment;
+}
 inline constexpr std::uint64_t kMaxFrameLength = (std::uint64_t{1} << 30) - 1;
 // Largest key + value any topic may allow (its stride must still fit the length field).
 inline constexpr std::uint64_t kMaxMessageLimit = (std::uint64_t{1} << 30) - 64;
@@ -52,12 +58,10 @@ static_assert(offsetof(FrameHeader, timestamp_ns) == 16);
 static_assert(offsetof(FrameHeader, key_length) == 24);
 static_assert(offsetof(FrameHeader, reserved) == 28);
 
-constexpr std::uint64_t align_frame(std::uint64_t n) {
-  return (n + kFrameAlignment - 1) & ~std::uint64_t{kFrameAlignment - 1};
-}
 // Bytes a data frame with `length` key + value bytes occupies in the ring.
-constexpr std::uint64_t frame_stride(std::uint64_t length) {
-  return align_frame(kFrameHeaderSize + length);
+constexpr std::uint64_t frame_stride(std::uint64_t length,
+                                     std::uint64_t alignment = kFrameAlignment) {
+  return (kFrameHeaderSize + length + alignment - 1) & ~(alignment - 1);
 }
 
 constexpr std::uint32_t lap_of(std::uint64_t position, std::uint32_t lap_shift) {
@@ -79,22 +83,25 @@ constexpr std::uint64_t commit_length(std::uint64_t commit) { return commit & kM
 // ring index `index`; 0 if the word cannot describe a complete frame there (not committed,
 // or lengths that are out of bounds: a corrupt segment must never make a reader overrun).
 constexpr std::uint64_t committed_stride(std::uint64_t commit, std::uint64_t index,
-                                         std::uint64_t capacity, std::uint64_t max_message) {
+                                         std::uint64_t capacity, std::uint64_t max_message,
+                                         std::uint64_t alignment) {
   std::uint64_t stride = 0;
   if (commit_kind(commit) == FrameKind::kData) {
     if (commit_length(commit) > max_message) return 0;
-    stride = frame_stride(commit_length(commit));
+    stride = frame_stride(commit_length(commit), alignment);
   } else if (commit_kind(commit) == FrameKind::kPadding) {
     stride = commit_length(commit);
-    if (stride == 0 || stride % kFrameAlignment != 0) return 0;
+    if (stride == 0 || stride % alignment != 0) return 0;
   }
   return index + stride <= capacity ? stride : 0;
 }
 
-static_assert(committed_stride(make_commit(0, FrameKind::kData, 5), 0, 4096, 1024) == 40);
-static_assert(committed_stride(make_commit(0, FrameKind::kPadding, 12), 0, 4096, 1024) == 0);
-static_assert(committed_stride(make_commit(0, FrameKind::kData, 64), 4064, 4096, 1024) == 0);
-static_assert(committed_stride(make_commit(0, FrameKind::kClaimed, 8), 0, 4096, 1024) == 0);
+static_assert(committed_stride(make_commit(0, FrameKind::kData, 5), 0, 4096, 1024, 8) == 40);
+static_assert(committed_stride(make_commit(0, FrameKind::kData, 5), 0, 4096, 1024, 64) == 64);
+static_assert(committed_stride(make_commit(0, FrameKind::kPadding, 12), 0, 4096, 1024, 8) == 0);
+static_assert(committed_stride(make_commit(0, FrameKind::kPadding, 8), 0, 4096, 1024, 64) == 0);
+static_assert(committed_stride(make_commit(0, FrameKind::kData, 64), 4064, 4096, 1024, 8) == 0);
+static_assert(committed_stride(make_commit(0, FrameKind::kClaimed, 8), 0, 4096, 1024, 8) == 0);
 static_assert(commit_kind(make_commit(7, FrameKind::kPadding, 24)) == FrameKind::kPadding);
 static_assert(commit_length(make_commit(7, FrameKind::kData, kMaxFrameLength)) == kMaxFrameLength);
 static_assert(commit_lap(make_commit(0xFFFFFFFFU, FrameKind::kClaimed, 1)) == 0xFFFFFFFFU);

@@ -27,7 +27,7 @@
 //    56     8  slots_offset               creator           4096
 //    64     8  ring_offset                creator
 //    72     4  frame_header_size          creator           32
-//    76     4  frame_alignment            creator           8
+//    76     4  frame_alignment            creator           8 or 64
 //    80     8  stuck_claim_timeout_ns     creator
 //    88     8  created_unix_ns            creator
 //    96     4  creator_pid                creator

@@ -39,6 +39,7 @@ Claim::Claim(Claim&& other) noexcept
       commit_word_(std::exchange(other.commit_word_, nullptr)),
       claimed_word_(other.claimed_word_),
       position_(other.position_),
+      alignment_(other.alignment_),
       value_(other.value_) {}
 
 Claim& Claim::operator=(Claim&& other) noexcept {
@@ -48,6 +49,7 @@ Claim& Claim::operator=(Claim&& other) noexcept {
     commit_word_ = std::exchange(other.commit_word_, nullptr);
     claimed_word_ = other.claimed_word_;
     position_ = other.position_;
+    alignment_ = other.alignment_;
     value_ = other.value_;
   }
   return *this;
@@ -83,7 +85,7 @@ void Claim::abort() noexcept {
   if (!active()) return;
   auto* frame = reinterpret_cast<FrameHeader*>(commit_word_);
   std::uint64_t expected = claimed_word_;
-  std::uint64_t stride = layout::frame_stride(layout::commit_length(claimed_word_));
+  std::uint64_t stride = layout::frame_stride(layout::commit_length(claimed_word_), alignment_);
   std::uint64_t padding =
       layout::make_commit(layout::commit_lap(claimed_word_), FrameKind::kPadding, stride);
   commit_word_ = nullptr;
@@ -101,6 +103,7 @@ Producer::Producer(Topic topic) : topic_(std::move(topic)) {
   mask_ = capacity_ - 1;
   lap_shift_ = map.lap_shift();
   max_message_ = map.config().max_message;
+  alignment_ = map.config().frame_alignment;
   blocking_ = map.config().policy == Policy::block;
   stuck_timeout_ns_ = map.header().stuck_claim_timeout_ns;
 }
@@ -121,8 +124,8 @@ bool Producer::skip_stalled_claim(std::uint64_t position, std::uint64_t word) no
   auto* frame = reinterpret_cast<FrameHeader*>(ring_ + (position & mask_));
   const std::uint32_t lap = layout::lap_of(position, lap_shift_);
   if (layout::commit_lap(word) == lap && layout::commit_kind(word) == FrameKind::kClaimed) {
-    std::uint64_t padding = layout::make_commit(lap, FrameKind::kPadding,
-                                                layout::frame_stride(layout::commit_length(word)));
+    std::uint64_t padding = layout::make_commit(
+        lap, FrameKind::kPadding, layout::frame_stride(layout::commit_length(word), alignment_));
     // acq_rel: races with the stalled producer's commit CAS; exactly one wins.
     if (atomic(frame->commit).compare_exchange_strong(word, padding, std::memory_order_acq_rel)) {
       atomic(header.aborted_claims).fetch_add(1, std::memory_order_relaxed);
@@ -158,7 +161,7 @@ bool Producer::reclaim(std::uint64_t target) noexcept {
       word = detail::load_racy_acquire(&frame->commit);
       if (layout::commit_lap(word) != layout::lap_of(p, lap_shift_)) break;
       const std::uint64_t stride =
-          layout::committed_stride(word, p & mask_, capacity_, max_message_);
+          layout::committed_stride(word, p & mask_, capacity_, max_message_, alignment_);
       if (stride == 0) break;  // in flight, or unreadable
       p += stride;
     }
@@ -202,7 +205,7 @@ Result<Claim> Producer::try_claim(std::size_t value_size, ConstBytes key) noexce
     return Errc::too_large;
   }
   const std::uint64_t length = key.size() + value_size;
-  const std::uint64_t stride = layout::frame_stride(length);
+  const std::uint64_t stride = layout::frame_stride(length, alignment_);
   auto* header = static_cast<TopicHeader*>(header_);
   // relaxed: only a guess for the CAS, which returns the real value when it is stale.
   detail::TailPair current{atomic(header->tail_position).load(std::memory_order_relaxed),
@@ -250,6 +253,7 @@ Result<Claim> Producer::try_claim(std::size_t value_size, ConstBytes key) noexce
   claim.commit_word_ = &frame->commit;
   claim.claimed_word_ = claimed;
   claim.position_ = start;
+  claim.alignment_ = alignment_;
   claim.value_ = MutableBytes(payload + key.size(), value_size);
   return claim;
 }

@@ -102,8 +102,8 @@ Result<void> check_boundary(detail::TopicMapping& map, std::uint64_t from, std::
       return Error(Errc::not_ready, "a claim before offset " + std::to_string(offset) +
                                         " is not committed yet; try again");
     }
-    std::uint64_t stride =
-        layout::committed_stride(word, p & (capacity - 1), capacity, map.config().max_message);
+    std::uint64_t stride = layout::committed_stride(
+        word, p & (capacity - 1), capacity, map.config().max_message, map.config().frame_alignment);
     if (stride == 0) return Error(Errc::corrupt, "invalid frame at offset " + std::to_string(p));
     p += stride;
   }
@@ -135,8 +135,8 @@ std::optional<std::uint64_t> sequence_at(detail::TopicMapping& map, std::uint64_
           kind == FrameKind::kClaimed) {
         break;  // in flight: try again
       }
-      if (layout::committed_stride(word, p & (capacity - 1), capacity, map.config().max_message) ==
-          0) {
+      if (layout::committed_stride(word, p & (capacity - 1), capacity, map.config().max_message,
+                                   map.config().frame_alignment) == 0) {
         return std::nullopt;  // corrupt: poll will report it
       }
       if (kind == FrameKind::kPadding) {
@@ -234,6 +234,7 @@ Result<Subscriber> Subscriber::attach(const Topic& topic, const SubscriberOption
   sub.mask_ = config.capacity - 1;
   sub.lap_shift_ = map.lap_shift();
   sub.max_message_ = config.max_message;
+  sub.alignment_ = config.frame_alignment;
   sub.persistent_ = !options.name.empty();
   sub.stuck_timeout_ns_ = static_cast<std::uint64_t>(map.header().stuck_claim_timeout_ns);
   auto& slot = slot_of(sub.slot_ptr_);
@@ -285,6 +286,7 @@ Subscriber& Subscriber::operator=(Subscriber&& o) noexcept {
   mask_ = o.mask_;
   lap_shift_ = o.lap_shift_;
   max_message_ = o.max_message_;
+  alignment_ = o.alignment_;
   slot_ = o.slot_;
   durable_ = o.durable_;
   persistent_ = o.persistent_;
@@ -365,7 +367,7 @@ bool Subscriber::stuck_claim_expired(std::uint64_t word) noexcept {
   const std::uint32_t lap = layout::lap_of(cursor_, lap_shift_);
   auto* frame = reinterpret_cast<FrameHeader*>(const_cast<std::byte*>(ring_) + (cursor_ & mask_));
   if (layout::commit_lap(word) == lap && layout::commit_kind(word) == FrameKind::kClaimed) {
-    std::uint64_t stride = layout::frame_stride(layout::commit_length(word));
+    std::uint64_t stride = layout::frame_stride(layout::commit_length(word), alignment_);
     std::uint64_t padding = layout::make_commit(lap, FrameKind::kPadding, stride);
     // acq_rel: races with the producer's commit CAS; exactly one wins.
     if (atomic(frame->commit).compare_exchange_strong(word, padding, std::memory_order_acq_rel)) {
@@ -419,14 +421,14 @@ Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
   idle_polls_ = 0;
   if (kind == FrameKind::kPadding) {
     std::uint64_t stride = layout::commit_length(word);
-    if (stride == 0 || stride % layout::kFrameAlignment != 0 || index + stride > capacity_) {
+    if (stride == 0 || stride % alignment_ != 0 || index + stride > capacity_) {
       return corrupt_unless_lapped();
     }
     cursor_ += stride;
     return Frame::skipped;
   }
   const std::uint64_t length = layout::commit_length(word);
-  const std::uint64_t stride = layout::frame_stride(length);
+  const std::uint64_t stride = layout::frame_stride(length, alignment_);
   if (length > max_message_ || index + stride > capacity_) return corrupt_unless_lapped();
 
   const FrameHeader* source = frame;

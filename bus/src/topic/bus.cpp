@@ -47,6 +47,9 @@ Result<void> validate_options(const TopicOptions& o) {
     return fail("policy must be block or overwrite");
   }
   if (o.stuck_claim_timeout.count() <= 0) return fail("stuck-claim timeout must be positive");
+  if (!layout::valid_frame_alignment(o.frame_alignment)) {
+    return fail("frame alignment must be 8 (compact) or 64 (one cache line per frame start)");
+  }
   if (o.mode != 0600 && o.mode != 0640 && o.mode != 0660) {
     return fail("mode must be 0600, 0640 or 0660");
   }
@@ -105,7 +108,7 @@ void write_header(layout::TopicHeader& h, const TopicOptions& o, std::uint64_t f
   h.slots_offset = layout::kHeaderSize;
   h.ring_offset = layout::ring_offset_for(o.max_readers, layout::kSlotSize);
   h.frame_header_size = layout::kFrameHeaderSize;
-  h.frame_alignment = layout::kFrameAlignment;
+  h.frame_alignment = o.frame_alignment;
   h.stuck_claim_timeout_ns =
       static_cast<std::uint64_t>(std::chrono::nanoseconds(o.stuck_claim_timeout).count());
   h.created_unix_ns = static_cast<std::uint64_t>(detail::realtime_ns());

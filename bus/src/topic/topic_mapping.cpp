@@ -75,9 +75,9 @@ Result<TopicConfig> TopicMapping::validate(const TopicHeader& h, std::uint64_t f
     return bad(path, "reader slot size " + std::to_string(h.slot_size) + ", expected 256");
   }
   if (h.frame_header_size != layout::kFrameHeaderSize ||
-      h.frame_alignment != layout::kFrameAlignment) {
+      !layout::valid_frame_alignment(h.frame_alignment)) {
     return bad(path, "frame header size/alignment " + std::to_string(h.frame_header_size) + "/" +
-                         std::to_string(h.frame_alignment) + ", expected 32/8");
+                         std::to_string(h.frame_alignment) + ", expected 32 and 8 or 64");
   }
   if (!is_power_of_two(h.capacity) || h.capacity < layout::kMinCapacity ||
       h.capacity > layout::kMaxCapacity) {
@@ -126,6 +126,7 @@ Result<TopicConfig> TopicMapping::validate(const TopicHeader& h, std::uint64_t f
   c.layout_version = h.layout_version;
   c.file_size = h.file_size;
   c.ring_offset = h.ring_offset;
+  c.frame_alignment = h.frame_alignment;
   return c;
 }
 
