@@ -42,6 +42,7 @@ struct Options {
   std::uint64_t messages = 2'000'000;
   std::vector<std::size_t> sizes{32, 64, 1024, 16384};
   bool blocking = true;
+  std::string only;  // run only the transports whose name contains this
 };
 
 std::string cpu_model() {
@@ -196,6 +197,7 @@ int run(const Options& o) {
     p.cores = cores;
     p.samples = wait == WaitMode::busy ? o.samples : o.blocking_samples;
     p.warmup = std::min<std::uint64_t>(p.samples / 10, 10'000);
+    if (!o.only.empty() && name.find(o.only) == std::string::npos) return;
     std::fprintf(stderr, "  latency %-28s %6zu B ...\n", name.c_str(), size);
     lat.push_back({name, size, wait == WaitMode::busy ? "busy" : "blocking", fn(p)});
   };
@@ -206,6 +208,7 @@ int run(const Options& o) {
     p.size = size;
     p.cores = cores;
     p.messages = size >= 16384 ? o.messages / 10 : o.messages;
+    if (!o.only.empty() && name.find(o.only) == std::string::npos) return;
     std::fprintf(stderr, "  throughput %-25s %6zu B %dP%dS ...\n", name.c_str(), size, producers,
                  subscribers);
     thr.push_back({name, size, producers, subscribers, fn(p)});
@@ -296,6 +299,7 @@ int main(int argc, char** argv) {
                  "blocking latency samples per case (default 100000)");
   app.add_option("--messages", o.messages, "throughput messages per case (default 2000000)");
   app.add_option("--sizes", o.sizes, "message sizes in bytes")->delimiter(',');
+  app.add_option("--only", o.only, "run only the transports whose name contains this text");
   bool no_blocking = false;
   app.add_flag("--no-blocking", no_blocking, "skip the blocking (futex, kernel) latency cases");
   CLI11_PARSE(app, argc, argv);

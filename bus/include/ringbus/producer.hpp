@@ -71,6 +71,8 @@ class Producer {
   const Topic& topic() const noexcept { return topic_; }
 
  private:
+  // The claim itself: fills `claim` or sets `error` (would_block, too_large).
+  bool claim_into(Claim& claim, std::size_t value_size, ConstBytes key, Errc& error) noexcept;
   void rescan_limit() noexcept;
   bool reclaim(std::uint64_t target) noexcept;
   bool skip_stalled_claim(std::uint64_t position, std::uint64_t commit_word) noexcept;

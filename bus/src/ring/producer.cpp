@@ -201,8 +201,16 @@ void Producer::rescan_limit() noexcept {
 }
 
 Result<Claim> Producer::try_claim(std::size_t value_size, ConstBytes key) noexcept {
+  Claim claim;
+  if (Errc error{}; !claim_into(claim, value_size, key, error)) return error;
+  return claim;
+}
+
+bool Producer::claim_into(Claim& claim, std::size_t value_size, ConstBytes key,
+                          Errc& error) noexcept {
   if (value_size > max_message_ || key.size() > max_message_ - value_size) {
-    return Errc::too_large;
+    error = Errc::too_large;
+    return false;
   }
   const std::uint64_t length = key.size() + value_size;
   const std::uint64_t stride = layout::frame_stride(length, alignment_);
@@ -219,11 +227,17 @@ Result<Claim> Producer::try_claim(std::size_t value_size, ConstBytes key) noexce
     const std::uint64_t end = start + stride;
     if (blocking_ && end > limit_ + capacity_) {
       rescan_limit();
-      if (end > limit_ + capacity_) return Errc::would_block;
+      if (end > limit_ + capacity_) {
+        error = Errc::would_block;
+        return false;
+      }
     }
     // Only when a producer stalled mid-claim a whole lap ago: the one case where an overwrite
     // producer waits (see reclaim()).
-    if (end > reclaimed_ + capacity_ && !reclaim(end - capacity_)) return Errc::would_block;
+    if (end > reclaimed_ + capacity_ && !reclaim(end - capacity_)) {
+      error = Errc::would_block;
+      return false;
+    }
     detail::TailPair next{end, current.messages + 1};
     detail::TailPair seen = detail::cas_tail(&header->tail_position, current, next);
     if (seen == current) break;
@@ -248,14 +262,13 @@ Result<Claim> Producer::try_claim(std::size_t value_size, ConstBytes key) noexce
   auto* payload = reinterpret_cast<std::byte*>(frame + 1);
   if (!key.empty()) std::memcpy(payload, key.data(), key.size());
 
-  Claim claim;
   claim.header_ = header_;
   claim.commit_word_ = &frame->commit;
   claim.claimed_word_ = claimed;
   claim.position_ = start;
   claim.alignment_ = alignment_;
   claim.value_ = MutableBytes(payload + key.size(), value_size);
-  return claim;
+  return true;
 }
 
 Result<Claim> Producer::claim(std::size_t value_size, ConstBytes key, const Wait& wait) {
@@ -289,10 +302,10 @@ Result<Claim> Producer::claim(std::size_t value_size, ConstBytes key, const Wait
 }
 
 Result<std::uint64_t> Producer::try_publish(ConstBytes key, ConstBytes value) noexcept {
-  auto claimed = try_claim(value.size(), key);
-  if (!claimed) return claimed.error();
-  if (!value.empty()) std::memcpy(claimed->bytes().data(), value.data(), value.size());
-  return claimed->commit();
+  Claim claim;  // on the stack, not in a Result: this is the copy-in fast path
+  if (Errc error{}; !claim_into(claim, value.size(), key, error)) return error;
+  if (!value.empty()) std::memcpy(claim.value_.data(), value.data(), value.size());
+  return claim.commit();
 }
 
 Result<std::uint64_t> Producer::publish(ConstBytes key, ConstBytes value, const Wait& wait) {

@@ -268,7 +268,7 @@ Result<Subscriber> Subscriber::attach(const Topic& topic, const SubscriberOption
   }
   sub.published_ = sub.cursor_;
   if (sub.cursor_ < sub.safe_from_) {
-    sub.copy_.resize((layout::kFrameHeaderSize + config.max_message) / 8 + 2);
+    sub.copy_.resize(layout::frame_stride(config.max_message, config.frame_alignment) / 8);
   }
   return sub;
 }
