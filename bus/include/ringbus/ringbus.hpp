@@ -2,6 +2,7 @@
 #pragma once
 
 #include "ringbus/bytes.hpp"
+#include "ringbus/group.hpp"
 #include "ringbus/pin.hpp"
 #include "ringbus/producer.hpp"
 #include "ringbus/result.hpp"

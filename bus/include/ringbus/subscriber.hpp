@@ -22,6 +22,10 @@ struct Message {
   std::int64_t timestamp_ns = 0;
   ConstBytes key;
   ConstBytes value;
+  // Queue groups: how often this message has been handed out (1 = first delivery). A message
+  // is delivered again when the member holding it died or missed the processing deadline.
+  std::uint32_t delivery_count = 1;
+  bool redelivered() const noexcept { return delivery_count > 1; }
 };
 
 // Where a new subscriber starts.

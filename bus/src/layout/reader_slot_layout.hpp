@@ -1,18 +1,33 @@
 // A reader slot: one per attached (or persistent) reader, in the array after the topic header.
 //
-// ReaderSlot (256 bytes; the hot line is written by its reader only, the cold lines rarely)
+// ReaderSlot (256 bytes; the hot line is written by its reader only, the cold lines rarely).
+// A slot is a subscriber, a queue group (its shared state) or a member of a group (kind).
 //   off  size  field            writer          notes
-//     0     8  position         reader          published in batches (release)
+//     0     8  position         reader          published in batches (release); for a group:
+//                                               its committed position (all before it acked)
 //     8     8  messages         reader          sequence number of the next message to read
 //    16     8  lost_bytes       reader          stream bytes skipped after being lapped
 //    24     8  lost_messages    reader          messages skipped after being lapped
-//    32    96  (hot line and its prefetch neighbour)
+//    32     8  dispatch         group members   group: next position to hand out (CAS)
+//    40     8  deadline_ns      group creator   group: processing deadline, 0 = none
+//    48     4  group_slot       member          member: index of its group's slot
+//    52     4  batch_count      member          member: messages in its batch
+//    56     4  delivery         member          member: delivery count of its batch (1 = first)
+//    60     4  reserved (zero)
+//    64     8  batch_acked      member/taker    bit i: the batch's i-th message is acked  } one
+//    72     8  batch_epoch      member/taker    +1 when another member takes the batch over } CAS16
+//    80     8  batch_start      member/taker    kNoBatch when the member holds no batch
+//    88     8  batch_end        member/taker
+//    96     8  low_water        member          offset of its first unacknowledged message
+//   104     8  low_water_seq    member          that message's sequence number
+//   112     8  taken_ns         member          CLOCK_MONOTONIC when the batch was taken
+//   120     8  reserved (zero)
 //   128     8  state            attach/reaper   state:8 | generation:56, changed by CAS only;
 //                                               the generation grows on every attach, so a
 //                                               reaper's CAS cannot free a reused slot
 //   136     4  flags            attach          kDurable | kPersistent
 //   140     4  pid              attach          0: no process (persistent reader detached)
-//   144     4  kind             attach          kSubscriber (groups come later)
+//   144     4  kind             attach          kSubscriber, kGroup or kMember
 //   148     4  sleeping         reader          1 while counted in the header's sleepers
 //   152     8  start_time       attach          owner's start time, /proc/PID/stat field 22
 //   160     8  dead_since_ns    reaper          CLOCK_REALTIME when found dead, 0 otherwise
@@ -39,13 +54,30 @@ inline constexpr std::uint32_t kSlotDurable = 1U << 0;
 inline constexpr std::uint32_t kSlotPersistent = 1U << 1;
 
 inline constexpr std::uint32_t kReaderSubscriber = 1;
+inline constexpr std::uint32_t kReaderGroup = 2;
+inline constexpr std::uint32_t kReaderMember = 3;
+inline constexpr std::uint64_t kNoBatch = ~std::uint64_t{0};
+inline constexpr std::uint32_t kMaxBatch = 64;  // bits in batch_acked
 
 struct ReaderSlot {
   std::uint64_t position;
   std::uint64_t messages;
   std::uint64_t lost_bytes;
   std::uint64_t lost_messages;
-  std::uint8_t pad_hot[96];
+  std::uint64_t dispatch;
+  std::uint64_t deadline_ns;
+  std::uint32_t group_slot;
+  std::uint32_t batch_count;
+  std::uint32_t delivery;
+  std::uint32_t reserved_member;
+  alignas(16) std::uint64_t batch_acked;
+  std::uint64_t batch_epoch;
+  std::uint64_t batch_start;
+  std::uint64_t batch_end;
+  std::uint64_t low_water;
+  std::uint64_t low_water_seq;
+  std::uint64_t taken_ns;
+  std::uint64_t reserved_hot;
   std::uint64_t state;
   std::uint32_t flags;
   std::uint32_t pid;
@@ -62,10 +94,23 @@ struct ReaderSlot {
 static_assert(std::is_standard_layout_v<ReaderSlot>);
 static_assert(std::is_trivially_copyable_v<ReaderSlot>);
 static_assert(sizeof(ReaderSlot) == kSlotSize);
+static_assert(alignof(ReaderSlot) == 16);
 static_assert(offsetof(ReaderSlot, position) == 0);
 static_assert(offsetof(ReaderSlot, messages) == 8);
 static_assert(offsetof(ReaderSlot, lost_bytes) == 16);
 static_assert(offsetof(ReaderSlot, lost_messages) == 24);
+static_assert(offsetof(ReaderSlot, dispatch) == 32);
+static_assert(offsetof(ReaderSlot, deadline_ns) == 40);
+static_assert(offsetof(ReaderSlot, group_slot) == 48);
+static_assert(offsetof(ReaderSlot, batch_count) == 52);
+static_assert(offsetof(ReaderSlot, delivery) == 56);
+static_assert(offsetof(ReaderSlot, batch_acked) == 64);
+static_assert(offsetof(ReaderSlot, batch_epoch) == 72);
+static_assert(offsetof(ReaderSlot, batch_start) == 80);
+static_assert(offsetof(ReaderSlot, batch_end) == 88);
+static_assert(offsetof(ReaderSlot, low_water) == 96);
+static_assert(offsetof(ReaderSlot, low_water_seq) == 104);
+static_assert(offsetof(ReaderSlot, taken_ns) == 112);
 static_assert(offsetof(ReaderSlot, state) == 128);
 static_assert(offsetof(ReaderSlot, flags) == 136);
 static_assert(offsetof(ReaderSlot, pid) == 140);

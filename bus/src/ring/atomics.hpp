@@ -2,8 +2,11 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <ctime>
+
+#include "layout/topic_layout.hpp"
 
 #if defined(__SANITIZE_THREAD__)
 #include <sanitizer/tsan_interface.h>
@@ -25,21 +28,35 @@ struct TailPair {
   bool operator==(const TailPair&) const = default;
 };
 
+// Two adjacent 64-bit words changed together by cas16().
+struct WordPair {
+  std::uint64_t low;
+  std::uint64_t high;
+  bool operator==(const WordPair&) const = default;
+};
+
 // Compares the 16 bytes at `target` with `expected` and, if equal, stores `desired`; returns the
 // value found. Full barrier. `target` must be 16-byte aligned. Written as `lock cmpxchg16b`
 // directly: compilers route 16-byte atomics through libatomic or, under ThreadSanitizer, through
 // a process-local lock, neither of which is atomic across processes.
-inline TailPair cas_tail(std::uint64_t* target, TailPair expected, TailPair desired) noexcept {
+inline WordPair cas16(std::uint64_t* target, WordPair expected, WordPair desired) noexcept {
   struct alignas(16) Pair {
     std::uint64_t low, high;
   };
-  std::uint64_t low = expected.position;
-  std::uint64_t high = expected.messages;
+  std::uint64_t low = expected.low;
+  std::uint64_t high = expected.high;
   asm volatile("lock cmpxchg16b %0"
                : "+m"(*reinterpret_cast<Pair*>(target)), "+a"(low), "+d"(high)
-               : "b"(desired.position), "c"(desired.messages)
+               : "b"(desired.low), "c"(desired.high)
                : "memory", "cc");
   return {low, high};
+}
+
+// The tail {position, messages} pair, claimed with cas16().
+inline TailPair cas_tail(std::uint64_t* target, TailPair expected, TailPair desired) noexcept {
+  WordPair seen =
+      cas16(target, {expected.position, expected.messages}, {desired.position, desired.messages});
+  return {seen.low, seen.high};
 }
 
 inline std::int64_t realtime_ns() noexcept {
@@ -73,6 +90,28 @@ __attribute__((no_sanitize("thread"))) inline std::uint64_t load_racy_acquire(
 // enough; ringbus requires x86-64 anyway (cmpxchg16b). A thread fence would also do, but GCC
 // cannot instrument one under ThreadSanitizer.
 inline void load_load_barrier() noexcept { std::atomic_signal_fence(std::memory_order_seq_cst); }
+
+// Copies `words` 8-byte words that a producer may be overwriting right now. The caller
+// re-checks the tail afterwards and discards the copy if it raced (a seqlock read); the race
+// is by design, so it is hidden from ThreadSanitizer, and volatile keeps the loads real.
+__attribute__((no_sanitize("thread"))) inline void copy_racy(std::uint64_t* dst,
+                                                             const std::byte* src,
+                                                             std::size_t words) noexcept {
+  const volatile auto* from = reinterpret_cast<const volatile std::uint64_t*>(src);
+  for (std::size_t i = 0; i < words; ++i) dst[i] = from[i];
+}
+
+// A consistent {position, messages} snapshot of the tail: both change together in one CAS and
+// the position only grows, so an unchanged position brackets an unchanged pair.
+inline TailPair read_tail(layout::TopicHeader& h) {
+  for (;;) {
+    // acquire: pairs with producers' CAS; the messages count belongs to this position.
+    std::uint64_t p1 = atomic(h.tail_position).load(std::memory_order_seq_cst);
+    std::uint64_t m = atomic(h.tail_messages).load(std::memory_order_seq_cst);
+    std::uint64_t p2 = atomic(h.tail_position).load(std::memory_order_seq_cst);
+    if (p1 == p2) return {p1, m};
+  }
+}
 
 inline void cpu_relax() noexcept { __builtin_ia32_pause(); }
 

@@ -65,10 +65,18 @@ void fill_slot(ReaderSlot& s, const SlotRequest& r, std::uint64_t position,
   atomic(s.flags).store(
       (r.durable ? layout::kSlotDurable : 0U) | (r.name.empty() ? 0U : layout::kSlotPersistent),
       relaxed);
-  atomic(s.pid).store(self.pid, relaxed);
+  atomic(s.pid).store(r.shared ? 0U : self.pid, relaxed);
   atomic(s.kind).store(r.kind, relaxed);
   atomic(s.sleeping).store(0, relaxed);
-  atomic(s.start_time).store(self.start_time, relaxed);
+  atomic(s.start_time).store(r.shared ? 0U : self.start_time, relaxed);
+  atomic(s.dispatch).store(position, relaxed);
+  atomic(s.deadline_ns).store(r.deadline_ns, relaxed);
+  atomic(s.group_slot).store(~0U, relaxed);
+  atomic(s.batch_count).store(0, relaxed);
+  atomic(s.delivery).store(0, relaxed);
+  atomic(s.batch_acked).store(0, relaxed);
+  atomic(s.batch_start).store(layout::kNoBatch, relaxed);
+  atomic(s.batch_end).store(layout::kNoBatch, relaxed);
   atomic(s.dead_since_ns).store(0, relaxed);
   atomic(s.expiry_ns).store(r.expiry_ns, relaxed);
   atomic(s.attached_unix_ns).store(static_cast<std::uint64_t>(realtime_ns()), relaxed);
@@ -108,6 +116,9 @@ Result<AcquiredSlot> acquire_slot(TopicMapping& map, const SlotRequest& request,
   for (int attempt = 0; attempt < 64; ++attempt) {
     if (!request.name.empty()) {
       long existing = find_named(map, request.name, n);
+      if (existing >= 0 && request.shared) {
+        return AcquiredSlot{static_cast<std::uint32_t>(existing), true};
+      }
       if (existing >= 0) {
         auto taken = take_over(map.slot(static_cast<std::uint32_t>(existing)), request.name);
         if (!taken) return taken.error();
@@ -172,6 +183,11 @@ std::size_t reap_dead_readers(TopicMapping& map) {
     ReaderSlot& s = map.slot(i);
     std::uint64_t word = load_state(s);
     if (layout::slot_state(word) != layout::kSlotActive || slot_owner_alive(s)) continue;
+    // A dead group member's unacknowledged batch waits for a live member to take it over.
+    if (atomic(s.kind).load(std::memory_order_relaxed) == layout::kReaderMember &&
+        atomic(s.batch_start).load(std::memory_order_acquire) != layout::kNoBatch) {
+      continue;
+    }
     // A reader killed while asleep on the futex is still counted as a sleeper; without this,
     // every later commit would make a wake-up system call.
     if (atomic(s.sleeping).exchange(0, std::memory_order_relaxed) != 0) {

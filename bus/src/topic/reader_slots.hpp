@@ -14,6 +14,10 @@ struct SlotRequest {
   bool durable = true;
   std::uint64_t expiry_ns = 0;
   std::uint32_t kind = layout::kReaderSubscriber;
+  // A queue group's slot: owned by no process; attaching to an existing name joins it instead
+  // of taking it over. `deadline_ns` is its processing deadline.
+  bool shared = false;
+  std::uint64_t deadline_ns = 0;
 };
 
 struct AcquiredSlot {

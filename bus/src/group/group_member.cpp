@@ -1,0 +1,481 @@
+// Queue-group members. Batches are handed out by a CAS on the group's dispatch position; acks
+// are a 16-byte CAS on the member slot's {acked bits, epoch}; a live member takes over the
+// batch of a dead (or late) one by bumping that epoch. The group's committed position, which
+// holds producers back, is the lowest unacknowledged message of any member, or the dispatch
+// position when none is in flight.
+#include <sched.h>
+#include <time.h>
+
+#include <algorithm>
+#include <bit>
+#include <string>
+
+#include "layout/frame_layout.hpp"
+#include "layout/reader_slot_layout.hpp"
+#include "ring/atomics.hpp"
+#include "ring/start_position.hpp"
+#include "ringbus/group.hpp"
+#include "topic/reader_slots.hpp"
+#include "topic/topic_mapping.hpp"
+
+namespace ringbus {
+namespace {
+
+using detail::atomic;
+using layout::FrameHeader;
+using layout::FrameKind;
+using layout::ReaderSlot;
+
+constexpr std::string_view kGroupPrefix = "group:";
+constexpr std::int64_t kTakeoverCheckNs = 20'000'000;  // how often poll looks for dead members
+
+std::uint64_t full_mask(std::uint32_t count) {
+  return count >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << count) - 1;
+}
+
+bool is_member_of(ReaderSlot& s, std::uint32_t group) {
+  // acquire: pairs with the seq_cst registration of the slot.
+  return layout::slot_state(atomic(s.state).load(std::memory_order_acquire)) ==
+             layout::kSlotActive &&
+         atomic(s.kind).load(std::memory_order_relaxed) == layout::kReaderMember &&
+         atomic(s.group_slot).load(std::memory_order_acquire) == group;
+}
+
+}  // namespace
+
+Result<GroupMember> GroupMember::join(const Topic& topic, std::string_view group,
+                                      const GroupOptions& options) {
+  if (!topic.valid()) return Error(Errc::invalid_argument, "joining a group needs an open topic");
+  if (auto ok = validate_name(group, "group name"); !ok) return ok.error();
+  if (group.size() + kGroupPrefix.size() > layout::kReaderNameMax) {
+    return Error(Errc::invalid_argument,
+                 "group name '" + std::string(group) + "' is longer than " +
+                     std::to_string(layout::kReaderNameMax - kGroupPrefix.size()) + " characters");
+  }
+  auto& map = topic.mapping();
+  if (map.read_only()) {
+    return Error(Errc::invalid_argument, "topic '" + map.name() + "' is mapped read-only");
+  }
+  if (map.config().policy != Policy::block) {
+    return Error(Errc::invalid_argument,
+                 "queue groups need a topic with the block policy: on '" + map.name() +
+                     "' (overwrite) producers could overwrite unacknowledged messages");
+  }
+  auto start = detail::resolve_start(map, options.start);
+  if (!start) return start.error();
+  const std::string slot_name = std::string(kGroupPrefix) + std::string(group);
+  detail::SlotRequest group_request;
+  group_request.name = slot_name;
+  group_request.durable = true;
+  group_request.kind = layout::kReaderGroup;
+  group_request.shared = true;
+  group_request.deadline_ns = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options.processing_deadline).count());
+  auto group_slot = detail::acquire_slot(map, group_request, start->position, start->sequence);
+  if (!group_slot) return group_slot.error();
+
+  detail::SlotRequest member_request;
+  member_request.durable = false;  // the group's slot holds producers back, not its members
+  member_request.kind = layout::kReaderMember;
+  auto member_slot = detail::acquire_slot(map, member_request, 0, 0);
+  if (!member_slot) return member_slot.error();
+  // release: the member counts for the group only once its fields are in place.
+  atomic(map.slot(member_slot->index).group_slot)
+      .store(group_slot->index, std::memory_order_release);
+
+  GroupMember m;
+  m.topic_ = topic;
+  m.group_ = std::string(group);
+  m.group_slot_ = group_slot->index;
+  m.member_slot_ = member_slot->index;
+  m.joined_ = true;
+  return m;
+}
+
+GroupMember::GroupMember(GroupMember&& o) noexcept { *this = std::move(o); }
+
+GroupMember& GroupMember::operator=(GroupMember&& o) noexcept {
+  if (this == &o) return *this;
+  leave();
+  topic_ = std::move(o.topic_);
+  group_ = std::move(o.group_);
+  group_slot_ = o.group_slot_;
+  member_slot_ = o.member_slot_;
+  joined_ = std::exchange(o.joined_, false);
+  offsets_ = o.offsets_;
+  sequences_ = o.sequences_;
+  count_ = o.count_;
+  delivered_ = o.delivered_;
+  acked_ = o.acked_;
+  epoch_ = o.epoch_;
+  delivery_ = o.delivery_;
+  next_takeover_check_ns_ = o.next_takeover_check_ns_;
+  stuck_position_ = o.stuck_position_;
+  stuck_since_ns_ = o.stuck_since_ns_;
+  return *this;
+}
+
+GroupMember::~GroupMember() { leave(); }
+
+void GroupMember::leave() noexcept {
+  if (!joined_) return;
+  joined_ = false;
+  auto& map = topic_.mapping();
+  if (count_ > 0 && acked_ != full_mask(count_)) {
+    // Unacknowledged messages stay in the slot, which now shows no process: another member
+    // (now or after it joins) takes them over and delivers them again.
+    // release: our batch fields are visible before the slot shows no owner.
+    atomic(map.slot(member_slot_).pid).store(0, std::memory_order_release);
+    return;
+  }
+  atomic(map.slot(member_slot_).batch_start).store(layout::kNoBatch, std::memory_order_seq_cst);
+  update_committed();
+  detail::release_slot(map, member_slot_, false);
+}
+
+std::size_t GroupMember::unacked() const noexcept {
+  return count_ - static_cast<std::size_t>(std::popcount(acked_ & full_mask(count_)));
+}
+
+// Records the batch this member holds in its slot. seq_cst on batch_start: a committed-position
+// computation that reads the dispatch position after our CAS on it (or after a takeover) must
+// see this batch (update_committed() reads dispatch first, then the members).
+void GroupMember::publish_batch(std::uint64_t start, std::uint64_t end, std::uint64_t acked,
+                                std::uint32_t delivery) {
+  auto& me = topic_.mapping().slot(member_slot_);
+  auto relaxed = std::memory_order_relaxed;
+  std::uint32_t first = static_cast<std::uint32_t>(std::countr_one(acked));
+  atomic(me.batch_end).store(end, relaxed);
+  atomic(me.batch_count).store(count_, relaxed);
+  atomic(me.delivery).store(delivery, relaxed);
+  atomic(me.low_water).store(first < count_ ? offsets_[first] : end, relaxed);
+  atomic(me.low_water_seq).store(first < count_ ? sequences_[first] : 0, relaxed);
+  atomic(me.taken_ns).store(static_cast<std::uint64_t>(detail::monotonic_ns()), relaxed);
+  // A new epoch for every batch: a member taking over checks that the batch it read is the
+  // one whose epoch it bumps. Only this member writes its own pair while it holds no batch.
+  detail::WordPair current{atomic(me.batch_acked).load(relaxed),
+                           atomic(me.batch_epoch).load(relaxed)};
+  for (;;) {
+    detail::WordPair seen = detail::cas16(&me.batch_acked, current, {acked, current.high + 1});
+    if (seen == current) break;
+    current = seen;
+  }
+  epoch_ = current.high + 1;
+  atomic(me.batch_start).store(start, std::memory_order_seq_cst);
+}
+
+bool GroupMember::skip_stuck_claim(std::uint64_t position, std::uint64_t word) {
+  auto& map = topic_.mapping();
+  const std::int64_t now = detail::monotonic_ns();
+  if (stuck_position_ != position) {
+    stuck_position_ = position;
+    stuck_since_ns_ = now;
+    return false;
+  }
+  if (static_cast<std::uint64_t>(now - stuck_since_ns_) < map.header().stuck_claim_timeout_ns) {
+    return false;
+  }
+  stuck_position_ = ~std::uint64_t{0};
+  const auto capacity = map.config().capacity;
+  auto* frame = reinterpret_cast<FrameHeader*>(map.ring() + (position & (capacity - 1)));
+  const std::uint32_t lap = layout::lap_of(position, map.lap_shift());
+  if (layout::commit_lap(word) != lap || layout::commit_kind(word) != FrameKind::kClaimed) {
+    return false;  // no claim mark: readers skip it; the group waits for the mark (see docs)
+  }
+  std::uint64_t padding = layout::make_commit(
+      lap, FrameKind::kPadding,
+      layout::frame_stride(layout::commit_length(word), map.config().frame_alignment));
+  // acq_rel: races with the stalled producer's commit CAS; exactly one wins.
+  if (atomic(frame->commit).compare_exchange_strong(word, padding, std::memory_order_acq_rel)) {
+    atomic(map.header().aborted_claims).fetch_add(1, std::memory_order_relaxed);
+  }
+  return true;
+}
+
+GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
+  auto& map = topic_.mapping();
+  auto& group = map.slot(group_slot_);
+  auto& me = map.slot(member_slot_);
+  const auto& config = map.config();
+  const std::uint64_t mask = config.capacity - 1;
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    // acquire: pairs with other members' dispatch CAS.
+    const std::uint64_t dispatch = atomic(group.dispatch).load(std::memory_order_acquire);
+    const std::uint64_t tail = atomic(map.header().tail_position).load(std::memory_order_acquire);
+    if (dispatch >= tail) return Take::empty;
+    std::uint64_t p = dispatch;
+    std::uint32_t n = 0;
+    while (p < tail && n < max) {
+      const auto* frame = reinterpret_cast<const FrameHeader*>(map.ring() + (p & mask));
+      // acquire: pairs with the producer's commit. In place: the group's committed position
+      // (at most `dispatch`) holds producers back from this frame.
+      std::uint64_t word =
+          atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
+      const FrameKind kind = layout::commit_kind(word);
+      if (layout::commit_lap(word) != layout::lap_of(p, map.lap_shift()) ||
+          kind == FrameKind::kNone || kind == FrameKind::kClaimed) {
+        if (p == dispatch && skip_stuck_claim(p, word)) continue;
+        break;
+      }
+      const std::uint64_t stride = layout::committed_stride(
+          word, p & mask, config.capacity, config.max_message, config.frame_alignment);
+      if (stride == 0) return Take::corrupt;
+      if (kind == FrameKind::kData) {
+        offsets_[n] = p;
+        sequences_[n] = frame->sequence;
+        ++n;
+      }
+      p += stride;
+    }
+    if (p == dispatch) return Take::empty;
+    count_ = n;
+    publish_batch(dispatch, p, 0, 1);
+    std::uint64_t expected = dispatch;
+    // seq_cst: after our batch is published (see publish_batch()).
+    if (atomic(group.dispatch).compare_exchange_strong(expected, p, std::memory_order_seq_cst)) {
+      delivered_ = 0;
+      acked_ = 0;
+      delivery_ = 1;
+      if (n == 0) batch_done();  // only padding
+      return Take::taken;
+    }
+    count_ = 0;  // another member took it first
+    atomic(me.batch_start).store(layout::kNoBatch, std::memory_order_release);
+  }
+  return Take::empty;
+}
+
+bool GroupMember::take_over_batch() {
+  const std::int64_t now = detail::monotonic_ns();
+  if (now < next_takeover_check_ns_) return false;
+  next_takeover_check_ns_ = now + kTakeoverCheckNs;
+  auto& map = topic_.mapping();
+  const auto& config = map.config();
+  const std::uint64_t deadline =
+      atomic(map.slot(group_slot_).deadline_ns).load(std::memory_order_relaxed);
+  for (std::uint32_t i = 0; i < config.max_readers; ++i) {
+    if (i == member_slot_) continue;
+    auto& other = map.slot(i);
+    if (!is_member_of(other, group_slot_)) continue;
+    if (atomic(other.batch_start).load(std::memory_order_acquire) == layout::kNoBatch) continue;
+    const bool dead = !detail::slot_owner_alive(other);
+    const bool late =
+        deadline != 0 &&
+        static_cast<std::uint64_t>(now) - atomic(other.taken_ns).load(std::memory_order_relaxed) >
+            deadline;
+    if (!dead && !late) continue;
+    // Read the epoch, then the batch, then the epoch again: every batch has its own epoch, so
+    // an unchanged epoch means the fields belong to one batch.
+    detail::WordPair seen{atomic(other.batch_acked).load(std::memory_order_acquire),
+                          atomic(other.batch_epoch).load(std::memory_order_acquire)};
+    const std::uint64_t start = atomic(other.batch_start).load(std::memory_order_acquire);
+    const std::uint64_t end = atomic(other.batch_end).load(std::memory_order_relaxed);
+    const std::uint32_t delivery = atomic(other.delivery).load(std::memory_order_relaxed);
+    if (start == layout::kNoBatch) continue;
+    // The new epoch makes the old owner's acks fail from now on; its acks before this CAS
+    // are kept (in seen.low), so acknowledged messages are never delivered again.
+    if (detail::cas16(&other.batch_acked, seen, {seen.low, seen.high + 1}) != seen) continue;
+    // Rebuild the batch's message offsets: its frames are still in the ring, held by the
+    // group's committed position (at most the old owner's low water).
+    const std::uint64_t mask = config.capacity - 1;
+    std::uint32_t n = 0;
+    for (std::uint64_t p = start; p < end && n < layout::kMaxBatch;) {
+      const auto* frame = reinterpret_cast<const FrameHeader*>(map.ring() + (p & mask));
+      std::uint64_t word =
+          atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
+      const std::uint64_t stride = layout::committed_stride(
+          word, p & mask, config.capacity, config.max_message, config.frame_alignment);
+      if (stride == 0) break;
+      if (layout::commit_kind(word) == FrameKind::kData) {
+        offsets_[n] = p;
+        sequences_[n] = frame->sequence;
+        ++n;
+      }
+      p += stride;
+    }
+    count_ = n;
+    acked_ = seen.low & full_mask(n);
+    delivery_ = delivery + 1;
+    delivered_ = 0;
+    publish_batch(start, end, acked_, delivery_);  // ours before it leaves the other slot
+    std::uint64_t expected_start = start;
+    // acq_rel: only this batch leaves the slot, never a newer one its (live) owner took since.
+    atomic(other.batch_start)
+        .compare_exchange_strong(expected_start, layout::kNoBatch, std::memory_order_acq_rel);
+    if (dead) {
+      std::uint64_t word = atomic(other.state).load(std::memory_order_acquire);
+      // acq_rel: frees the dead member's slot unless it changed meanwhile.
+      atomic(other.state)
+          .compare_exchange_strong(
+              word, layout::make_slot_state(layout::kSlotFree, layout::slot_generation(word)),
+              std::memory_order_acq_rel);
+    }
+    if (acked_ == full_mask(count_)) {
+      batch_done();
+      continue;
+    }
+    return true;
+  }
+  return false;
+}
+
+Result<PollResult> GroupMember::poll_some(FunctionRef<void(const Message&)> handler,
+                                          std::size_t max) {
+  PollResult result;
+  if (!joined_) return Error(Errc::invalid_argument, "group member has left");
+  max = std::clamp<std::size_t>(max, 1, layout::kMaxBatch);
+  if (count_ == 0 || delivered_ >= count_) {
+    if (count_ > 0 && acked_ != full_mask(count_)) return result;  // ack the batch first
+    if (!take_over_batch()) {
+      Take take = take_new_batch(max);
+      if (take == Take::corrupt) {
+        return Error(Errc::corrupt, "topic '" + topic_.name() + "': invalid frame at group '" +
+                                        group_ + "' dispatch position");
+      }
+      if (take == Take::empty || count_ == 0) return result;
+    }
+  }
+  auto& map = topic_.mapping();
+  const std::uint64_t mask = map.config().capacity - 1;
+  for (; delivered_ < count_; ++delivered_) {
+    if ((acked_ >> delivered_) & 1U) continue;
+    const std::uint64_t p = offsets_[delivered_];
+    const auto* frame = reinterpret_cast<const FrameHeader*>(map.ring() + (p & mask));
+    std::uint64_t word =
+        atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
+    const std::uint64_t length = layout::commit_length(word);
+    if (layout::commit_kind(word) != FrameKind::kData || frame->key_length > length) {
+      return Error(Errc::corrupt,
+                   "topic '" + topic_.name() + "': invalid frame at offset " + std::to_string(p));
+    }
+    const auto* payload = reinterpret_cast<const std::byte*>(frame + 1);
+    Message m;
+    m.offset = p;
+    m.sequence = frame->sequence;
+    m.timestamp_ns = frame->timestamp_ns;
+    m.key = ConstBytes(payload, frame->key_length);
+    m.value = ConstBytes(payload + frame->key_length, length - frame->key_length);
+    m.delivery_count = delivery_;
+    handler(m);
+    ++result.messages;
+  }
+  return result;
+}
+
+Result<void> GroupMember::set_acked(std::uint64_t bits) {
+  auto& me = topic_.mapping().slot(member_slot_);
+  detail::WordPair expected{acked_, epoch_};
+  for (;;) {
+    detail::WordPair seen = detail::cas16(&me.batch_acked, expected, {expected.low | bits, epoch_});
+    if (seen == expected) break;
+    if (seen.high != epoch_) {
+      // Taken over after the processing deadline: it will be delivered again elsewhere.
+      count_ = 0;
+      delivered_ = 0;
+      acked_ = 0;
+      return Error(Errc::aborted, "the batch was taken over by another member of group '" + group_ +
+                                      "' after the processing deadline");
+    }
+    expected = seen;
+  }
+  const auto old_first = static_cast<std::uint32_t>(std::countr_one(acked_));
+  acked_ |= bits;
+  if (acked_ == full_mask(count_)) {
+    batch_done();
+    return {};
+  }
+  const auto first = static_cast<std::uint32_t>(std::countr_one(acked_));
+  if (first == old_first) return {};
+  atomic(me.low_water_seq).store(sequences_[first], std::memory_order_relaxed);
+  // release: pairs with the acquire load in update_committed().
+  atomic(me.low_water).store(offsets_[first], std::memory_order_release);
+  update_committed();  // our oldest unacknowledged message moved on
+  return {};
+}
+
+Result<void> GroupMember::ack(std::uint64_t offset) {
+  for (std::uint32_t i = 0; i < count_; ++i) {
+    if (offsets_[i] == offset) return set_acked(std::uint64_t{1} << i);
+  }
+  return Error(Errc::invalid_argument,
+               "offset " + std::to_string(offset) + " is not in this member's current batch");
+}
+
+Result<void> GroupMember::ack_up_to(std::uint64_t offset) {
+  std::uint64_t bits = 0;
+  for (std::uint32_t i = 0; i < count_; ++i) {
+    if (offsets_[i] <= offset) bits |= std::uint64_t{1} << i;
+  }
+  if (bits == 0) {
+    return Error(Errc::invalid_argument,
+                 "no message of the current batch is at or before " + std::to_string(offset));
+  }
+  return set_acked(bits);
+}
+
+void GroupMember::batch_done() {
+  count_ = 0;
+  delivered_ = 0;
+  acked_ = 0;
+  // seq_cst: pairs with update_committed() in other members.
+  atomic(topic_.mapping().slot(member_slot_).batch_start)
+      .store(layout::kNoBatch, std::memory_order_seq_cst);
+  update_committed();
+}
+
+void GroupMember::update_committed() {
+  auto& map = topic_.mapping();
+  auto& group = map.slot(group_slot_);
+  // Dispatch first, then the members (seq_cst): a batch taken after this load starts at or
+  // after it, and one taken before is published in its member's slot (publish_batch()).
+  std::uint64_t committed = atomic(group.dispatch).load(std::memory_order_seq_cst);
+  for (std::uint32_t i = 0; i < map.config().max_readers; ++i) {
+    auto& s = map.slot(i);
+    if (!is_member_of(s, group_slot_)) continue;
+    if (atomic(s.batch_start).load(std::memory_order_seq_cst) == layout::kNoBatch) continue;
+    // acquire: pairs with the release store of low_water in set_acked().
+    committed = std::min(committed, atomic(s.low_water).load(std::memory_order_acquire));
+  }
+  std::uint64_t current = atomic(group.position).load(std::memory_order_acquire);
+  // release: pairs with the producers' acquire of reader positions (Producer::rescan_limit).
+  while (committed > current &&
+         !atomic(group.position)
+              .compare_exchange_weak(current, committed, std::memory_order_release)) {
+  }
+}
+
+Result<void> GroupMember::wait(const Wait& w) {
+  auto& map = topic_.mapping();
+  auto& group = map.slot(group_slot_);
+  const std::int64_t start = detail::monotonic_ns();
+  for (std::uint64_t spins = 0;; ++spins) {
+    if (count_ > 0 && delivered_ < count_) return {};
+    const std::uint64_t dispatch = atomic(group.dispatch).load(std::memory_order_acquire);
+    const auto* frame =
+        reinterpret_cast<const FrameHeader*>(map.ring() + (dispatch & (map.config().capacity - 1)));
+    std::uint64_t word =
+        atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
+    if ((count_ == 0 || acked_ == full_mask(count_)) &&
+        layout::commit_lap(word) == layout::lap_of(dispatch, map.lap_shift()) &&
+        (layout::commit_kind(word) == FrameKind::kData ||
+         layout::commit_kind(word) == FrameKind::kPadding)) {
+      return {};
+    }
+    if ((spins & 255) != 255) {
+      detail::cpu_relax();
+      continue;
+    }
+    const std::int64_t now = detail::monotonic_ns();
+    // Let poll look for batches to take over, and for a stuck claim at the dispatch position.
+    if (now >= next_takeover_check_ns_) return {};
+    if (now - start >= w.timeout.count()) return Errc::timed_out;
+    if (w.kind == WaitKind::spin_yield) {
+      sched_yield();
+    } else if (w.kind == WaitKind::futex) {
+      timespec nap{0, 100'000};  // groups nap instead of using the topic futex
+      nanosleep(&nap, nullptr);
+    }
+  }
+}
+
+}  // namespace ringbus

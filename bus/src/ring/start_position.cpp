@@ -1,0 +1,144 @@
+// Resolving a reader's start position; every frame walked is bounds-checked.
+#include "ring/start_position.hpp"
+
+#include <sched.h>
+
+#include <optional>
+#include <string>
+
+#include "layout/frame_layout.hpp"
+#include "ring/atomics.hpp"
+
+namespace ringbus::detail {
+namespace {
+
+using layout::FrameHeader;
+using layout::FrameKind;
+
+// The oldest frame boundary still in the ring: producers reuse space only after walking the
+// previous lap's frames up to it (Producer::reclaim), so everything from here on is intact.
+Result<std::uint64_t> earliest_boundary(TopicMapping& map) {
+  // acquire: pairs with the producers' reclaim CAS.
+  std::uint64_t earliest = atomic(map.header().reclaimed).load(std::memory_order_acquire);
+  std::uint64_t tail = atomic(map.header().tail_position).load(std::memory_order_acquire);
+  if (earliest % layout::kFrameAlignment != 0 || tail % layout::kFrameAlignment != 0 ||
+      earliest > tail || tail - earliest > map.config().capacity) {
+    return Error(Errc::corrupt, "topic '" + map.name() + "' is corrupt: reclaimed position " +
+                                    std::to_string(earliest) + " and tail " + std::to_string(tail) +
+                                    " are inconsistent");
+  }
+  return earliest;
+}
+
+// Walks frames from a known boundary to `offset` to prove it is a frame boundary.
+Result<void> check_boundary(TopicMapping& map, std::uint64_t from, std::uint64_t offset) {
+  const std::uint64_t capacity = map.config().capacity;
+  const std::uint32_t shift = map.lap_shift();
+  std::uint64_t p = from;
+  while (p < offset) {
+    const auto* frame = reinterpret_cast<const FrameHeader*>(map.ring() + (p & (capacity - 1)));
+    // acquire: pairs with the producer's commit; racy, as the frame may be overwritten now.
+    std::uint64_t word = load_racy_acquire(&frame->commit);
+    FrameKind kind = layout::commit_kind(word);
+    if (layout::commit_lap(word) != layout::lap_of(p, shift) || kind == FrameKind::kNone) {
+      return Error(Errc::offset_out_of_range,
+                   "offset " + std::to_string(offset) + " is no longer (or not yet) in the ring");
+    }
+    if (kind == FrameKind::kClaimed) {
+      return Error(Errc::not_ready, "a claim before offset " + std::to_string(offset) +
+                                        " is not committed yet; try again");
+    }
+    std::uint64_t stride = layout::committed_stride(
+        word, p & (capacity - 1), capacity, map.config().max_message, map.config().frame_alignment);
+    if (stride == 0) return Error(Errc::corrupt, "invalid frame at offset " + std::to_string(p));
+    p += stride;
+  }
+  if (p != offset) {
+    return Error(Errc::invalid_argument, "offset " + std::to_string(offset) +
+                                             " is not a frame boundary (the frame before it "
+                                             "ends at " +
+                                             std::to_string(p) + ")");
+  }
+  return {};
+}
+
+// The sequence number of the first message at or after frame boundary `start`: read from its
+// frame (checked like a lossy read), or the tail's count if no message follows yet. A claim in
+// flight there is waited for briefly. Unknown (nullopt) only if that does not settle.
+std::optional<std::uint64_t> sequence_at(TopicMapping& map, std::uint64_t start) {
+  const std::uint64_t capacity = map.config().capacity;
+  const std::uint32_t shift = map.lap_shift();
+  auto& h = map.header();
+  for (int attempt = 0; attempt < 10000; ++attempt) {
+    auto tail = read_tail(h);
+    std::uint64_t p = start;
+    while (p < tail.position) {
+      const auto* frame = reinterpret_cast<const FrameHeader*>(map.ring() + (p & (capacity - 1)));
+      // acquire: pairs with the producer's commit; racy, as the frame may be overwritten now.
+      std::uint64_t word = load_racy_acquire(&frame->commit);
+      FrameKind kind = layout::commit_kind(word);
+      if (layout::commit_lap(word) != layout::lap_of(p, shift) || kind == FrameKind::kNone ||
+          kind == FrameKind::kClaimed) {
+        break;  // in flight: try again
+      }
+      if (layout::committed_stride(word, p & (capacity - 1), capacity, map.config().max_message,
+                                   map.config().frame_alignment) == 0) {
+        return std::nullopt;  // corrupt: poll will report it
+      }
+      if (kind == FrameKind::kPadding) {
+        p += layout::commit_length(word);
+        continue;
+      }
+      std::uint64_t sequence = 0;
+      copy_racy(&sequence, reinterpret_cast<const std::byte*>(&frame->sequence), 1);
+      load_load_barrier();
+      if (atomic(h.tail_position).load(std::memory_order_relaxed) > p + capacity) {
+        return std::nullopt;  // overwritten under us: the caller's reader will resync anyway
+      }
+      return sequence;
+    }
+    if (p >= tail.position) return tail.messages;
+    if (attempt > 100) sched_yield();
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<StartPoint> resolve_start(TopicMapping& map, const StartFrom& start) {
+  StartPoint sp;
+  switch (start.kind) {
+    case StartFrom::Kind::latest: {
+      auto tail = read_tail(map.header());
+      return StartPoint{tail.position, tail.messages, true};
+    }
+    case StartFrom::Kind::earliest: {
+      auto earliest = earliest_boundary(map);
+      if (!earliest) return earliest.error();
+      sp.position = *earliest;
+      break;
+    }
+    case StartFrom::Kind::offset: {
+      auto earliest_or = earliest_boundary(map);
+      if (!earliest_or) return earliest_or.error();
+      const std::uint64_t earliest = *earliest_or;
+      std::uint64_t tail = atomic(map.header().tail_position).load(std::memory_order_acquire);
+      if (start.offset < earliest || start.offset > tail) {
+        return Error(Errc::offset_out_of_range, "offset " + std::to_string(start.offset) +
+                                                    " is out of range: topic '" + map.name() +
+                                                    "' has offsets " + std::to_string(earliest) +
+                                                    " to " + std::to_string(tail) + " in its ring");
+      }
+      if (auto ok = check_boundary(map, earliest, start.offset); !ok) return ok.error();
+      sp.position = start.offset;
+      break;
+    }
+  }
+  if (auto sequence = sequence_at(map, sp.position)) {
+    sp.sequence = *sequence;
+    sp.sequence_known = true;
+  }
+  return sp;
+}
+
+}  // namespace ringbus::detail
