@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "ringbus/group.hpp"
 #include "ringbus/producer.hpp"
 #include "ringbus/subscriber.hpp"
 #include "support/test_support.hpp"
@@ -123,6 +124,50 @@ void run_mixed(Policy policy) {
 TEST(Concurrency, BlockTopicTwoProducersDurableAndLossyReaders) { run_mixed(Policy::block); }
 
 TEST(Concurrency, OverwriteTopicTwoProducersTwoLossyReaders) { run_mixed(Policy::overwrite); }
+
+TEST(Concurrency, GroupMembersOnTwoMappingsShareTheWorkExactlyOnce) {
+  TempBus tb;
+  TopicOptions o;
+  o.capacity = 64 * 1024;
+  auto a = tb.create("group", o);
+  auto b = tb.bus().open_topic("group");
+  ASSERT_TRUE(b);
+  const std::uint64_t n = messages();
+  GroupOptions g;
+  g.start = StartFrom::earliest();
+  { ASSERT_TRUE(GroupMember::join(a, "workers", g)); }
+  std::vector<std::atomic<std::uint8_t>> counts(n);
+  std::atomic<std::uint64_t> done{0};
+  auto member = [&](const Topic& topic) {
+    auto m = GroupMember::join(topic, "workers", g);
+    ASSERT_TRUE(m);
+    while (done.load() < n) {
+      std::uint64_t last = 0;
+      auto r = m->poll_wait(
+          [&](const Message& msg) {
+            std::uint64_t v = 0;
+            std::memcpy(&v, msg.value.data(), 8);
+            if (v < n) counts[v].fetch_add(1);
+            last = msg.offset;
+          },
+          16, Wait::spin_yield(50ms));
+      if (!r) continue;
+      if (r->messages == 0) continue;
+      ASSERT_TRUE(m->ack_up_to(last));
+      done.fetch_add(r->messages);
+    }
+  };
+  std::thread m1([&] { member(a); });
+  std::thread m2([&] { member(*b); });
+  Producer p(a);
+  for (std::uint64_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(
+        p.publish({}, ConstBytes(reinterpret_cast<std::byte*>(&i), 8), Wait::spin_yield(60s)));
+  }
+  m1.join();
+  m2.join();
+  for (std::uint64_t i = 0; i < n; ++i) ASSERT_EQ(counts[i].load(), 1) << i;
+}
 
 TEST(Concurrency, ReadersAttachAndDetachWhileProducersRun) {
   TempBus tb;
