@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "ringbus/group.hpp"
 #include "ringbus/subscriber.hpp"
 #include "ringbus/topic.hpp"
 #include "support/test_support.hpp"
@@ -331,6 +332,120 @@ TEST_F(Cli, ConsumeOfMissingTopicFails) {
   EXPECT_NE(r.status, 0);
   EXPECT_EQ(split_lines(r.out).size(), 1U) << r.out;
   EXPECT_TRUE(contains(r.out, "ringbus: topic 'missing' not found")) << r.out;
+}
+
+TEST_F(Cli, GroupConsumersInSequenceShareTheMessagesAndOtherGroupsSeeAll) {
+  ASSERT_EQ(ringbus_all("topic create jobs --capacity 64K").status, 0);
+  std::string input;
+  std::vector<std::string> lines;
+  for (int i = 0; i < 100; ++i) {
+    lines.push_back("job " + std::to_string(i));
+    input += lines.back() + "\n";
+  }
+  ASSERT_EQ(ringbus_all("produce jobs", input).status, 0);
+
+  // The first member acknowledges its 50 as it prints them; the second resumes after them.
+  CommandResult first = ringbus("consume jobs --group g --from earliest --count 50");
+  CommandResult second = ringbus("consume jobs --group g --from earliest --count 50");
+  EXPECT_EQ(first.status, 0);
+  EXPECT_EQ(second.status, 0);
+  std::vector<std::string> got = split_lines(first.out);
+  EXPECT_EQ(got.size(), 50U) << first.out;
+  for (const auto& line : split_lines(second.out)) got.push_back(line);
+  EXPECT_EQ(got, lines) << "each message exactly once, in order";
+
+  // Another group sees every message, with its first delivery.
+  CommandResult other =
+      ringbus("consume jobs --group g2 --from earliest --count 100 --format json");
+  EXPECT_EQ(other.status, 0);
+  std::vector<std::string> other_lines = split_lines(other.out);
+  ASSERT_EQ(other_lines.size(), 100U) << other.out;
+  for (std::size_t i = 0; i < other_lines.size(); ++i) {
+    Json j = Json::parse(other_lines[i], nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << other_lines[i];
+    EXPECT_EQ(j["value"], lines[i]);
+    EXPECT_EQ(j["delivery_count"], 1);
+    EXPECT_EQ(j["redelivered"], false);
+  }
+
+  Json d = describe("jobs");
+  ASSERT_EQ(d["groups"].size(), 2U) << d.dump();
+  bool found = false;
+  for (const Json& g : d["groups"]) {
+    if (g["group"] != "g") continue;
+    found = true;
+    EXPECT_EQ(g["name"], "group:g");
+    EXPECT_EQ(g["position"], d["tail"]) << "everything acknowledged";
+    EXPECT_EQ(g["dispatch"], d["tail"]);
+    EXPECT_EQ(g["lag_bytes"], 0);
+    EXPECT_EQ(g["in_flight"], 0);
+    EXPECT_EQ(g["members"], 0) << "both members left";
+  }
+  EXPECT_TRUE(found) << d.dump();
+  // The group's slot stays (it keeps the committed position); the members' slots are freed.
+  ASSERT_EQ(d["readers"].size(), 2U) << d.dump();
+  for (const Json& r : d["readers"]) {
+    EXPECT_EQ(r["kind"], "group");
+    EXPECT_EQ(r["state"], "shared");
+  }
+
+  CommandResult text = ringbus("topic describe jobs");
+  EXPECT_TRUE(contains(text.out, "groups: 2")) << text.out;
+  EXPECT_TRUE(contains(text.out, "COMMITTED")) << text.out;
+
+  // Nothing left for either group.
+  CommandResult drained = ringbus_all("consume jobs --group g --timeout-ms 100");
+  EXPECT_EQ(drained.status, 0);
+  EXPECT_EQ(drained.out, "");
+}
+
+TEST_F(Cli, DescribeShowsAGroupMemberAndItsBatch) {
+  ASSERT_EQ(ringbus_all("topic create held --capacity 64K").status, 0);
+  ASSERT_EQ(ringbus_all("produce held", "a\nb\nc\n").status, 0);
+  auto topic = bus_.bus().open_topic("held");
+  ASSERT_TRUE(topic) << topic.error().message();
+  auto member = GroupMember::join(*topic, "workers", GroupOptions{StartFrom::earliest()});
+  ASSERT_TRUE(member) << member.error().message();
+  std::vector<std::uint64_t> offsets;
+  auto polled = member->poll([&](const Message& m) { offsets.push_back(m.offset); });
+  ASSERT_TRUE(polled);
+  ASSERT_EQ(offsets.size(), 3U);
+  ASSERT_TRUE(member->ack(offsets[0]));
+
+  Json d = describe("held");
+  ASSERT_EQ(d["groups"].size(), 1U) << d.dump();
+  const Json& g = d["groups"][0];
+  EXPECT_EQ(g["group"], "workers");
+  EXPECT_EQ(g["in_flight"], 2);
+  EXPECT_EQ(g["members"], 1);
+  EXPECT_EQ(g["position"], offsets[1]) << "committed up to the first unacknowledged message";
+  EXPECT_EQ(g["dispatch"], d["tail"]);
+  bool found = false;
+  for (const Json& r : d["readers"]) {
+    if (r["kind"] != "member") continue;
+    found = true;
+    EXPECT_EQ(r["group"], "workers");
+    EXPECT_EQ(r["alive"], true);
+    EXPECT_EQ(r["in_flight"], 2);
+    EXPECT_EQ(r["delivery"], 1);
+  }
+  EXPECT_TRUE(found) << d.dump();
+  CommandResult text = ringbus("topic describe held");
+  EXPECT_TRUE(contains(text.out, "members: 1")) << text.out;
+  EXPECT_TRUE(contains(text.out, "workers")) << text.out;
+}
+
+TEST_F(Cli, GroupNeedsABlockTopicAndExcludesNameAndLossy) {
+  ASSERT_EQ(ringbus_all("topic create fast --capacity 4K --policy overwrite").status, 0);
+  CommandResult r = ringbus_all("consume fast --group g --timeout-ms 100");
+  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(split_lines(r.out).size(), 1U) << r.out;
+  EXPECT_EQ(r.out.rfind("ringbus: ", 0), 0U) << r.out;
+  EXPECT_TRUE(contains(r.out, "block")) << r.out;
+  EXPECT_TRUE(describe("fast")["readers"].empty()) << "no slot left behind";
+
+  EXPECT_EQ(ringbus_all("consume fast --group g --name n").status, 2);
+  EXPECT_EQ(ringbus_all("consume fast --group g --lossy").status, 2);
 }
 
 TEST_F(Cli, UsageErrorsExitWithTwo) {

@@ -238,6 +238,34 @@ TEST(Group, ProducersNeverOverwriteUnacknowledgedMessages) {
   EXPECT_TRUE(p.try_publish({}, as_bytes(value)));
 }
 
+TEST(Group, AGroupCanBeRemovedOnlyWithoutLiveMembers) {
+  TempBus tb;
+  auto topic = tb.create("orders", small());
+  {
+    auto m = GroupMember::join(topic, "workers", from_earliest());
+    ASSERT_TRUE(m);
+    auto busy = topic.remove_reader("group:workers");
+    ASSERT_FALSE(busy);
+    EXPECT_EQ(busy.code(), Errc::busy);
+    EXPECT_NE(busy.error().message().find("live member"), std::string::npos);
+  }
+  ASSERT_TRUE(topic.remove_reader("group:workers"));
+  Producer p(topic);
+  EXPECT_TRUE(p.try_publish({}, as_bytes("no longer held back by the group")));
+}
+
+TEST(Group, JoiningAnExistingGroupIgnoresItsStart) {
+  TempBus tb;
+  auto topic = tb.create("orders", small());
+  { ASSERT_TRUE(GroupMember::join(topic, "workers", from_earliest())); }
+  GroupOptions stale;
+  stale.start = StartFrom::at(123456789);  // out of range, but the group exists
+  EXPECT_TRUE(GroupMember::join(topic, "workers", stale));
+  auto fresh = GroupMember::join(topic, "other", stale);
+  ASSERT_FALSE(fresh);
+  EXPECT_EQ(fresh.code(), Errc::offset_out_of_range);
+}
+
 TEST(Group, OverwriteTopicsAndBadNamesAreRejected) {
   TempBus tb;
   TopicOptions o = small();

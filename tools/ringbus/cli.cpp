@@ -13,11 +13,13 @@
 #include <ostream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "ringbus/bytes.hpp"
+#include "ringbus/group.hpp"
 #include "ringbus/pin.hpp"
 #include "ringbus/producer.hpp"
 #include "ringbus/subscriber.hpp"
@@ -150,6 +152,113 @@ Error publish_error(const Error& error, const Topic& topic, std::uint64_t line_n
   }
 }
 
+// One message as a line of io.out: its value, or a JSON object (with the delivery count for a
+// group member). Returns what went wrong, empty on success; never throws but bad_alloc.
+std::string print_message(const Message& m, Format format, bool group, std::ostream& out) {
+  try {
+    if (format == Format::json) {
+      nlohmann::ordered_json j = {
+          {"offset", m.offset},
+          {"sequence", m.sequence},
+          {"timestamp_ns", m.timestamp_ns},
+          {"key", as_string(m.key)},
+          {"value", as_string(m.value)},
+      };
+      if (group) {
+        j["delivery_count"] = m.delivery_count;
+        j["redelivered"] = m.redelivered();
+      }
+      // replace: invalid UTF-8 becomes U+FFFD instead of an exception.
+      out << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
+    } else {
+      const std::string_view value = as_string(m.value);
+      out.write(value.data(), static_cast<std::streamsize>(value.size()));
+      out.put('\n');
+    }
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return {};
+}
+
+// --count and --timeout-ms of consume: how many messages to print, and how long to wait idle.
+struct ConsumeLimits {
+  std::uint64_t count;
+  nanoseconds idle_limit;
+
+  explicit ConsumeLimits(const ConsumeArgs& args)
+      : count(args.count ? static_cast<std::uint64_t>(*args.count)
+                         : std::numeric_limits<std::uint64_t>::max()),
+        idle_limit(args.timeout_ms ? wait_timeout(*args.timeout_ms) : nanoseconds::max()) {}
+
+  // How long the next wait may sleep: short enough to notice a stop signal, and no longer than
+  // the idle time left.
+  nanoseconds slice(Clock::time_point idle_since) const {
+    if (idle_limit == nanoseconds::max()) return kStopCheck;
+    const nanoseconds left = idle_limit - (Clock::now() - idle_since);
+    return std::clamp(left, nanoseconds::zero(), kStopCheck);
+  }
+  bool idle(Clock::time_point idle_since) const {
+    return idle_limit != nanoseconds::max() && Clock::now() - idle_since >= idle_limit;
+  }
+};
+
+// consume --group: print a poll's messages, flush, and only then acknowledge them. A batch can
+// hold more messages than --count still allows (one taken over from a dead member): those are
+// neither printed nor acknowledged, and go to another member once this one leaves.
+Result<void> consume_group(const Topic& topic, const StartFrom& start, const ConsumeArgs& args,
+                           const Io& io) {
+  GroupOptions options;
+  options.start = start;
+  auto member = GroupMember::join(topic, args.group, options);
+  if (!member) {
+    return Error(member.code(),
+                 "cannot join group '" + args.group + "': " + member.error().message());
+  }
+
+  const StopSignals stop_signals;
+  const ConsumeLimits limits(args);
+  std::uint64_t printed = 0;
+  std::vector<std::uint64_t> to_ack;
+  to_ack.reserve(kBatch);
+  std::string failure;
+  auto print = [&](const Message& m) {
+    if (!failure.empty() || printed + to_ack.size() >= limits.count) return;
+    failure = print_message(m, args.format, true, io.out);
+    if (failure.empty()) to_ack.push_back(m.offset);
+  };
+
+  auto idle_since = Clock::now();
+  while (printed < limits.count && g_stop == 0) {
+    const auto max =
+        static_cast<std::size_t>(std::min<std::uint64_t>(limits.count - printed, kBatch));
+    to_ack.clear();
+    // The wait also returns (with nothing to poll) when it is time to look for batches of dead
+    // members, so idleness is checked after every empty poll, not only on timed_out.
+    auto polled = member->poll_wait(print, max, Wait::futex(limits.slice(idle_since)));
+    if (!polled && polled.code() != Errc::timed_out) return polled.error();
+    if (!failure.empty()) return Error(Errc::io_error, "cannot print a message: " + failure);
+    if (to_ack.empty()) {
+      if (limits.idle(idle_since)) break;
+      continue;
+    }
+    io.out.flush();
+    if (!io.out) return Error(Errc::io_error, "cannot write to standard output");
+    printed += to_ack.size();
+    idle_since = Clock::now();
+    for (const std::uint64_t offset : to_ack) {
+      auto acked = member->ack(offset);
+      if (acked) continue;
+      if (acked.code() != Errc::aborted) return acked.error();
+      // Taken over after the processing deadline: the rest goes to another member too.
+      io.err << "ringbus: " << acked.error().message() << "; its messages will be delivered again"
+             << std::endl;
+      break;
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 void configure(CLI::App& app, Options& o) {
@@ -203,7 +312,11 @@ void configure(CLI::App& app, Options& o) {
                             "Remove a persistent reader whose process is gone, so it stops holding "
                             "producers back");
   remove_reader->add_option("TOPIC", o.topic, "Topic name")->required();
-  remove_reader->add_option("READER", o.reader, "Persistent reader name")->required();
+  remove_reader
+      ->add_option("READER", o.reader,
+                   "Persistent reader name, or group:NAME for a queue group with no "
+                   "live member")
+      ->required();
   remove_reader->callback([&o] { o.command = Command::topic_remove_reader; });
 
   auto* produce = app.add_subcommand("produce", "Publish one message per line of standard input");
@@ -235,16 +348,24 @@ void configure(CLI::App& app, Options& o) {
           [&o](const std::string& f) {
             o.consume.format = f == "json" ? Format::json : Format::text;
           },
-          "text: the value; json: {offset, sequence, timestamp_ns, key, value}")
+          "text: the value; json: {offset, sequence, timestamp_ns, key, value}, plus "
+          "{delivery_count, redelivered} with --group")
       ->check(CLI::IsMember({"text", "json"}))
       ->default_str("text");
   consume->add_option_function<int>(
       "--cpu", [&o](const int& cpu) { o.consume.cpu = cpu; }, "Pin to this OS processor");
-  consume->add_option("--name", o.consume.name,
-                      "Persistent reader: keeps its position after exit and resumes there (and, "
-                      "if durable, holds producers back until resumed or removed)");
-  consume->add_flag("--lossy", o.consume.lossy,
-                    "Never hold producers back; report messages lost when lapped");
+  auto* name =
+      consume->add_option("--name", o.consume.name,
+                          "Persistent reader: keeps its position after exit and resumes there "
+                          "(and, if durable, holds producers back until resumed or removed)");
+  auto* lossy = consume->add_flag("--lossy", o.consume.lossy,
+                                  "Never hold producers back; report messages lost when lapped");
+  consume
+      ->add_option("--group", o.consume.group,
+                   "Join this queue group (block topics only): each message goes to one member "
+                   "and is acknowledged once printed; --from places a new group")
+      ->excludes(name)
+      ->excludes(lossy);
   consume->callback([&o] { o.command = Command::consume; });
 }
 
@@ -315,7 +436,11 @@ Result<void> topic_delete(const Bus& bus, std::string_view name) { return bus.re
 
 Result<void> topic_remove_reader(const Bus& bus, std::string_view topic_name,
                                  std::string_view reader) {
-  if (auto ok = validate_name(reader, "reader name"); !ok) return ok.error();
+  constexpr std::string_view kGroupPrefix = "group:";
+  std::string_view bare = reader.substr(0, kGroupPrefix.size()) == kGroupPrefix
+                              ? reader.substr(kGroupPrefix.size())
+                              : reader;
+  if (auto ok = validate_name(bare, "reader name"); !ok) return ok.error();
   auto topic = bus.open_topic(topic_name);
   if (!topic) return topic.error();
   return topic->remove_reader(reader);
@@ -349,6 +474,7 @@ Result<void> consume(const Bus& bus, const ConsumeArgs& args, const Io& io) {
   if (auto pinned = pin(args.cpu); !pinned) return pinned;
   auto topic = bus.open_topic(args.topic);
   if (!topic) return topic.error();
+  if (!args.group.empty()) return consume_group(*topic, *start, args, io);
   SubscriberOptions options;
   options.start = *start;
   options.durability = args.lossy ? Durability::lossy : Durability::topic_default;
@@ -357,47 +483,21 @@ Result<void> consume(const Bus& bus, const ConsumeArgs& args, const Io& io) {
   if (!subscriber) return subscriber.error();
 
   const StopSignals stop_signals;
-  const std::uint64_t limit = args.count ? static_cast<std::uint64_t>(*args.count)
-                                         : std::numeric_limits<std::uint64_t>::max();
-  const nanoseconds idle_limit =
-      args.timeout_ms ? wait_timeout(*args.timeout_ms) : nanoseconds::max();
+  const ConsumeLimits limits(args);
   std::string failure;  // the handler runs inside noexcept poll(): it must not throw
   auto print = [&](const Message& m) {
-    if (!failure.empty()) return;
-    try {
-      if (args.format == Format::json) {
-        const nlohmann::ordered_json j = {
-            {"offset", m.offset},
-            {"sequence", m.sequence},
-            {"timestamp_ns", m.timestamp_ns},
-            {"key", as_string(m.key)},
-            {"value", as_string(m.value)},
-        };
-        // replace: invalid UTF-8 becomes U+FFFD instead of an exception.
-        io.out << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
-      } else {
-        const std::string_view value = as_string(m.value);
-        io.out.write(value.data(), static_cast<std::streamsize>(value.size()));
-        io.out.put('\n');
-      }
-    } catch (const std::exception& e) {
-      failure = e.what();
-    }
+    if (failure.empty()) failure = print_message(m, args.format, false, io.out);
   };
 
   std::uint64_t printed = 0;
   auto idle_since = Clock::now();
-  while (printed < limit && g_stop == 0) {
-    nanoseconds slice = kStopCheck;
-    if (idle_limit != nanoseconds::max()) {
-      const nanoseconds left = idle_limit - (Clock::now() - idle_since);
-      slice = std::clamp(left, nanoseconds::zero(), kStopCheck);
-    }
-    const auto max = static_cast<std::size_t>(std::min<std::uint64_t>(limit - printed, kBatch));
-    auto polled = subscriber->poll_wait(print, max, Wait::futex(slice));
+  while (printed < limits.count && g_stop == 0) {
+    const auto max =
+        static_cast<std::size_t>(std::min<std::uint64_t>(limits.count - printed, kBatch));
+    auto polled = subscriber->poll_wait(print, max, Wait::futex(limits.slice(idle_since)));
     if (!polled) {
       if (polled.code() != Errc::timed_out) return polled.error();
-      if (Clock::now() - idle_since >= idle_limit) break;
+      if (limits.idle(idle_since)) break;
       continue;
     }
     if (!failure.empty()) return Error(Errc::io_error, "cannot print a message: " + failure);

@@ -47,6 +47,10 @@ struct ConsumeArgs {
   std::optional<int> cpu;
   std::string name;  // persistent reader name; empty: ephemeral
   bool lossy = false;
+  // Queue group to join instead of subscribing (excludes name and lossy): each message goes to
+  // one member of the group, and is acknowledged once printed and flushed. `from` places a new
+  // group; an existing one resumes at its committed position.
+  std::string group;
 };
 
 enum class Command : std::uint8_t {
@@ -102,17 +106,23 @@ Result<void> topic_remove_reader(const Bus& bus, std::string_view topic, std::st
 // Publishes one message per line of io.in (without its newline) until end of input.
 Result<void> produce(const Bus& bus, const ProduceArgs& args, const Io& io);
 // Prints messages until --count of them, --timeout-ms without one, or SIGINT/SIGTERM (it
-// installs handlers for those two while it runs). Reports laps on io.err.
+// installs handlers for those two while it runs). Reports laps on io.err. With a group, each
+// message is acknowledged only after it was printed and io.out flushed, so a consumer killed
+// at any point loses no message (one printed but not yet acknowledged is delivered again).
 Result<void> consume(const Bus& bus, const ConsumeArgs& args, const Io& io);
 
 // describe.cpp: the two renderings of a snapshot.
 
 // "alive"; "stalled" for a persistent reader with no live process (it keeps its position and,
 // if durable, holds producers back until it resumes or is removed); "dead" for an ephemeral
-// reader whose process died and that has not been reaped yet.
+// reader whose process died and that has not been reaped yet (a group member that died or left
+// holding unacknowledged messages stays "dead" until another member takes them over);
+// "shared" for a queue group's own slot, which no process owns.
 std::string_view reader_state(const ReaderInfo& reader);
 std::string describe_text(const Topic& topic, const TopicSnapshot& snapshot);
-// One JSON object; fields are named like TopicSnapshot, TopicConfig and ReaderInfo.
+// One JSON object; fields are named like TopicSnapshot, TopicConfig and ReaderInfo. "readers"
+// holds every slot (subscribers, groups and members, told apart by "kind"); "groups" adds one
+// summary per group: its ReaderInfo fields plus "members", the number of its members.
 std::string describe_json(const Topic& topic, const TopicSnapshot& snapshot);
 
 }  // namespace ringbus::cli

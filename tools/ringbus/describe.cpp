@@ -37,9 +37,39 @@ std::string table(const std::vector<std::vector<std::string>>& rows) {
   return text;
 }
 
+std::string subscriber_table(const std::vector<const ReaderInfo*>& subscribers) {
+  std::vector<std::vector<std::string>> rows{{"SLOT", "NAME", "PID", "STATE", "DURABILITY", "KIND",
+                                              "POSITION", "LAG_BYTES", "LAG_MSGS", "LOST_BYTES",
+                                              "LOST_MSGS"}};
+  for (const ReaderInfo* r : subscribers) {
+    rows.push_back({
+        std::to_string(r->slot),
+        r->name.empty() ? "-" : r->name,
+        r->pid == 0 ? "-" : std::to_string(r->pid),
+        std::string(reader_state(*r)),
+        r->durable ? "durable" : "lossy",
+        r->persistent ? "persistent" : "ephemeral",
+        std::to_string(r->position),
+        std::to_string(r->lag_bytes),
+        std::to_string(r->lag_messages),
+        std::to_string(r->lost_bytes),
+        std::to_string(r->lost_messages),
+    });
+  }
+  return table(rows);
+}
+
+// Members of group `g`, dead ones (still holding a batch) included.
+std::size_t member_count(const TopicSnapshot& snapshot, const ReaderInfo& g) {
+  return static_cast<std::size_t>(
+      std::count_if(snapshot.readers.begin(), snapshot.readers.end(),
+                    [&](const ReaderInfo& r) { return r.kind == "member" && r.group == g.group; }));
+}
+
 }  // namespace
 
 std::string_view reader_state(const ReaderInfo& reader) {
+  if (reader.kind == "group") return "shared";
   if (reader.alive) return "alive";
   return reader.persistent ? "stalled" : "dead";
 }
@@ -62,37 +92,67 @@ std::string describe_text(const Topic& topic, const TopicSnapshot& snapshot) {
       {"aborted claims", std::to_string(snapshot.aborted_claims)},
       {"reaped readers", std::to_string(snapshot.reaped_readers)},
   });
-  text += "readers: " + std::to_string(snapshot.readers.size()) + "\n";
-  if (snapshot.readers.empty()) return text;
-  std::vector<std::vector<std::string>> rows{{"SLOT", "NAME", "PID", "STATE", "DURABILITY", "KIND",
-                                              "POSITION", "LAG_BYTES", "LAG_MSGS", "LOST_BYTES",
-                                              "LOST_MSGS"}};
+  std::vector<const ReaderInfo*> subscribers;
+  std::vector<const ReaderInfo*> groups;
+  std::vector<const ReaderInfo*> members;
   for (const ReaderInfo& r : snapshot.readers) {
-    rows.push_back({
-        std::to_string(r.slot),
-        r.name.empty() ? "-" : r.name,
-        r.pid == 0 ? "-" : std::to_string(r.pid),
-        std::string(reader_state(r)),
-        r.durable ? "durable" : "lossy",
-        r.persistent ? "persistent" : "ephemeral",
-        std::to_string(r.position),
-        std::to_string(r.lag_bytes),
-        std::to_string(r.lag_messages),
-        std::to_string(r.lost_bytes),
-        std::to_string(r.lost_messages),
-    });
+    if (r.kind == "group") {
+      groups.push_back(&r);
+    } else if (r.kind == "member") {
+      members.push_back(&r);
+    } else {
+      subscribers.push_back(&r);
+    }
   }
-  return text + table(rows);
+  text += "readers: " + std::to_string(subscribers.size()) + "\n";
+  if (!subscribers.empty()) text += subscriber_table(subscribers);
+  if (!groups.empty()) {
+    text += "groups: " + std::to_string(groups.size()) + "\n";
+    std::vector<std::vector<std::string>> rows{
+        {"SLOT", "GROUP", "COMMITTED", "DISPATCH", "LAG_BYTES", "IN_FLIGHT", "MEMBERS"}};
+    for (const ReaderInfo* g : groups) {
+      rows.push_back({
+          std::to_string(g->slot),
+          g->group,
+          std::to_string(g->position),
+          std::to_string(g->dispatch),
+          std::to_string(g->lag_bytes),
+          std::to_string(g->in_flight),
+          std::to_string(member_count(snapshot, *g)),
+      });
+    }
+    text += table(rows);
+  }
+  if (!members.empty()) {
+    text += "members: " + std::to_string(members.size()) + "\n";
+    std::vector<std::vector<std::string>> rows{
+        {"SLOT", "GROUP", "PID", "STATE", "IN_FLIGHT", "DELIVERY"}};
+    for (const ReaderInfo* m : members) {
+      rows.push_back({
+          std::to_string(m->slot),
+          m->group.empty() ? "-" : m->group,
+          m->pid == 0 ? "-" : std::to_string(m->pid),
+          std::string(reader_state(*m)),
+          std::to_string(m->in_flight),
+          m->delivery == 0 ? "-" : std::to_string(m->delivery),
+      });
+    }
+    text += table(rows);
+  }
+  return text;
 }
 
 std::string describe_json(const Topic& topic, const TopicSnapshot& snapshot) {
   using Json = nlohmann::ordered_json;
   const TopicConfig& c = snapshot.config;
   Json readers = Json::array();
+  Json groups = Json::array();
   for (const ReaderInfo& r : snapshot.readers) {
     readers.push_back({
         {"slot", r.slot},
         {"name", r.name},
+        {"kind", r.kind},
+        {"group", r.group},
         {"persistent", r.persistent},
         {"durable", r.durable},
         {"pid", r.pid},
@@ -104,7 +164,22 @@ std::string describe_json(const Topic& topic, const TopicSnapshot& snapshot) {
         {"lag_messages", r.lag_messages},
         {"lost_bytes", r.lost_bytes},
         {"lost_messages", r.lost_messages},
+        {"in_flight", r.in_flight},
+        {"delivery", r.delivery},
+        {"dispatch", r.dispatch},
     });
+    if (r.kind == "group") {
+      groups.push_back({
+          {"slot", r.slot},
+          {"name", r.name},
+          {"group", r.group},
+          {"position", r.position},
+          {"dispatch", r.dispatch},
+          {"lag_bytes", r.lag_bytes},
+          {"in_flight", r.in_flight},
+          {"members", member_count(snapshot, r)},
+      });
+    }
   }
   Json j = {
       {"name", topic.name()},
@@ -126,6 +201,7 @@ std::string describe_json(const Topic& topic, const TopicSnapshot& snapshot) {
       {"aborted_claims", snapshot.aborted_claims},
       {"reaped_readers", snapshot.reaped_readers},
       {"readers", std::move(readers)},
+      {"groups", std::move(groups)},
   };
   // Reader and topic names are validated ASCII, but never let a bad byte abort the dump.
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);

@@ -60,7 +60,10 @@ class GroupMember {
     if (!ready) return ready.error();
     return poll(handler, max_messages);
   }
-  // Waits until poll() may hand out something, or the timeout passes (timed_out).
+  // Waits until poll() may hand out something, or the timeout passes (timed_out). Also returns
+  // about every 20 ms so that poll() can look for batches of dead or late members to take
+  // over: a poll after wait() may still find nothing. The futex kind naps (100 us) instead of
+  // sleeping on the topic's futex.
   Result<void> wait(const Wait& wait);
 
   // Acknowledges one message of the current batch. Errors: invalid_argument (not in the

@@ -63,20 +63,32 @@ struct TopicConfig {
   std::uint32_t frame_alignment = 0;
 };
 
-// One attached (or persistent but detached) reader, as seen by describe.
+// One attached (or persistent but detached) reader, as seen by describe. A queue group and each
+// of its members take a slot too (see ringbus/group.hpp): `kind` tells them apart.
 struct ReaderInfo {
   std::uint32_t slot = 0;
-  std::string name;  // empty for an ephemeral reader
+  std::string name;  // empty for an ephemeral reader; "group:<name>" for a queue group
+  std::string kind;  // "subscriber", "group" or "member"
+  // Group and member: the group's name (without the "group:" prefix). Empty for a subscriber,
+  // and for a member still joining.
+  std::string group;
   bool persistent = false;
   bool durable = false;   // holds producers back under the block policy
   std::uint32_t pid = 0;  // 0: no process attached (persistent reader waiting to be resumed)
   bool alive = false;
-  std::uint64_t position = 0;  // published position (readers publish in batches)
+  // Published position (readers publish in batches); for a group, its committed position:
+  // every message before it is acknowledged.
+  std::uint64_t position = 0;
   std::uint64_t messages = 0;  // sequence number of the next message it will read
   std::uint64_t lag_bytes = 0;
   std::uint64_t lag_messages = 0;
   std::uint64_t lost_bytes = 0;
   std::uint64_t lost_messages = 0;
+  // Member: messages of its batch not acknowledged yet (0 without a batch). Group: the sum over
+  // its members, dead ones included (their batches wait to be taken over).
+  std::uint32_t in_flight = 0;
+  std::uint32_t delivery = 0;  // member with a batch: its delivery count (1 = first); else 0
+  std::uint64_t dispatch = 0;  // group: the next position to hand out; `position` is committed
   // A persistent reader with no live process: it still holds producers back under block.
   bool stalled() const { return persistent && !alive; }
 };

@@ -61,9 +61,15 @@ Result<GroupMember> GroupMember::join(const Topic& topic, std::string_view group
                  "queue groups need a topic with the block policy: on '" + map.name() +
                      "' (overwrite) producers could overwrite unacknowledged messages");
   }
-  auto start = detail::resolve_start(map, options.start);
-  if (!start) return start.error();
   const std::string slot_name = std::string(kGroupPrefix) + std::string(group);
+  // The start matters only for a new group; an existing one resumes at its committed position.
+  detail::StartPoint start_point;
+  if (!detail::find_persistent_slot(map, slot_name)) {
+    auto start = detail::resolve_start(map, options.start);
+    if (!start) return start.error();
+    start_point = *start;
+  }
+  const detail::StartPoint* start = &start_point;
   detail::SlotRequest group_request;
   group_request.name = slot_name;
   group_request.durable = true;
@@ -256,13 +262,17 @@ bool GroupMember::take_over_batch() {
   for (std::uint32_t i = 0; i < config.max_readers; ++i) {
     if (i == member_slot_) continue;
     auto& other = map.slot(i);
+    // The state word before the takeover: freeing a dead member's slot below must fail if the
+    // slot was freed and claimed by someone else meanwhile (its generation changes).
+    const std::uint64_t state = atomic(other.state).load(std::memory_order_acquire);
     if (!is_member_of(other, group_slot_)) continue;
     if (atomic(other.batch_start).load(std::memory_order_acquire) == layout::kNoBatch) continue;
     const bool dead = !detail::slot_owner_alive(other);
+    // A batch taken after `now` was read is not late (and must not wrap the subtraction).
+    const auto taken =
+        static_cast<std::int64_t>(atomic(other.taken_ns).load(std::memory_order_relaxed));
     const bool late =
-        deadline != 0 &&
-        static_cast<std::uint64_t>(now) - atomic(other.taken_ns).load(std::memory_order_relaxed) >
-            deadline;
+        deadline != 0 && now > taken && static_cast<std::uint64_t>(now - taken) > deadline;
     if (!dead && !late) continue;
     // Read the epoch, then the batch, then the epoch again: every batch has its own epoch, so
     // an unchanged epoch means the fields belong to one batch.
@@ -303,7 +313,7 @@ bool GroupMember::take_over_batch() {
     atomic(other.batch_start)
         .compare_exchange_strong(expected_start, layout::kNoBatch, std::memory_order_acq_rel);
     if (dead) {
-      std::uint64_t word = atomic(other.state).load(std::memory_order_acquire);
+      std::uint64_t word = state;
       // acq_rel: frees the dead member's slot unless it changed meanwhile.
       atomic(other.state)
           .compare_exchange_strong(

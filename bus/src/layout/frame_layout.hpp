@@ -36,7 +36,8 @@ constexpr bool valid_frame_alignment(std::uint64_t a) {
 }
 inline constexpr std::uint64_t kMaxFrameLength = (std::uint64_t{1} << 30) - 1;
 // Largest key + value any topic may allow (its stride must still fit the length field).
-inline constexpr std::uint64_t kMaxMessageLimit = (std::uint64_t{1} << 30) - 64;
+// (128 below 2^30: a frame's stride, header and 64-byte alignment included, stays below 2^30.)
+inline constexpr std::uint64_t kMaxMessageLimit = (std::uint64_t{1} << 30) - 128;
 
 enum class FrameKind : std::uint32_t { kNone = 0, kClaimed = 1, kData = 2, kPadding = 3 };
 

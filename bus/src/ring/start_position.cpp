@@ -18,11 +18,23 @@ using layout::FrameKind;
 // The oldest frame boundary still in the ring: producers reuse space only after walking the
 // previous lap's frames up to it (Producer::reclaim), so everything from here on is intact.
 Result<std::uint64_t> earliest_boundary(TopicMapping& map) {
-  // acquire: pairs with the producers' reclaim CAS.
-  std::uint64_t earliest = atomic(map.header().reclaimed).load(std::memory_order_acquire);
-  std::uint64_t tail = atomic(map.header().tail_position).load(std::memory_order_acquire);
-  if (earliest % layout::kFrameAlignment != 0 || tail % layout::kFrameAlignment != 0 ||
-      earliest > tail || tail - earliest > map.config().capacity) {
+  const std::uint64_t alignment = map.config().frame_alignment;
+  std::uint64_t earliest = 0;
+  std::uint64_t tail = 0;
+  // Both move while producers run: read the tail on both sides of `reclaimed` and accept a
+  // pair only when the tail did not move, so a healthy topic never looks inconsistent.
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    tail = atomic(map.header().tail_position).load(std::memory_order_acquire);
+    // acquire: pairs with the producers' reclaim CAS.
+    earliest = atomic(map.header().reclaimed).load(std::memory_order_acquire);
+    if (atomic(map.header().tail_position).load(std::memory_order_acquire) == tail) break;
+  }
+  // A reclaim walk may pass the tail for a moment (its slack); the tail is a boundary too.
+  if (earliest > tail && earliest % alignment == 0 && earliest - tail <= map.config().capacity) {
+    earliest = tail;
+  }
+  if (earliest % alignment != 0 || tail % alignment != 0 || earliest > tail ||
+      tail - earliest > map.config().capacity) {
     return Error(Errc::corrupt, "topic '" + map.name() + "' is corrupt: reclaimed position " +
                                     std::to_string(earliest) + " and tail " + std::to_string(tail) +
                                     " are inconsistent");

@@ -90,8 +90,11 @@ Result<Subscriber> Subscriber::attach(const Topic& topic, const SubscriberOption
     sub.durable_ = (atomic(slot.flags).load(std::memory_order_relaxed) & layout::kSlotDurable) != 0;
     sub.cursor_ = atomic(slot.position).load(std::memory_order_acquire);
     const std::uint64_t tail = atomic(map.header().tail_position).load(std::memory_order_acquire);
-    if (sub.cursor_ % layout::kFrameAlignment != 0 || sub.cursor_ > tail ||
-        tail - sub.cursor_ > config.capacity) {
+    if (!sub.durable_ && sub.cursor_ <= tail && tail - sub.cursor_ > config.capacity) {
+      // A lossy reader that fell a ring behind while detached: it resyncs on its first poll
+      // and is told what it lost, like any lapped reader.
+    } else if (sub.cursor_ % config.frame_alignment != 0 || sub.cursor_ > tail ||
+               tail - sub.cursor_ > config.capacity) {
       detail::release_slot(map, acquired->index, true);
       return Error(Errc::corrupt, "persistent reader '" + options.name + "' of topic '" +
                                       map.name() + "' has an invalid position " +
@@ -261,7 +264,8 @@ Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
     }
     // Most empty polls only mean "not yet". Looking at the tail (the producers' hot line) on
     // each would slow them down, so the stuck-claim check runs on one empty poll in 256.
-    if ((++idle_polls_ & 255U) != 0) return Frame::empty;
+    // Once a claim is pending here (stuck_position_ set), every empty poll checks it.
+    if (stuck_position_ != cursor_ && (++idle_polls_ & 255U) != 0) return Frame::empty;
     return stuck_claim_expired(word) ? Frame::skipped : Frame::empty;
   }
   idle_polls_ = 0;
@@ -393,16 +397,16 @@ Result<void> Subscriber::wait(const Wait& wait) {
       // seq_cst commit then sleepers load, so one of us sees the other.
       auto& slot = slot_of(slot_ptr_);
       // relaxed: only the reaper reads it, after our process died.
-      atomic(slot.sleeping).store(1, std::memory_order_relaxed);
       atomic(h.sleepers).fetch_add(1, std::memory_order_seq_cst);
+      atomic(slot.sleeping).store(1, std::memory_order_relaxed);
       const std::uint32_t seen = atomic(h.futex_word).load(std::memory_order_seq_cst);
       if (!data_available()) {
         // Bounded sleeps: a stuck claim or a lap must be noticed without a wake-up.
         std::int64_t nap = std::min<std::int64_t>(timeout - (now - start), 100'000'000);
         detail::futex_wait(&h.futex_word, seen, nap);
       }
-      atomic(h.sleepers).fetch_sub(1, std::memory_order_seq_cst);
       atomic(slot.sleeping).store(0, std::memory_order_relaxed);
+      atomic(h.sleepers).fetch_sub(1, std::memory_order_seq_cst);
     }
   }
 }

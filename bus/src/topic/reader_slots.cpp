@@ -99,6 +99,20 @@ long find_named(TopicMapping& map, std::string_view name, std::uint32_t below) {
 
 }  // namespace
 
+std::optional<std::uint32_t> find_persistent_slot(TopicMapping& map, std::string_view name) {
+  long i = find_named(map, name, map.config().max_readers);
+  if (i < 0) return std::nullopt;
+  return static_cast<std::uint32_t>(i);
+}
+
+void uncount_dead_sleeper(TopicMapping& map, ReaderSlot& slot) {
+  // The reader sets the flag after counting itself and clears it before un-counting, so a set
+  // flag always stands for one count of its own.
+  if (atomic(slot.sleeping).exchange(0, std::memory_order_relaxed) != 0) {
+    atomic(map.header().sleepers).fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
 std::string_view slot_name(const ReaderSlot& slot) {
   const char* name = slot.name;
   return {name, ::strnlen(name, layout::kReaderNameMax)};
@@ -120,9 +134,13 @@ Result<AcquiredSlot> acquire_slot(TopicMapping& map, const SlotRequest& request,
         return AcquiredSlot{static_cast<std::uint32_t>(existing), true};
       }
       if (existing >= 0) {
-        auto taken = take_over(map.slot(static_cast<std::uint32_t>(existing)), request.name);
+        auto& slot = map.slot(static_cast<std::uint32_t>(existing));
+        auto taken = take_over(slot, request.name);
         if (!taken) return taken.error();
-        if (*taken) return AcquiredSlot{static_cast<std::uint32_t>(existing), true};
+        if (*taken) {
+          uncount_dead_sleeper(map, slot);  // its last process may have died asleep
+          return AcquiredSlot{static_cast<std::uint32_t>(existing), true};
+        }
         continue;  // lost a race with another taker: look again
       }
     }
@@ -188,11 +206,7 @@ std::size_t reap_dead_readers(TopicMapping& map) {
         atomic(s.batch_start).load(std::memory_order_acquire) != layout::kNoBatch) {
       continue;
     }
-    // A reader killed while asleep on the futex is still counted as a sleeper; without this,
-    // every later commit would make a wake-up system call.
-    if (atomic(s.sleeping).exchange(0, std::memory_order_relaxed) != 0) {
-      atomic(map.header().sleepers).fetch_sub(1, std::memory_order_relaxed);
-    }
+    uncount_dead_sleeper(map, s);
     if (is_persistent(s)) {
       std::uint64_t since = atomic(s.dead_since_ns).load(std::memory_order_relaxed);
       if (since == 0) {

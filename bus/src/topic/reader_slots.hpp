@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "ringbus/result.hpp"
@@ -39,6 +40,13 @@ bool slot_owner_alive(const layout::ReaderSlot& slot);
 
 // The reader name stored in a slot.
 std::string_view slot_name(const layout::ReaderSlot& slot);
+
+// A slot whose process died asleep on the futex still counts in the header's sleepers (so
+// every commit would make a wake-up call): un-count it. Only for slots with no live owner.
+void uncount_dead_sleeper(TopicMapping& map, layout::ReaderSlot& slot);
+
+// The index of the active persistent slot named `name` (a reader, or "group:<name>"), if any.
+std::optional<std::uint32_t> find_persistent_slot(TopicMapping& map, std::string_view name);
 
 // See Topic::reap_dead_readers(). Also un-counts sleepers whose process died asleep.
 std::size_t reap_dead_readers(TopicMapping& map);

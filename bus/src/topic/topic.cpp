@@ -1,7 +1,11 @@
 // Topic: describe (snapshot), reap dead readers, remove a persistent reader.
 #include "ringbus/topic.hpp"
 
+#include <algorithm>
+#include <bit>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "ring/atomics.hpp"
 #include "topic/reader_slots.hpp"
@@ -12,6 +16,26 @@ namespace ringbus {
 const std::string& Topic::name() const noexcept { return map_->name(); }
 const std::string& Topic::path() const noexcept { return map_->path(); }
 const TopicConfig& Topic::config() const noexcept { return map_->config(); }
+
+namespace {
+
+std::string_view kind_name(std::uint32_t kind) {
+  switch (kind) {
+    case layout::kReaderSubscriber: return "subscriber";
+    case layout::kReaderGroup: return "group";
+    case layout::kReaderMember: return "member";
+    default: return "unknown";
+  }
+}
+
+// The group name inside a group slot's stored name "group:<name>".
+std::string group_name(std::string_view slot_name) {
+  constexpr std::string_view kPrefix = "group:";
+  if (slot_name.substr(0, kPrefix.size()) == kPrefix) slot_name.remove_prefix(kPrefix.size());
+  return std::string(slot_name);
+}
+
+}  // namespace
 
 TopicSnapshot Topic::snapshot() const {
   using detail::atomic;
@@ -24,6 +48,7 @@ TopicSnapshot Topic::snapshot() const {
   snap.messages = atomic(h.tail_messages).load(relaxed);
   snap.aborted_claims = atomic(h.aborted_claims).load(relaxed);
   snap.reaped_readers = atomic(h.reaped_readers).load(relaxed);
+  std::vector<std::uint32_t> member_groups;  // per reader: its group's slot (members only)
   for (std::uint32_t i = 0; i < snap.config.max_readers; ++i) {
     auto& s = map_->slot(i);
     // acquire: pairs with the seq_cst registration store in acquire_slot().
@@ -32,6 +57,8 @@ TopicSnapshot Topic::snapshot() const {
     ReaderInfo r;
     r.slot = i;
     r.name = std::string(detail::slot_name(s));
+    const std::uint32_t kind = atomic(s.kind).load(relaxed);
+    r.kind = std::string(kind_name(kind));
     std::uint32_t flags = atomic(s.flags).load(relaxed);
     r.persistent = (flags & layout::kSlotPersistent) != 0;
     r.durable = (flags & layout::kSlotDurable) != 0;
@@ -43,7 +70,34 @@ TopicSnapshot Topic::snapshot() const {
     r.lag_messages = snap.messages > r.messages ? snap.messages - r.messages : 0;
     r.lost_bytes = atomic(s.lost_bytes).load(relaxed);
     r.lost_messages = atomic(s.lost_messages).load(relaxed);
+    std::uint32_t group_slot = ~0U;
+    if (kind == layout::kReaderGroup) {
+      r.group = group_name(r.name);
+      r.dispatch = atomic(s.dispatch).load(relaxed);
+    } else if (kind == layout::kReaderMember) {
+      group_slot = atomic(s.group_slot).load(relaxed);
+      if (atomic(s.batch_start).load(relaxed) != layout::kNoBatch) {
+        const std::uint32_t count =
+            std::min(atomic(s.batch_count).load(relaxed), layout::kMaxBatch);
+        const std::uint64_t mask =
+            count >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << count) - 1;
+        const auto acked =
+            static_cast<std::uint32_t>(std::popcount(atomic(s.batch_acked).load(relaxed) & mask));
+        r.in_flight = count - acked;
+        r.delivery = atomic(s.delivery).load(relaxed);
+      }
+    }
+    member_groups.push_back(group_slot);
     snap.readers.push_back(std::move(r));
+  }
+  // Members name their group by slot index; a group's in-flight count is its members' sum.
+  for (std::size_t m = 0; m < snap.readers.size(); ++m) {
+    if (member_groups[m] == ~0U) continue;
+    for (ReaderInfo& g : snap.readers) {
+      if (g.slot != member_groups[m] || g.kind != "group") continue;
+      snap.readers[m].group = g.group;
+      g.in_flight += snap.readers[m].in_flight;
+    }
   }
   return snap;
 }
@@ -60,11 +114,27 @@ Result<void> Topic::remove_reader(std::string_view reader_name) const {
         detail::slot_name(s) != reader_name) {
       continue;
     }
-    if (detail::slot_owner_alive(s)) {
+    if (atomic(s.kind).load(std::memory_order_relaxed) == layout::kReaderGroup) {
+      // A group has no process of its own: it is busy while any member is alive.
+      for (std::uint32_t j = 0; j < map_->config().max_readers; ++j) {
+        auto& m = map_->slot(j);
+        if (layout::slot_state(atomic(m.state).load(std::memory_order_acquire)) ==
+                layout::kSlotActive &&
+            atomic(m.kind).load(std::memory_order_relaxed) == layout::kReaderMember &&
+            atomic(m.group_slot).load(std::memory_order_acquire) == i &&
+            detail::slot_owner_alive(m)) {
+          return Error(Errc::busy,
+                       "group '" + std::string(reader_name) + "' of topic '" + name() +
+                           "' has a live member (process " +
+                           std::to_string(atomic(m.pid).load(std::memory_order_relaxed)) + ")");
+        }
+      }
+    } else if (detail::slot_owner_alive(s)) {
       return Error(Errc::busy, "reader '" + std::string(reader_name) + "' of topic '" + name() +
                                    "' is attached by live process " +
                                    std::to_string(atomic(s.pid).load(std::memory_order_relaxed)));
     }
+    detail::uncount_dead_sleeper(*map_, s);
     // acq_rel: fails if the slot was resumed or reused since we looked.
     if (atomic(s.state).compare_exchange_strong(
             word, layout::make_slot_state(layout::kSlotFree, layout::slot_generation(word)),
