@@ -241,7 +241,8 @@ int run(const Options& o) {
     }
     stream("ringbus (8-byte frame alignment)", size, 1, 1,
            [&](const ThroughputParams& p) { return ringbus_throughput(bus, p, 1, 1, 8); });
-    thr.push_back({"ringbus group of 2 (needs queue groups)", size, 1, 2, {}});
+    stream("ringbus group of 2", size, 1, 2,
+           [&](const ThroughputParams& p) { return ringbus_group_throughput(bus, p, 2); });
     stream("boost message_queue", size, 1, 1, boost_mq_throughput);
     stream("unix socket", size, 1, 1, unix_socket_throughput);
     stream("posix mq", size, 1, 1, posix_mq_throughput);

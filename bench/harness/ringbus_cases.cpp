@@ -64,6 +64,8 @@ bool receive_one(Subscriber& sub, WaitMode mode, std::byte* out, std::size_t siz
   return true;
 }
 
+void detail_relax() { __builtin_ia32_pause(); }
+
 bool send_one(Producer& producer, const std::byte* data, std::size_t size) {
   for (;;) {
     auto claim = producer.try_claim(size);
@@ -181,6 +183,67 @@ ThroughputStats ringbus_throughput(const BenchBus& bus, const ThroughputParams& 
   for (pid_t pid : children) failures += join(pid) != 0;
   if (failures != 0) return {};
   return throughput_stats(total, p.size, static_cast<double>(shared->slowest_ns.load()) / 1e9);
+}
+
+ThroughputStats ringbus_group_throughput(const BenchBus& bus, const ThroughputParams& p,
+                                         int members) {
+  Topic topic = make_topic(bus, "queue", 64);
+  struct Shared {
+    std::atomic<int> joined;
+    std::atomic<std::uint64_t> handled;
+    std::atomic<std::int64_t> first_ns;
+    std::atomic<std::int64_t> last_ns;
+  };
+  auto* shared = static_cast<Shared*>(shared_anonymous(sizeof(Shared)));
+  new (shared) Shared{{0}, {0}, {0}, {0}};
+  GroupOptions options;
+  options.start = StartFrom::earliest();
+  { (void)GroupMember::join(topic, "workers", options); }  // the group starts at offset 0
+  std::vector<pid_t> children;
+  for (int m = 0; m < members; ++m) {
+    children.push_back(spawn_pinned(m == 0 ? p.cores.b : -1, [&] {
+      auto member = GroupMember::join(open_topic(bus, "queue"), "workers", options);
+      if (!member) return 2;
+      shared->joined.fetch_add(1);
+      std::uint64_t sink = 0;
+      while (shared->handled.load(std::memory_order_relaxed) < p.messages) {
+        std::uint64_t last = 0;
+        auto r = member->poll(
+            [&](const Message& msg) {
+              sink += static_cast<std::uint64_t>(msg.value[0]);
+              last = msg.offset;
+            },
+            64);
+        if (!r) return 3;
+        if (r->messages == 0) {
+          detail_relax();
+          continue;
+        }
+        std::int64_t expected = 0;
+        shared->first_ns.compare_exchange_strong(expected, now_ns());
+        if (!member->ack_up_to(last)) return 4;
+        if (shared->handled.fetch_add(r->messages) + r->messages >= p.messages) {
+          shared->last_ns.store(now_ns());
+        }
+      }
+      return sink == 0xFFFFFFFFFFFFFFFF ? 1 : 0;
+    }));
+  }
+  while (shared->joined.load() < members) std::this_thread::yield();
+  children.push_back(spawn_pinned(p.cores.a, [&] {
+    Producer producer(open_topic(bus, "queue"));
+    std::vector<std::byte> value(p.size, std::byte{1});
+    for (std::uint64_t i = 0; i < p.messages; ++i) {
+      if (!send_one(producer, value.data(), p.size)) return 4;
+    }
+    return 0;
+  }));
+  int failures = 0;
+  for (pid_t pid : children) failures += join(pid) != 0;
+  if (failures != 0) return {};
+  return throughput_stats(
+      p.messages, p.size,
+      static_cast<double>(shared->last_ns.load() - shared->first_ns.load()) / 1e9);
 }
 
 }  // namespace ringbus::bench

@@ -31,4 +31,9 @@ LatencyStats ringbus_latency(const BenchBus& bus, const LatencyParams& p,
 ThroughputStats ringbus_throughput(const BenchBus& bus, const ThroughputParams& p, int producers,
                                    int subscribers, std::uint32_t frame_alignment = 64);
 
+// One producer process streams p.messages to a queue group of `members` member processes
+// (batches of 64, acked per batch); the rate is from the first to the last message handled.
+ThroughputStats ringbus_group_throughput(const BenchBus& bus, const ThroughputParams& p,
+                                         int members);
+
 }  // namespace ringbus::bench
