@@ -1,5 +1,6 @@
 // ringbus-demo: creates a topic on the default bus, forks a pinned producer and subscribers,
 // and prints what they received with a one-line latency and throughput summary.
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -91,6 +92,40 @@ int run_subscriber(const ringbus::Topic& topic, int index, int cpu, int report_f
   return in_order && received == total ? 0 : 1;
 }
 
+// One member of the queue group "billing": handles its share of the messages, acknowledging
+// each batch after processing it; records every sequence number it saw in shared memory.
+constexpr int kMembers = 2;
+constexpr const char* kGroup = "billing";
+
+int run_member(const ringbus::Topic& topic, int index, std::uint8_t* seen,
+               std::uint64_t* handled_total) {
+  auto member = ringbus::GroupMember::join(topic, kGroup);
+  if (!member) die("join group", member.error());
+  const std::uint64_t total = kThroughputMessages + kLatencyMessages;
+  std::uint64_t handled = 0;
+  while (__atomic_load_n(handled_total, __ATOMIC_ACQUIRE) < total) {
+    std::uint64_t last = 0;
+    auto r = member->poll_wait(
+        [&](const ringbus::Message& m) {
+          if (m.sequence < total) __atomic_fetch_add(&seen[m.sequence], 1, __ATOMIC_RELAXED);
+          last = m.offset;
+        },
+        64, ringbus::Wait::spin_yield(std::chrono::milliseconds(100)));
+    if (!r) {
+      if (r.code() == ringbus::Errc::timed_out) continue;
+      die("group member " + std::to_string(index), r.error());
+    }
+    if (r->messages == 0) continue;
+    if (auto acked = member->ack_up_to(last); !acked) die("ack", acked.error());
+    handled += r->messages;
+    __atomic_fetch_add(handled_total, r->messages, __ATOMIC_RELEASE);
+  }
+  std::printf("  group %s member %d (pid %d): handled %llu messages\n", kGroup, index, ::getpid(),
+              static_cast<unsigned long long>(handled));
+  std::fflush(stdout);
+  return 0;
+}
+
 int run_producer(const ringbus::Topic& topic, int cpu, int result_fd) {
   if (cpu >= 0) (void)ringbus::pin_this_thread(cpu);
   ringbus::Producer producer(topic);
@@ -163,6 +198,23 @@ int main() {
     char c = 0;
     if (::read(ready[0], &c, 1) != 1) return 1;
   }
+  // A queue group of two members: every message goes to exactly one of them.
+  const std::uint64_t total = kThroughputMessages + kLatencyMessages;
+  void* shared =
+      ::mmap(nullptr, total + 64, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (shared == MAP_FAILED) return 1;
+  auto* handled_total = static_cast<std::uint64_t*>(shared);
+  auto* seen = static_cast<std::uint8_t*>(shared) + 64;
+  ringbus::GroupOptions group_options;
+  group_options.start = ringbus::StartFrom::earliest();
+  if (auto g = ringbus::GroupMember::join(*topic, kGroup, group_options); !g) {
+    die("create group", g.error());
+  }
+  for (int i = 1; i <= kMembers; ++i) {
+    pid_t pid = ::fork();
+    if (pid == 0) ::_exit(run_member(*topic, i, seen, handled_total));
+    children.push_back(pid);
+  }
   pid_t producer = ::fork();
   if (producer == 0) ::_exit(run_producer(*topic, producer_cpu, results[1]));
   children.push_back(producer);
@@ -181,9 +233,14 @@ int main() {
     summary.p50_ns = std::max(summary.p50_ns, r.p50_ns);
     summary.p99_ns = std::max(summary.p99_ns, r.p99_ns);
   }
+  std::uint64_t once = 0;
+  for (std::uint64_t i = 0; i < total; ++i) once += seen[i] == 1;
+  std::printf("  group %s: %llu of %llu messages handled exactly once\n", kGroup,
+              static_cast<unsigned long long>(once), static_cast<unsigned long long>(total));
+  if (once != total) ++failures;
   auto snap = topic->snapshot();
   std::printf(
-      "ringbus demo: %s: %llu messages, 1 producer -> %d subscribers, %.2f M msg/s "
+      "ringbus demo: %s: %llu messages, 1 producer -> %d subscribers + a group of 2, %.2f M msg/s "
       "(%zu B), one-way latency p50 %lld ns p99 %lld ns\n",
       failures == 0 ? "ok" : "FAILED", static_cast<unsigned long long>(snap.messages), kSubscribers,
       summary.messages_per_second / 1e6, kValueSize, static_cast<long long>(summary.p50_ns),
