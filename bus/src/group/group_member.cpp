@@ -14,6 +14,7 @@
 #include "layout/reader_slot_layout.hpp"
 #include "ring/atomics.hpp"
 #include "ring/start_position.hpp"
+#include "ring/stuck_claim.hpp"
 #include "ringbus/group.hpp"
 #include "topic/reader_slots.hpp"
 #include "topic/topic_mapping.hpp"
@@ -185,17 +186,8 @@ bool GroupMember::skip_stuck_claim(std::uint64_t position, std::uint64_t word) {
   const auto capacity = map.config().capacity;
   auto* frame = reinterpret_cast<FrameHeader*>(map.ring() + (position & (capacity - 1)));
   const std::uint32_t lap = layout::lap_of(position, map.lap_shift());
-  if (layout::commit_lap(word) != lap || layout::commit_kind(word) != FrameKind::kClaimed) {
-    return false;  // no claim mark: readers skip it; the group waits for the mark (see docs)
-  }
-  std::uint64_t padding = layout::make_commit(
-      lap, FrameKind::kPadding,
-      layout::frame_stride(layout::commit_length(word), map.config().frame_alignment));
-  // acq_rel: races with the stalled producer's commit CAS; exactly one wins.
-  if (atomic(frame->commit).compare_exchange_strong(word, padding, std::memory_order_acq_rel)) {
-    atomic(map.header().aborted_claims).fetch_add(1, std::memory_order_relaxed);
-  }
-  return true;
+  // Without a claim mark the length is unknown: the group waits for it (see docs).
+  return detail::pad_stuck_claim(map.header(), *frame, word, lap, map.config().frame_alignment);
 }
 
 GroupMember::Take GroupMember::take_new_batch(std::size_t max) {

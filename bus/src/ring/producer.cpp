@@ -13,6 +13,7 @@
 #include "layout/topic_layout.hpp"
 #include "ring/atomics.hpp"
 #include "ring/futex.hpp"
+#include "ring/stuck_claim.hpp"
 #include "topic/reader_slots.hpp"
 #include "topic/topic_mapping.hpp"
 
@@ -123,14 +124,7 @@ bool Producer::skip_stalled_claim(std::uint64_t position, std::uint64_t word) no
   auto& header = *static_cast<TopicHeader*>(header_);
   auto* frame = reinterpret_cast<FrameHeader*>(ring_ + (position & mask_));
   const std::uint32_t lap = layout::lap_of(position, lap_shift_);
-  if (layout::commit_lap(word) == lap && layout::commit_kind(word) == FrameKind::kClaimed) {
-    std::uint64_t padding = layout::make_commit(
-        lap, FrameKind::kPadding, layout::frame_stride(layout::commit_length(word), alignment_));
-    // acq_rel: races with the stalled producer's commit CAS; exactly one wins.
-    if (atomic(frame->commit).compare_exchange_strong(word, padding, std::memory_order_acq_rel)) {
-      atomic(header.aborted_claims).fetch_add(1, std::memory_order_relaxed);
-    }
-  } else {
+  if (!detail::pad_stuck_claim(header, *frame, word, lap, alignment_)) {
     std::uint64_t expected = position;
     // acq_rel: pairs with other producers' reclaim CAS.
     atomic(header.reclaimed)

@@ -17,6 +17,7 @@
 #include "ring/atomics.hpp"
 #include "ring/futex.hpp"
 #include "ring/start_position.hpp"
+#include "ring/stuck_claim.hpp"
 #include "topic/reader_slots.hpp"
 #include "topic/topic_mapping.hpp"
 
@@ -215,13 +216,8 @@ bool Subscriber::stuck_claim_expired(std::uint64_t word) noexcept {
 
   const std::uint32_t lap = layout::lap_of(cursor_, lap_shift_);
   auto* frame = reinterpret_cast<FrameHeader*>(const_cast<std::byte*>(ring_) + (cursor_ & mask_));
-  if (layout::commit_lap(word) == lap && layout::commit_kind(word) == FrameKind::kClaimed) {
-    std::uint64_t stride = layout::frame_stride(layout::commit_length(word), alignment_);
-    std::uint64_t padding = layout::make_commit(lap, FrameKind::kPadding, stride);
-    // acq_rel: races with the producer's commit CAS; exactly one wins.
-    if (atomic(frame->commit).compare_exchange_strong(word, padding, std::memory_order_acq_rel)) {
-      atomic(h.aborted_claims).fetch_add(1, std::memory_order_relaxed);
-    }
+  if (detail::pad_stuck_claim(h, *frame, word, lap, alignment_)) {
+    // done: the frame is padding now (or its producer committed just in time)
   } else if (tail % layout::kFrameAlignment == 0) {
     // The producer died between its tail CAS and writing its claim mark, so the frame's length
     // is unknown. The tail is always a frame boundary: continue there and count the skip.
