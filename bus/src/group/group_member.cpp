@@ -64,11 +64,13 @@ Result<GroupMember> GroupMember::join(const Topic& topic, std::string_view group
   }
   const std::string slot_name = std::string(kGroupPrefix) + std::string(group);
   // The start matters only for a new group; an existing one resumes at its committed position.
+  // The start matters only for a new group: an existing one resumes at its committed position,
+  // so a start that cannot be resolved (a stale offset) is an error only if the group is new.
   detail::StartPoint start_point;
-  if (!detail::find_persistent_slot(map, slot_name)) {
-    auto start = detail::resolve_start(map, options.start);
-    if (!start) return start.error();
-    start_point = *start;
+  if (auto resolved = detail::resolve_start(map, options.start)) {
+    start_point = *resolved;
+  } else if (!detail::find_persistent_slot(map, slot_name)) {
+    return resolved.error();
   }
   const detail::StartPoint* start = &start_point;
   detail::SlotRequest group_request;
@@ -266,17 +268,29 @@ bool GroupMember::take_over_batch() {
     const bool late =
         deadline != 0 && now > taken && static_cast<std::uint64_t>(now - taken) > deadline;
     if (!dead && !late) continue;
-    // Read the epoch, then the batch, then the epoch again: every batch has its own epoch, so
-    // an unchanged epoch means the fields belong to one batch.
+    // Read batch_start on both sides of the batch's fields: it goes from a batch to kNoBatch
+    // (batch_done) before its owner writes the next batch's fields, so an unchanged start means
+    // the fields and the epoch belong to that batch. The CAS below then fails if the owner
+    // moved on since.
+    const std::uint64_t start = atomic(other.batch_start).load(std::memory_order_acquire);
     detail::WordPair seen{atomic(other.batch_acked).load(std::memory_order_acquire),
                           atomic(other.batch_epoch).load(std::memory_order_acquire)};
-    const std::uint64_t start = atomic(other.batch_start).load(std::memory_order_acquire);
-    const std::uint64_t end = atomic(other.batch_end).load(std::memory_order_relaxed);
-    const std::uint32_t delivery = atomic(other.delivery).load(std::memory_order_relaxed);
-    if (start == layout::kNoBatch) continue;
+    const std::uint64_t end = atomic(other.batch_end).load(std::memory_order_acquire);
+    const std::uint32_t delivery = atomic(other.delivery).load(std::memory_order_acquire);
+    if (start == layout::kNoBatch ||
+        atomic(other.batch_start).load(std::memory_order_acquire) != start) {
+      continue;
+    }
     // The new epoch makes the old owner's acks fail from now on; its acks before this CAS
     // are kept (in seen.low), so acknowledged messages are never delivered again.
-    if (detail::cas16(&other.batch_acked, seen, {seen.low, seen.high + 1}) != seen) continue;
+    // While takeovers are in progress, committed-position scans stand aside (see
+    // update_committed()): the batch moves between two slots that a scan reads one by one.
+    auto& group = map.slot(group_slot_);
+    atomic(group.batch_count).fetch_add(1, std::memory_order_seq_cst);
+    if (detail::cas16(&other.batch_acked, seen, {seen.low, seen.high + 1}) != seen) {
+      atomic(group.batch_count).fetch_sub(1, std::memory_order_seq_cst);
+      continue;
+    }
     // Rebuild the batch's message offsets: its frames are still in the ring, held by the
     // group's committed position (at most the old owner's low water).
     const std::uint64_t mask = config.capacity - 1;
@@ -287,7 +301,7 @@ bool GroupMember::take_over_batch() {
           atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
       const std::uint64_t stride = layout::committed_stride(
           word, p & mask, config.capacity, config.max_message, config.frame_alignment);
-      if (stride == 0) break;
+      if (stride == 0 || layout::commit_lap(word) != layout::lap_of(p, map.lap_shift())) break;
       if (layout::commit_kind(word) == FrameKind::kData) {
         offsets_[n] = p;
         sequences_[n] = frame->sequence;
@@ -312,6 +326,9 @@ bool GroupMember::take_over_batch() {
               word, layout::make_slot_state(layout::kSlotFree, layout::slot_generation(word)),
               std::memory_order_acq_rel);
     }
+    // seq_cst: pairs with the loads in update_committed(); one more takeover done.
+    atomic(group.batch_epoch).fetch_add(1, std::memory_order_seq_cst);
+    atomic(group.batch_count).fetch_sub(1, std::memory_order_seq_cst);
     if (acked_ == full_mask(count_)) {
       batch_done();
       continue;
@@ -430,6 +447,12 @@ void GroupMember::update_committed() {
   auto& group = map.slot(group_slot_);
   // Dispatch first, then the members (seq_cst): a batch taken after this load starts at or
   // after it, and one taken before is published in its member's slot (publish_batch()).
+  // A takeover moves a batch from one member slot to another, which a scan reads one at a
+  // time: if one is in progress, or one completed during the scan, leave the committed position
+  // as it is (it only ever lags; the next acknowledgement computes it again).
+  const std::uint32_t takeovers_busy = atomic(group.batch_count).load(std::memory_order_seq_cst);
+  const std::uint64_t takeovers_done = atomic(group.batch_epoch).load(std::memory_order_seq_cst);
+  if (takeovers_busy != 0) return;
   std::uint64_t committed = atomic(group.dispatch).load(std::memory_order_seq_cst);
   for (std::uint32_t i = 0; i < map.config().max_readers; ++i) {
     auto& s = map.slot(i);
@@ -437,6 +460,10 @@ void GroupMember::update_committed() {
     if (atomic(s.batch_start).load(std::memory_order_seq_cst) == layout::kNoBatch) continue;
     // acquire: pairs with the release store of low_water in set_acked().
     committed = std::min(committed, atomic(s.low_water).load(std::memory_order_acquire));
+  }
+  if (atomic(group.batch_count).load(std::memory_order_seq_cst) != 0 ||
+      atomic(group.batch_epoch).load(std::memory_order_seq_cst) != takeovers_done) {
+    return;
   }
   std::uint64_t current = atomic(group.position).load(std::memory_order_acquire);
   // release: pairs with the producers' acquire of reader positions (Producer::rescan_limit).

@@ -1,6 +1,7 @@
 // A reader slot: one per attached (or persistent) reader, in the array after the topic header.
 //
-// ReaderSlot (256 bytes; the hot line is written by its reader only, the cold lines rarely).
+// ReaderSlot (256 bytes; the hot lines are written by the reader, or for a group's member slots
+// also by the member taking a batch over; the cold lines rarely).
 // A slot is a subscriber, a queue group (its shared state) or a member of a group (kind).
 //   off  size  field            writer          notes
 //     0     8  position         reader          published in batches (release); for a group:
@@ -11,11 +12,13 @@
 //    32     8  dispatch         group members   group: next position to hand out (CAS)
 //    40     8  deadline_ns      group creator   group: processing deadline, 0 = none
 //    48     4  group_slot       member          member: index of its group's slot
-//    52     4  batch_count      member          member: messages in its batch
+//    52     4  batch_count      member          member: messages in its batch;
+//                                               group: takeovers in progress
 //    56     4  delivery         member          member: delivery count of its batch (1 = first)
 //    60     4  reserved (zero)
 //    64     8  batch_acked      member/taker    bit i: the batch's i-th message is acked  } one
-//    72     8  batch_epoch      member/taker    +1 when another member takes the batch over } CAS16
+//    72     8  batch_epoch      member/taker    +1 for every new batch and every takeover } CAS16
+//                                               group: takeovers completed
 //    80     8  batch_start      member/taker    kNoBatch when the member holds no batch
 //    88     8  batch_end        member/taker
 //    96     8  low_water        member          offset of its first unacknowledged message
@@ -104,6 +107,7 @@ static_assert(offsetof(ReaderSlot, deadline_ns) == 40);
 static_assert(offsetof(ReaderSlot, group_slot) == 48);
 static_assert(offsetof(ReaderSlot, batch_count) == 52);
 static_assert(offsetof(ReaderSlot, delivery) == 56);
+static_assert(offsetof(ReaderSlot, reserved_member) == 60);
 static_assert(offsetof(ReaderSlot, batch_acked) == 64);
 static_assert(offsetof(ReaderSlot, batch_epoch) == 72);
 static_assert(offsetof(ReaderSlot, batch_start) == 80);
@@ -111,10 +115,12 @@ static_assert(offsetof(ReaderSlot, batch_end) == 88);
 static_assert(offsetof(ReaderSlot, low_water) == 96);
 static_assert(offsetof(ReaderSlot, low_water_seq) == 104);
 static_assert(offsetof(ReaderSlot, taken_ns) == 112);
+static_assert(offsetof(ReaderSlot, reserved_hot) == 120);
 static_assert(offsetof(ReaderSlot, state) == 128);
 static_assert(offsetof(ReaderSlot, flags) == 136);
 static_assert(offsetof(ReaderSlot, pid) == 140);
 static_assert(offsetof(ReaderSlot, kind) == 144);
+static_assert(offsetof(ReaderSlot, sleeping) == 148);
 static_assert(offsetof(ReaderSlot, start_time) == 152);
 static_assert(offsetof(ReaderSlot, dead_since_ns) == 160);
 static_assert(offsetof(ReaderSlot, expiry_ns) == 168);

@@ -81,7 +81,8 @@ void fill_slot(ReaderSlot& s, const SlotRequest& r, std::uint64_t position,
   atomic(s.expiry_ns).store(r.expiry_ns, relaxed);
   atomic(s.attached_unix_ns).store(static_cast<std::uint64_t>(realtime_ns()), relaxed);
   char name[layout::kReaderNameMax + 1] = {};
-  std::memcpy(name, r.name.data(), std::min(r.name.size(), layout::kReaderNameMax));
+  if (!r.name.empty())
+    std::memcpy(name, r.name.data(), std::min(r.name.size(), layout::kReaderNameMax));
   for (std::size_t i = 0; i < sizeof name; ++i) atomic(s.name[i]).store(name[i], relaxed);
 }
 
