@@ -132,6 +132,7 @@ class Topic {
  private:
   friend class Bus;
   explicit Topic(std::shared_ptr<detail::TopicMapping> map) : map_(std::move(map)) {}
+  void free_dead_members(std::uint32_t group_slot) const;
   std::shared_ptr<detail::TopicMapping> map_;
 };
 

@@ -102,6 +102,25 @@ TopicSnapshot Topic::snapshot() const {
   return snap;
 }
 
+void Topic::free_dead_members(std::uint32_t group_slot) const {
+  using detail::atomic;
+  for (std::uint32_t j = 0; j < map_->config().max_readers; ++j) {
+    auto& m = map_->slot(j);
+    std::uint64_t word = atomic(m.state).load(std::memory_order_acquire);
+    if (layout::slot_state(word) != layout::kSlotActive ||
+        atomic(m.kind).load(std::memory_order_relaxed) != layout::kReaderMember ||
+        atomic(m.group_slot).load(std::memory_order_acquire) != group_slot ||
+        detail::slot_owner_alive(m)) {
+      continue;
+    }
+    detail::uncount_dead_sleeper(*map_, m);
+    // acq_rel: fails if the slot was reused since we looked.
+    atomic(m.state).compare_exchange_strong(
+        word, layout::make_slot_state(layout::kSlotFree, layout::slot_generation(word)),
+        std::memory_order_acq_rel);
+  }
+}
+
 std::size_t Topic::reap_dead_readers() const { return detail::reap_dead_readers(*map_); }
 
 Result<void> Topic::remove_reader(std::string_view reader_name) const {
@@ -139,6 +158,9 @@ Result<void> Topic::remove_reader(std::string_view reader_name) const {
     if (atomic(s.state).compare_exchange_strong(
             word, layout::make_slot_state(layout::kSlotFree, layout::slot_generation(word)),
             std::memory_order_acq_rel)) {
+      if (atomic(s.kind).load(std::memory_order_relaxed) == layout::kReaderGroup) {
+        free_dead_members(i);  // their batches belonged to the removed group
+      }
       return {};
     }
     return Error(Errc::busy, "reader '" + std::string(reader_name) + "' changed; try again");
