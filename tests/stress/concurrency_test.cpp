@@ -125,13 +125,15 @@ TEST(Concurrency, BlockTopicTwoProducersDurableAndLossyReaders) { run_mixed(Poli
 
 TEST(Concurrency, OverwriteTopicTwoProducersTwoLossyReaders) { run_mixed(Policy::overwrite); }
 
-TEST(Concurrency, GroupMembersOnTwoMappingsShareTheWorkExactlyOnce) {
+// One mapping for all threads here: ThreadSanitizer tracks happens-before by address, and a
+// group's committed position travels from one member to another before a producer acquires it,
+// so with two mappings it would see a race that is not there. Members in different mappings
+// (processes) are covered by group_stress_test.cpp.
+TEST(Concurrency, GroupMembersShareTheWorkExactlyOnce) {
   TempBus tb;
   TopicOptions o;
   o.capacity = 64 * 1024;
   auto a = tb.create("group", o);
-  auto b = tb.bus().open_topic("group");
-  ASSERT_TRUE(b);
   const std::uint64_t n = messages();
   GroupOptions g;
   g.start = StartFrom::earliest();
@@ -158,7 +160,7 @@ TEST(Concurrency, GroupMembersOnTwoMappingsShareTheWorkExactlyOnce) {
     }
   };
   std::thread m1([&] { member(a); });
-  std::thread m2([&] { member(*b); });
+  std::thread m2([&] { member(a); });
   Producer p(a);
   for (std::uint64_t i = 0; i < n; ++i) {
     ASSERT_TRUE(

@@ -30,6 +30,11 @@ using layout::ReaderSlot;
 constexpr std::string_view kGroupPrefix = "group:";
 constexpr std::int64_t kTakeoverCheckNs = 20'000'000;  // how often poll looks for dead members
 
+// batch_epoch: a count in the low 63 bits, plus this bit once another member took the batch
+// over (so that a second member does not take it over again while it moves).
+constexpr std::uint64_t kTakenOver = std::uint64_t{1} << 63;
+std::uint64_t next_epoch(std::uint64_t epoch) { return ((epoch & ~kTakenOver) + 1) & ~kTakenOver; }
+
 std::uint64_t full_mask(std::uint32_t count) {
   return count >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << count) - 1;
 }
@@ -165,11 +170,12 @@ void GroupMember::publish_batch(std::uint64_t start, std::uint64_t end, std::uin
   detail::WordPair current{atomic(me.batch_acked).load(relaxed),
                            atomic(me.batch_epoch).load(relaxed)};
   for (;;) {
-    detail::WordPair seen = detail::cas16(&me.batch_acked, current, {acked, current.high + 1});
+    detail::WordPair seen =
+        detail::cas16(&me.batch_acked, current, {acked, next_epoch(current.high)});
     if (seen == current) break;
     current = seen;
   }
-  epoch_ = current.high + 1;
+  epoch_ = next_epoch(current.high);
   atomic(me.batch_start).store(start, std::memory_order_seq_cst);
 }
 
@@ -202,15 +208,22 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
     // acquire: pairs with other members' dispatch CAS.
     const std::uint64_t dispatch = atomic(group.dispatch).load(std::memory_order_acquire);
     const std::uint64_t tail = atomic(map.header().tail_position).load(std::memory_order_acquire);
-    if (dispatch >= tail) return Take::empty;
+    if (dispatch >= tail) {
+      // Nothing to hand out. If the committed position lags the dispatch position, some
+      // update saw a batch that was only tentative (its CAS failed): compute it again, or
+      // producers blocked behind it would wait for an acknowledgement that never comes.
+      if (atomic(group.position).load(std::memory_order_acquire) < dispatch) update_committed();
+      return Take::empty;
+    }
     std::uint64_t p = dispatch;
     std::uint32_t n = 0;
     while (p < tail && n < max) {
       const auto* frame = reinterpret_cast<const FrameHeader*>(map.ring() + (p & mask));
-      // acquire: pairs with the producer's commit. In place: the group's committed position
-      // (at most `dispatch`) holds producers back from this frame.
-      std::uint64_t word =
-          atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
+      // acquire: pairs with the producer's commit. Racy until our dispatch CAS succeeds:
+      // another member may take these frames first, finish them, and let producers reuse the
+      // space while we look; then the CAS fails and this walk is discarded. Once the CAS
+      // succeeds nobody took them, so the committed position (at most `dispatch`) held them.
+      std::uint64_t word = detail::load_racy_acquire(&frame->commit);
       const FrameKind kind = layout::commit_kind(word);
       if (layout::commit_lap(word) != layout::lap_of(p, map.lap_shift()) ||
           kind == FrameKind::kNone || kind == FrameKind::kClaimed) {
@@ -219,10 +232,14 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
       }
       const std::uint64_t stride = layout::committed_stride(
           word, p & mask, config.capacity, config.max_message, config.frame_alignment);
-      if (stride == 0) return Take::corrupt;
+      if (stride == 0) {
+        // Corrupt, unless another member moved the dispatch position and the space was reused.
+        if (atomic(group.dispatch).load(std::memory_order_acquire) != dispatch) break;
+        return Take::corrupt;
+      }
       if (kind == FrameKind::kData) {
         offsets_[n] = p;
-        sequences_[n] = frame->sequence;
+        detail::copy_racy(&sequences_[n], reinterpret_cast<const std::byte*>(&frame->sequence), 1);
         ++n;
       }
       p += stride;
@@ -240,7 +257,9 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
       return Take::taken;
     }
     count_ = 0;  // another member took it first
-    atomic(me.batch_start).store(layout::kNoBatch, std::memory_order_release);
+    // seq_cst: like batch_done(); an update that saw our tentative batch is redone below.
+    atomic(me.batch_start).store(layout::kNoBatch, std::memory_order_seq_cst);
+    update_committed();
   }
   return Take::empty;
 }
@@ -287,7 +306,10 @@ bool GroupMember::take_over_batch() {
     // update_committed()): the batch moves between two slots that a scan reads one by one.
     auto& group = map.slot(group_slot_);
     atomic(group.batch_count).fetch_add(1, std::memory_order_seq_cst);
-    if (detail::cas16(&other.batch_acked, seen, {seen.low, seen.high + 1}) != seen) {
+    // A batch already taken (kTakenOver) is on its way to another member: leave it.
+    if ((seen.high & kTakenOver) != 0 ||
+        detail::cas16(&other.batch_acked, seen, {seen.low, next_epoch(seen.high) | kTakenOver}) !=
+            seen) {
       atomic(group.batch_count).fetch_sub(1, std::memory_order_seq_cst);
       continue;
     }
