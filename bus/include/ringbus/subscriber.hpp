@@ -111,7 +111,7 @@ class Subscriber {
                                std::size_t max_messages) noexcept;
   enum class Frame : std::uint8_t;
   Frame read_frame(Message& out) noexcept;
-  bool resync_after_lap(std::uint64_t tail) noexcept;
+  bool resync_after_lap() noexcept;
   bool stuck_claim_expired(std::uint64_t commit_word) noexcept;
   bool data_available() const noexcept;
   void detach() noexcept;

@@ -181,10 +181,9 @@ void Subscriber::publish_position() noexcept {
 
 // ---- reading ----------------------------------------------------------------------------
 
-bool Subscriber::resync_after_lap(std::uint64_t tail) noexcept {
+bool Subscriber::resync_after_lap() noexcept {
   // Continue at the oldest frame boundary still in the ring (see earliest_boundary()), which
   // is at least tail - capacity, so past everything that was overwritten.
-  (void)tail;
   const std::uint64_t boundary =
       atomic(header_of(header_).reclaimed).load(std::memory_order_acquire);
   if (boundary <= cursor_ || boundary % layout::kFrameAlignment != 0) return false;
@@ -325,11 +324,7 @@ Result<PollResult> Subscriber::poll_some(FunctionRef<void(const Message&)> handl
       continue;
     }
     if (frame == Frame::skipped) continue;
-    if (frame == Frame::lapped &&
-        resync_after_lap(
-            atomic(header_of(header_).tail_position).load(std::memory_order_acquire))) {
-      continue;
-    }
+    if (frame == Frame::lapped && resync_after_lap()) continue;
     if (frame == Frame::corrupt) {
       if (cursor_ != published_) publish_position();
       return Error(Errc::corrupt, "topic '" + topic_.name() + "': invalid frame at offset " +
