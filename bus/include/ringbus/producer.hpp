@@ -86,8 +86,9 @@ class Producer {
   std::uint64_t max_message_ = 0;
   std::uint64_t alignment_ = 8;
   bool blocking_ = true;
-  std::uint64_t limit_ = 0;      // cached: slowest durable reader's position when last scanned
-  std::uint64_t reclaimed_ = 0;  // cached: the header's reclaimed position
+  std::uint64_t limit_ = 0;          // cached: slowest durable reader's position when last scanned
+  std::uint64_t reclaimed_ = 0;      // cached: the header's reclaimed position
+  std::uint64_t readers_epoch_ = 0;  // the header's readers_epoch at our last scan
   std::uint64_t stuck_position_ = ~std::uint64_t{0};
   std::int64_t stuck_since_ns_ = 0;
   std::uint64_t stuck_timeout_ns_ = 0;

@@ -44,7 +44,9 @@
 //   264   120  (futex line and its prefetch neighbour)
 //   384     8  aborted_claims             readers/producers claims turned into padding
 //   392     8  reaped_readers             reapers           slots freed for dead readers
-//   400  3696  reserved (zero)
+//   400     8  readers_epoch              attach            +1 when a durable reader or group
+//                                                         registers; producers then rescan
+//   408  3688  reserved (zero)
 #pragma once
 
 #include <atomic>
@@ -98,7 +100,8 @@ struct TopicHeader {
   // Cold counters.
   std::uint64_t aborted_claims;
   std::uint64_t reaped_readers;
-  std::uint8_t reserved1[3696];
+  std::uint64_t readers_epoch;
+  std::uint8_t reserved1[3688];
 };
 
 static_assert(std::is_standard_layout_v<TopicHeader>);
@@ -129,6 +132,7 @@ static_assert(offsetof(TopicHeader, futex_word) == 256);
 static_assert(offsetof(TopicHeader, sleepers) == 260);
 static_assert(offsetof(TopicHeader, aborted_claims) == 384);
 static_assert(offsetof(TopicHeader, reaped_readers) == 392);
+static_assert(offsetof(TopicHeader, readers_epoch) == 400);
 static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic_ref<std::uint32_t>::is_always_lock_free);
 

@@ -219,6 +219,17 @@ bool Producer::claim_into(Claim& claim, std::size_t value_size, ConstBytes key,
     pad = index + stride > capacity_ ? capacity_ - index : 0;  // frames never wrap
     start = current.position + pad;
     const std::uint64_t end = start + stride;
+    // A durable reader or group registered since our last scan: scan now, so that only a claim
+    // already past this check when it registered can use a limit computed without it (instead
+    // of every claim up to a ring past the last scan).
+    // acquire: pairs with the seq_cst increment after the registration (acquire_slot()).
+    if (blocking_) {
+      const std::uint64_t epoch = atomic(header->readers_epoch).load(std::memory_order_acquire);
+      if (epoch != readers_epoch_) {
+        readers_epoch_ = epoch;
+        rescan_limit();
+      }
+    }
     if (blocking_ && end > limit_ + capacity_) {
       rescan_limit();
       if (end > limit_ + capacity_) {

@@ -163,6 +163,9 @@ Result<AcquiredSlot> acquire_slot(TopicMapping& map, const SlotRequest& request,
       // before the slots (Producer::rescan_limit) and with the reader's tail load after attach.
       atomic(s.state).store(layout::make_slot_state(layout::kSlotActive, gen),
                             std::memory_order_seq_cst);
+      // seq_cst: after the registration; producers that see the new epoch rescan the slots.
+      if (request.durable)
+        atomic(map.header().readers_epoch).fetch_add(1, std::memory_order_seq_cst);
       // Two processes creating the same persistent name at once: the lower slot wins.
       if (!request.name.empty() && find_named(map, request.name, i) >= 0) {
         atomic(s.state).store(layout::make_slot_state(layout::kSlotFree, gen),
