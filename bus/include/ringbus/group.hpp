@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ringbus/function_ref.hpp"
 #include "ringbus/result.hpp"
@@ -106,6 +107,10 @@ class GroupMember {
   std::int64_t next_takeover_check_ns_ = 0;
   std::uint64_t stuck_position_ = ~std::uint64_t{0};  // a claim pending at the dispatch position
   std::int64_t stuck_since_ns_ = 0;
+  // Frames below this position are copied and checked before delivery (see group slot
+  // safe_from); the buffer is sized at join, when that can happen.
+  std::uint64_t safe_from_ = 0;
+  std::vector<std::uint64_t> copy_;
 };
 
 }  // namespace ringbus

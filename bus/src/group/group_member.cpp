@@ -93,11 +93,25 @@ Result<GroupMember> GroupMember::join(const Topic& topic, std::string_view group
   member_request.kind = layout::kReaderMember;
   auto member_slot = detail::acquire_slot(map, member_request, 0, 0);
   if (!member_slot) return member_slot.error();
+  auto& group_state = map.slot(group_slot->index);
+  if (!group_slot->resumed) {
+    // A producer that scanned the slots before the group registered may still claim (once)
+    // with a limit that ignores it, overwriting frames below the tail it then saw: frames below
+    // the tail read now are copied and checked by members. seq_cst: after the registration.
+    const std::uint64_t tail = atomic(map.header().tail_position).load(std::memory_order_seq_cst);
+    // release: pairs with the members' acquire load; lowers it from "check everything".
+    atomic(group_state.safe_from).store(tail, std::memory_order_release);
+  }
   // release: the member counts for the group only once its fields are in place.
   atomic(map.slot(member_slot->index).group_slot)
       .store(group_slot->index, std::memory_order_release);
 
   GroupMember m;
+  m.safe_from_ = atomic(group_state.safe_from).load(std::memory_order_acquire);
+  if (atomic(group_state.dispatch).load(std::memory_order_acquire) < m.safe_from_) {
+    m.copy_.resize(layout::frame_stride(map.config().max_message, map.config().frame_alignment) /
+                   8);
+  }
   m.topic_ = topic;
   m.group_ = std::string(group);
   m.group_slot_ = group_slot->index;
@@ -126,6 +140,8 @@ GroupMember& GroupMember::operator=(GroupMember&& o) noexcept {
   next_takeover_check_ns_ = o.next_takeover_check_ns_;
   stuck_position_ = o.stuck_position_;
   stuck_since_ns_ = o.stuck_since_ns_;
+  safe_from_ = o.safe_from_;
+  copy_ = std::move(o.copy_);
   return *this;
 }
 
@@ -378,10 +394,48 @@ Result<PollResult> GroupMember::poll_some(FunctionRef<void(const Message&)> hand
   }
   auto& map = topic_.mapping();
   const std::uint64_t mask = map.config().capacity - 1;
+  // acquire: pairs with the creator's release store (it only ever goes down).
+  safe_from_ = atomic(map.slot(group_slot_).safe_from).load(std::memory_order_acquire);
+  std::uint64_t lost_bits = 0;
   for (; delivered_ < count_; ++delivered_) {
     if ((acked_ >> delivered_) & 1U) continue;
     const std::uint64_t p = offsets_[delivered_];
     const auto* frame = reinterpret_cast<const FrameHeader*>(map.ring() + (p & mask));
+    if (p < safe_from_ && !copy_.empty()) {
+      // Below safe_from a claim older than the group may be overwriting this frame: copy it,
+      // then check the tail (as a lossy subscriber does). Overwritten: lost, acknowledged.
+      const std::uint64_t word = detail::load_racy_acquire(&frame->commit);
+      const std::uint64_t stride =
+          layout::committed_stride(word, p & mask, map.config().capacity, map.config().max_message,
+                                   map.config().frame_alignment);
+      bool intact = stride != 0 && layout::commit_kind(word) == FrameKind::kData &&
+                    layout::commit_lap(word) == layout::lap_of(p, map.lap_shift());
+      if (intact) {
+        detail::copy_racy(copy_.data(), map.ring() + (p & mask), stride / 8);
+        detail::load_load_barrier();
+        intact = atomic(map.header().tail_position).load(std::memory_order_relaxed) <=
+                     p + map.config().capacity &&
+                 copy_[0] == word;
+      }
+      const auto* copied = reinterpret_cast<const FrameHeader*>(copy_.data());
+      const std::uint64_t length = layout::commit_length(word);
+      if (!intact || copied->key_length > length) {
+        lost_bits |= std::uint64_t{1} << delivered_;
+        ++result.lost_messages;
+        continue;
+      }
+      const auto* payload = reinterpret_cast<const std::byte*>(copied + 1);
+      Message m;
+      m.offset = p;
+      m.sequence = copied->sequence;
+      m.timestamp_ns = copied->timestamp_ns;
+      m.key = ConstBytes(payload, copied->key_length);
+      m.value = ConstBytes(payload + copied->key_length, length - copied->key_length);
+      m.delivery_count = delivery_;
+      handler(m);
+      ++result.messages;
+      continue;
+    }
     std::uint64_t word =
         atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
     const std::uint64_t length = layout::commit_length(word);
@@ -400,6 +454,7 @@ Result<PollResult> GroupMember::poll_some(FunctionRef<void(const Message&)> hand
     handler(m);
     ++result.messages;
   }
+  if (lost_bits != 0) (void)set_acked(lost_bits);  // nothing left to deliver for them
   return result;
 }
 

@@ -24,7 +24,9 @@
 //    96     8  low_water        member          offset of its first unacknowledged message
 //   104     8  low_water_seq    member          that message's sequence number
 //   112     8  taken_ns         member          CLOCK_MONOTONIC when the batch was taken
-//   120     8  reserved (zero)
+//   120     8  safe_from        group creator   group: members copy and check frames below
+//                                               it (claims older than the group may overwrite
+//                                               them); all ones until the creator sets it
 //   128     8  state            attach/reaper   state:8 | generation:56, changed by CAS only;
 //                                               the generation grows on every attach, so a
 //                                               reaper's CAS cannot free a reused slot
@@ -80,7 +82,7 @@ struct ReaderSlot {
   std::uint64_t low_water;
   std::uint64_t low_water_seq;
   std::uint64_t taken_ns;
-  std::uint64_t reserved_hot;
+  std::uint64_t safe_from;
   std::uint64_t state;
   std::uint32_t flags;
   std::uint32_t pid;
@@ -115,7 +117,7 @@ static_assert(offsetof(ReaderSlot, batch_end) == 88);
 static_assert(offsetof(ReaderSlot, low_water) == 96);
 static_assert(offsetof(ReaderSlot, low_water_seq) == 104);
 static_assert(offsetof(ReaderSlot, taken_ns) == 112);
-static_assert(offsetof(ReaderSlot, reserved_hot) == 120);
+static_assert(offsetof(ReaderSlot, safe_from) == 120);
 static_assert(offsetof(ReaderSlot, state) == 128);
 static_assert(offsetof(ReaderSlot, flags) == 136);
 static_assert(offsetof(ReaderSlot, pid) == 140);

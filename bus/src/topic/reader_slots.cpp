@@ -70,6 +70,7 @@ void fill_slot(ReaderSlot& s, const SlotRequest& r, std::uint64_t position,
   atomic(s.sleeping).store(0, relaxed);
   atomic(s.start_time).store(r.shared ? 0U : self.start_time, relaxed);
   atomic(s.dispatch).store(position, relaxed);
+  atomic(s.safe_from).store(~std::uint64_t{0}, relaxed);  // a new group: check everything
   atomic(s.deadline_ns).store(r.deadline_ns, relaxed);
   atomic(s.group_slot).store(~0U, relaxed);
   atomic(s.batch_count).store(0, relaxed);
