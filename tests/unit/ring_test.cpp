@@ -220,6 +220,38 @@ TEST(Ring, BlockPolicyHoldsProducersBehindTheSlowestDurableReader) {
   EXPECT_TRUE(producer.try_publish({}, as_bytes(value)));
 }
 
+TEST(Ring, ProducerRescansWhenADurableReaderRegistersAtEarliest) {
+  TempBus tb;
+  auto topic = tb.create("late", small());
+  Producer producer(topic);
+  std::string value(100, 'v');
+  // Several laps with no reader: the producer's cached limit follows the tail.
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(producer.try_publish({}, as_bytes(value)));
+  SubscriberOptions o;
+  o.start = StartFrom::earliest();
+  auto sub = Subscriber::attach(topic, o);
+  ASSERT_TRUE(sub);
+  const std::uint64_t room = sub->position() + 4096 - topic.snapshot().tail;
+  // The producer must see the new reader now, not a ring later (its cached limit predates it):
+  // it fills only the room the reader leaves, then reports would_block.
+  std::uint64_t more = 0;
+  while (producer.try_publish({}, as_bytes(value))) ++more;
+  EXPECT_LE(more, room / 136 + 1);
+  std::uint64_t lost = 0;
+  std::size_t read = 0;
+  for (;;) {
+    auto r = sub->poll([&](const Message& m) {
+      EXPECT_EQ(as_string(m.value), value);
+      ++read;
+    });
+    ASSERT_TRUE(r);
+    lost += r->lost_messages;
+    if (r->messages == 0) break;
+  }
+  EXPECT_EQ(lost, 0u);
+  EXPECT_GT(read, 0u);
+}
+
 TEST(Ring, LossyReaderOnBlockTopicDoesNotHoldProducersAndCountsExactLoss) {
   TempBus tb;
   auto topic = tb.create("lossy", small());
