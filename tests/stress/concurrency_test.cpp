@@ -171,6 +171,33 @@ TEST(Concurrency, GroupMembersShareTheWorkExactlyOnce) {
   for (std::uint64_t i = 0; i < n; ++i) ASSERT_EQ(counts[i].load(), 1) << i;
 }
 
+TEST(Concurrency, ConcurrentCreationOfOnePersistentNameMakesOneSlot) {
+  TempBus tb;
+  TopicOptions o;
+  o.capacity = 4096;
+  const int rounds = static_cast<int>(testing::env_or("RINGBUS_STRESS_ROUNDS", 300));
+  for (int round = 0; round < rounds; ++round) {
+    auto topic = tb.create("names" + std::to_string(round), o);
+    std::atomic<int> go{0};
+    auto attach = [&] {
+      go.fetch_add(1);
+      while (go.load() < 2) {
+      }
+      SubscriberOptions so;
+      so.name = "recorder";
+      auto sub = Subscriber::attach(topic, so);  // busy if the other thread holds it: fine
+      (void)sub;
+    };
+    std::thread a(attach);
+    std::thread b(attach);
+    a.join();
+    b.join();
+    int slots = 0;
+    for (const auto& r : topic.snapshot().readers) slots += r.name == "recorder";
+    ASSERT_EQ(slots, 1) << "round " << round;
+  }
+}
+
 TEST(Concurrency, ReadersAttachAndDetachWhileProducersRun) {
   TempBus tb;
   TopicOptions o;

@@ -99,6 +99,22 @@ long find_named(TopicMapping& map, std::string_view name, std::uint32_t below) {
   return -1;
 }
 
+// True if a slot other than `self` is an active persistent slot named `name`. seq_cst loads:
+// two processes that activate slots with the same name (seq_cst stores) and then both look
+// cannot both miss each other.
+bool another_named(TopicMapping& map, std::string_view name, std::uint32_t self) {
+  for (std::uint32_t i = 0; i < map.config().max_readers; ++i) {
+    if (i == self) continue;
+    ReaderSlot& s = map.slot(i);
+    if (layout::slot_state(atomic(s.state).load(std::memory_order_seq_cst)) ==
+            layout::kSlotActive &&
+        is_persistent(s) && slot_name(s) == name) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 std::optional<std::uint32_t> find_persistent_slot(TopicMapping& map, std::string_view name) {
@@ -167,11 +183,13 @@ Result<AcquiredSlot> acquire_slot(TopicMapping& map, const SlotRequest& request,
       // seq_cst: after the registration; producers that see the new epoch rescan the slots.
       if (request.durable)
         atomic(map.header().readers_epoch).fetch_add(1, std::memory_order_seq_cst);
-      // Two processes creating the same persistent name at once: the lower slot wins.
-      if (!request.name.empty() && find_named(map, request.name, i) >= 0) {
+      // Two processes creating the same persistent name at once: whoever sees the other backs
+      // off and retries (then it resumes or joins the other's slot). At least one of them sees
+      // the other; if both do, both retry.
+      if (!request.name.empty() && another_named(map, request.name, i)) {
         atomic(s.state).store(layout::make_slot_state(layout::kSlotFree, gen),
                               std::memory_order_release);
-        break;  // retry: now it resumes the winner's slot
+        break;
       }
       return AcquiredSlot{i, false};
     }
