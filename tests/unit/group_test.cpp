@@ -63,6 +63,10 @@ TEST(Group, MemberReceivesBatchesAndMustAckBeforeTheNext) {
   EXPECT_EQ(first[0].delivery, 1u);
   EXPECT_EQ(m->unacked(), 4u);
   EXPECT_TRUE(poll_all(*m, 4).empty());  // the batch is not acknowledged yet
+  auto waiting = m->wait(Wait::busy_spin(1s));
+  ASSERT_FALSE(waiting);
+  EXPECT_EQ(waiting.code(), Errc::invalid_argument);
+  EXPECT_NE(waiting.error().message().find("acknowledge"), std::string::npos);
   ASSERT_TRUE(m->ack(first[1].offset));
   ASSERT_TRUE(m->ack(first[0].offset));
   EXPECT_EQ(m->unacked(), 2u);

@@ -61,7 +61,9 @@ class GroupMember {
     if (!ready) return ready.error();
     return poll(handler, max_messages);
   }
-  // Waits until poll() may hand out something, or the timeout passes (timed_out). Also returns
+  // Waits until poll() may hand out something, or the timeout passes (timed_out). Errors:
+  // invalid_argument if every message of the current batch was handed out and some are not
+  // acknowledged (nothing more can come until they are). Also returns
   // about every 20 ms so that poll() can look for batches of dead or late members to take
   // over: a poll after wait() may still find nothing. The futex kind naps (100 us) instead of
   // sleeping on the topic's futex.

@@ -551,6 +551,12 @@ void GroupMember::update_committed() {
 }
 
 Result<void> GroupMember::wait(const Wait& w) {
+  if (count_ > 0 && delivered_ >= count_ && acked_ != full_mask(count_)) {
+    // Nothing can come before the batch is acknowledged: say so instead of spinning.
+    return Error(Errc::invalid_argument, "group '" + group_ + "': acknowledge the " +
+                                             std::to_string(unacked()) +
+                                             " messages of the current batch first");
+  }
   auto& map = topic_.mapping();
   auto& group = map.slot(group_slot_);
   const std::int64_t start = detail::monotonic_ns();
