@@ -13,6 +13,7 @@
 #include "layout/frame_layout.hpp"
 #include "layout/reader_slot_layout.hpp"
 #include "ring/atomics.hpp"
+#include "ring/message_view.hpp"
 #include "ring/start_position.hpp"
 #include "ring/stuck_claim.hpp"
 #include "ringbus/group.hpp"
@@ -401,6 +402,8 @@ Result<PollResult> GroupMember::poll_some(FunctionRef<void(const Message&)> hand
     if ((acked_ >> delivered_) & 1U) continue;
     const std::uint64_t p = offsets_[delivered_];
     const auto* frame = reinterpret_cast<const FrameHeader*>(map.ring() + (p & mask));
+    const FrameHeader* source = frame;
+    std::uint64_t length = 0;
     if (p < safe_from_ && !copy_.empty()) {
       // Below safe_from a claim older than the group may be overwriting this frame: copy it,
       // then check the tail (as a lossy subscriber does). Overwritten: lost, acknowledged.
@@ -417,39 +420,23 @@ Result<PollResult> GroupMember::poll_some(FunctionRef<void(const Message&)> hand
                      p + map.config().capacity &&
                  copy_[0] == word;
       }
-      const auto* copied = reinterpret_cast<const FrameHeader*>(copy_.data());
-      const std::uint64_t length = layout::commit_length(word);
-      if (!intact || copied->key_length > length) {
+      source = reinterpret_cast<const FrameHeader*>(copy_.data());
+      length = layout::commit_length(word);
+      if (!intact || source->key_length > length) {
         lost_bits |= std::uint64_t{1} << delivered_;
         ++result.lost_messages;
         continue;
       }
-      const auto* payload = reinterpret_cast<const std::byte*>(copied + 1);
-      Message m;
-      m.offset = p;
-      m.sequence = copied->sequence;
-      m.timestamp_ns = copied->timestamp_ns;
-      m.key = ConstBytes(payload, copied->key_length);
-      m.value = ConstBytes(payload + copied->key_length, length - copied->key_length);
-      m.delivery_count = delivery_;
-      handler(m);
-      ++result.messages;
-      continue;
+    } else {
+      const std::uint64_t word =
+          atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
+      length = layout::commit_length(word);
+      if (layout::commit_kind(word) != FrameKind::kData || frame->key_length > length) {
+        return Error(Errc::corrupt,
+                     "topic '" + topic_.name() + "': invalid frame at offset " + std::to_string(p));
+      }
     }
-    std::uint64_t word =
-        atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
-    const std::uint64_t length = layout::commit_length(word);
-    if (layout::commit_kind(word) != FrameKind::kData || frame->key_length > length) {
-      return Error(Errc::corrupt,
-                   "topic '" + topic_.name() + "': invalid frame at offset " + std::to_string(p));
-    }
-    const auto* payload = reinterpret_cast<const std::byte*>(frame + 1);
-    Message m;
-    m.offset = p;
-    m.sequence = frame->sequence;
-    m.timestamp_ns = frame->timestamp_ns;
-    m.key = ConstBytes(payload, frame->key_length);
-    m.value = ConstBytes(payload + frame->key_length, length - frame->key_length);
+    Message m = detail::message_view(*source, p, length);
     m.delivery_count = delivery_;
     handler(m);
     ++result.messages;

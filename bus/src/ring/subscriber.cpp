@@ -16,6 +16,7 @@
 #include "layout/topic_layout.hpp"
 #include "ring/atomics.hpp"
 #include "ring/futex.hpp"
+#include "ring/message_view.hpp"
 #include "ring/start_position.hpp"
 #include "ring/stuck_claim.hpp"
 #include "topic/reader_slots.hpp"
@@ -288,14 +289,8 @@ Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
     source = reinterpret_cast<const FrameHeader*>(copy_.data());
     if (source->commit != word) return Frame::lapped;
   }
-  const std::uint32_t key_length = source->key_length;
-  if (key_length > length) return Frame::corrupt;
-  const auto* payload = reinterpret_cast<const std::byte*>(source + 1);
-  out.offset = cursor_;
-  out.sequence = source->sequence;
-  out.timestamp_ns = source->timestamp_ns;
-  out.key = ConstBytes(payload, key_length);
-  out.value = ConstBytes(payload + key_length, length - key_length);
+  if (source->key_length > length) return Frame::corrupt;
+  out = detail::message_view(*source, cursor_, length);
   cursor_ += stride;
   return Frame::message;
 }
