@@ -1,6 +1,8 @@
 // Reader slot lifecycle. Slots change state only by CAS on a generation-tagged state word.
 #include "topic/reader_slots.hpp"
 
+#include <sched.h>
+
 #include <cstring>
 #include <string>
 
@@ -99,20 +101,31 @@ long find_named(TopicMapping& map, std::string_view name, std::uint32_t below) {
   return -1;
 }
 
-// True if a slot other than `self` is an active persistent slot named `name`. seq_cst loads:
-// two processes that activate slots with the same name (seq_cst stores) and then both look
-// cannot both miss each other.
-bool another_named(TopicMapping& map, std::string_view name, std::uint32_t self) {
-  for (std::uint32_t i = 0; i < map.config().max_readers; ++i) {
-    if (i == self) continue;
-    ReaderSlot& s = map.slot(i);
-    if (layout::slot_state(atomic(s.state).load(std::memory_order_seq_cst)) ==
-            layout::kSlotActive &&
-        is_persistent(s) && slot_name(s) == name) {
-      return true;
+// Decides, right after activating slot `self` for a new persistent name, whether to keep it.
+// Two processes creating one name at once both activate (seq_cst) and then look (seq_cst), so
+// at least one sees the other. A slot that sees a lower one backs off. A slot that sees only
+// higher ones waits a little for them to back off (they do if they saw it), and backs off
+// itself if they stay (they did not see it, so they keep theirs).
+bool keep_new_named_slot(TopicMapping& map, std::string_view name, std::uint32_t self) {
+  const std::int64_t deadline = monotonic_ns() + 50'000'000;
+  for (;;) {
+    bool lower = false;
+    bool higher = false;
+    for (std::uint32_t i = 0; i < map.config().max_readers; ++i) {
+      ReaderSlot& s = map.slot(i);
+      if (i == self ||
+          layout::slot_state(atomic(s.state).load(std::memory_order_seq_cst)) !=
+              layout::kSlotActive ||
+          !is_persistent(s) || slot_name(s) != name) {
+        continue;
+      }
+      (i < self ? lower : higher) = true;
     }
+    if (lower) return false;
+    if (!higher) return true;
+    if (monotonic_ns() > deadline) return false;
+    sched_yield();
   }
-  return false;
 }
 
 }  // namespace
@@ -183,10 +196,9 @@ Result<AcquiredSlot> acquire_slot(TopicMapping& map, const SlotRequest& request,
       // seq_cst: after the registration; producers that see the new epoch rescan the slots.
       if (request.durable)
         atomic(map.header().readers_epoch).fetch_add(1, std::memory_order_seq_cst);
-      // Two processes creating the same persistent name at once: whoever sees the other backs
-      // off and retries (then it resumes or joins the other's slot). At least one of them sees
-      // the other; if both do, both retry.
-      if (!request.name.empty() && another_named(map, request.name, i)) {
+      // Two processes creating the same persistent name at once: one keeps its slot, the other
+      // backs off and retries, resuming or joining it (keep_new_named_slot()).
+      if (!request.name.empty() && !keep_new_named_slot(map, request.name, i)) {
         atomic(s.state).store(layout::make_slot_state(layout::kSlotFree, gen),
                               std::memory_order_release);
         break;
