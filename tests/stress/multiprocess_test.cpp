@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -104,7 +105,11 @@ TEST(MultiProcess, OneProducerToThreeSubscribersLosesNothingUnderBlock) {
               ++expected;
             },
             256, Wait::spin_yield(60s));
-        if (!r) return 12;  // nothing for a minute: something is stuck
+        if (!r) {  // nothing for a minute (something is stuck), or an error
+          std::fprintf(stderr, "subscriber: %s at %llu\n", r.error().message().c_str(),
+                       static_cast<unsigned long long>(sub->position()));
+          return 12;
+        }
         if (r->lost_messages != 0) return 13;
       }
       return ok ? 0 : 14;
