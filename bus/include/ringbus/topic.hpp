@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -93,6 +94,24 @@ struct ReaderInfo {
   bool stalled() const { return persistent && !alive; }
 };
 
+// The disk log of a topic, as published by the ringbus-bridge that records it (see
+// docs/operations.md). Present in a snapshot once a bridge has recorded the topic.
+struct RecorderInfo {
+  std::string state;      // "recording", "failing" (retrying after an error) or "stopped"
+  std::uint32_t pid = 0;  // the bridge process; 0 when none is attached
+  bool alive = false;
+  std::string log_dir;                  // <log_dir>/<topic>
+  std::uint64_t recorded_position = 0;  // stream bytes written to segment files
+  std::uint64_t recorded_messages = 0;  // messages written to segment files
+  std::uint64_t durable_position = 0;   // bytes fsynced (survive a power cut)
+  std::uint64_t log_start = 0;          // oldest offset still in the log (retention)
+  std::uint64_t segments = 0;
+  std::uint64_t log_bytes = 0;  // bytes in segment files
+  std::uint64_t errors = 0;     // failures so far (the bridge retries)
+  std::string last_error;       // message of the last failure, empty if none
+  std::uint64_t lag_bytes = 0;  // tail - recorded_position
+};
+
 // A consistent-enough view of a topic's counters for tools and tests (fields are read one by
 // one while producers run).
 struct TopicSnapshot {
@@ -103,6 +122,7 @@ struct TopicSnapshot {
   std::uint64_t aborted_claims = 0;  // claims turned into padding (dead or hung producers)
   std::uint64_t reaped_readers = 0;  // dead readers whose slots were freed
   std::vector<ReaderInfo> readers;
+  std::optional<RecorderInfo> recorder;  // the topic's disk log, if a bridge records it
 };
 
 // A mapped topic. Cheap to copy (shares the mapping); producers and subscribers keep it alive.

@@ -31,7 +31,12 @@
 //    80     8  stuck_claim_timeout_ns     creator
 //    88     8  created_unix_ns            creator
 //    96     4  creator_pid                creator
-//   100    28  reserved (zero)
+//   100     4  reserved (zero)
+//   104     8  base_position              creator           the stream's first offset: 0, or
+//                                                         where a topic re-created from its
+//                                                         disk log continues (frame aligned)
+//   112     8  base_messages              creator           sequence number of its first message
+//   120     8  reserved (zero)
 //   128     8  tail_position              producers (CAS16) next byte position to claim
 //   136     8  tail_messages              producers (CAS16) messages claimed so far
 //   144     8  reclaimed                  producers (CAS)   frames of the previous lap below this
@@ -46,7 +51,29 @@
 //   392     8  reaped_readers             reapers           slots freed for dead readers
 //   400     8  readers_epoch              attach            +1 when a durable reader or group
 //                                                         registers; producers then rescan
-//   408  3688  reserved (zero)
+//   408   104  reserved (zero)
+//   512   512  RecorderCounters           ringbus-bridge    the topic's disk log, see below;
+//                                                         all zero until a bridge records it
+//  1024  3072  reserved (zero)
+//
+// RecorderCounters (at 512; written by the one bridge recording the topic, read by anyone)
+//   off  size  field                      notes
+//   512     4  recorder_pid               0: no bridge attached now
+//   516     4  recorder_state             0 none, 1 recording, 2 failing (retrying), 3 stopped
+//   520     8  recorder_start_time        /proc/PID/stat field 22 of recorder_pid
+//   528     8  recorded_position          stream bytes written to segment files (release)
+//   536     8  durable_position           bytes fsynced and persisted in the state file
+//   544     8  log_start                  oldest offset still in the log (after retention)
+//   552     8  log_segments               segment files
+//   560     8  log_bytes                  bytes in segment files
+//   568     8  recorder_errors            failures so far (write, fsync, open...); the
+//                                         message of the last one is in last_error
+//   576     8  last_error_unix_ns
+//   584     8  recorded_messages          messages recorded (sequence of the next one)
+//   592    48  reserved (zero)
+//   640   128  last_error                 NUL-padded text, rewritten before recorder_errors
+//                                         grows (readers re-check the count around the copy)
+//   768   256  log_dir                    NUL-padded absolute path of <log_dir>/<topic>
 #pragma once
 
 #include <atomic>
@@ -67,6 +94,12 @@ inline constexpr std::uint64_t kMaxCapacity = std::uint64_t{1} << 34;  // 16 GiB
 inline constexpr std::uint32_t kMaxReaders = 4096;
 inline constexpr std::uint32_t kPolicyBlock = 0;
 inline constexpr std::uint32_t kPolicyOverwrite = 1;
+inline constexpr std::uint32_t kRecorderNone = 0;
+inline constexpr std::uint32_t kRecorderRecording = 1;
+inline constexpr std::uint32_t kRecorderFailing = 2;
+inline constexpr std::uint32_t kRecorderStopped = 3;
+inline constexpr std::size_t kRecorderTextSize = 128;
+inline constexpr std::size_t kLogDirSize = 256;
 
 struct TopicHeader {
   // Cold, written once by the creator before `ready`.
@@ -87,7 +120,10 @@ struct TopicHeader {
   std::uint64_t stuck_claim_timeout_ns;
   std::uint64_t created_unix_ns;
   std::uint32_t creator_pid;
-  std::uint8_t reserved0[28];
+  std::uint32_t reserved0;
+  std::uint64_t base_position;
+  std::uint64_t base_messages;
+  std::uint64_t reserved0b;
   // Hot, producers: the pair is claimed with one 16-byte CAS, so it is 16-byte aligned.
   alignas(16) std::uint64_t tail_position;
   std::uint64_t tail_messages;
@@ -101,7 +137,23 @@ struct TopicHeader {
   std::uint64_t aborted_claims;
   std::uint64_t reaped_readers;
   std::uint64_t readers_epoch;
-  std::uint8_t reserved1[3688];
+  std::uint8_t reserved1[104];
+  // Disk log counters, written by ringbus-bridge.
+  std::uint32_t recorder_pid;
+  std::uint32_t recorder_state;
+  std::uint64_t recorder_start_time;
+  std::uint64_t recorded_position;
+  std::uint64_t durable_position;
+  std::uint64_t log_start;
+  std::uint64_t log_segments;
+  std::uint64_t log_bytes;
+  std::uint64_t recorder_errors;
+  std::uint64_t last_error_unix_ns;
+  std::uint64_t recorded_messages;
+  std::uint8_t reserved2[48];
+  char last_error[kRecorderTextSize];
+  char log_dir[kLogDirSize];
+  std::uint8_t reserved3[3072];
 };
 
 static_assert(std::is_standard_layout_v<TopicHeader>);
@@ -125,6 +177,8 @@ static_assert(offsetof(TopicHeader, frame_alignment) == 76);
 static_assert(offsetof(TopicHeader, stuck_claim_timeout_ns) == 80);
 static_assert(offsetof(TopicHeader, created_unix_ns) == 88);
 static_assert(offsetof(TopicHeader, creator_pid) == 96);
+static_assert(offsetof(TopicHeader, base_position) == 104);
+static_assert(offsetof(TopicHeader, base_messages) == 112);
 static_assert(offsetof(TopicHeader, tail_position) == 128);
 static_assert(offsetof(TopicHeader, tail_messages) == 136);
 static_assert(offsetof(TopicHeader, reclaimed) == 144);
@@ -133,6 +187,19 @@ static_assert(offsetof(TopicHeader, sleepers) == 260);
 static_assert(offsetof(TopicHeader, aborted_claims) == 384);
 static_assert(offsetof(TopicHeader, reaped_readers) == 392);
 static_assert(offsetof(TopicHeader, readers_epoch) == 400);
+static_assert(offsetof(TopicHeader, recorder_pid) == 512);
+static_assert(offsetof(TopicHeader, recorder_state) == 516);
+static_assert(offsetof(TopicHeader, recorder_start_time) == 520);
+static_assert(offsetof(TopicHeader, recorded_position) == 528);
+static_assert(offsetof(TopicHeader, durable_position) == 536);
+static_assert(offsetof(TopicHeader, log_start) == 544);
+static_assert(offsetof(TopicHeader, log_segments) == 552);
+static_assert(offsetof(TopicHeader, log_bytes) == 560);
+static_assert(offsetof(TopicHeader, recorder_errors) == 568);
+static_assert(offsetof(TopicHeader, last_error_unix_ns) == 576);
+static_assert(offsetof(TopicHeader, recorded_messages) == 584);
+static_assert(offsetof(TopicHeader, last_error) == 640);
+static_assert(offsetof(TopicHeader, log_dir) == 768);
 static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic_ref<std::uint32_t>::is_always_lock_free);
 

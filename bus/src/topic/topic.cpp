@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ring/atomics.hpp"
+#include "topic/liveness.hpp"
 #include "topic/reader_slots.hpp"
 #include "topic/topic_mapping.hpp"
 
@@ -29,6 +30,57 @@ std::string_view kind_name(std::uint32_t kind) {
 }
 
 // The group name inside a group slot's stored name "group:<name>".
+// Text stored NUL-padded in a fixed field; stops at the first NUL or the field's end.
+std::string fixed_text(const char* field, std::size_t size) {
+  std::string text;
+  for (std::size_t i = 0; i < size; ++i) {
+    char c = detail::atomic(const_cast<char&>(field[i])).load(std::memory_order_relaxed);
+    if (c == '\0') break;
+    text.push_back(c);
+  }
+  return text;
+}
+
+std::string_view recorder_state_name(std::uint32_t state) {
+  switch (state) {
+    case layout::kRecorderRecording: return "recording";
+    case layout::kRecorderFailing: return "failing";
+    case layout::kRecorderStopped: return "stopped";
+    default: return "unknown";
+  }
+}
+
+// The bridge's counters, if a bridge ever recorded this topic (its log_dir is set).
+std::optional<RecorderInfo> read_recorder(const layout::TopicHeader& h, std::uint64_t tail) {
+  using detail::atomic;
+  auto relaxed = std::memory_order_relaxed;
+  auto& hm = const_cast<layout::TopicHeader&>(h);
+  std::string dir = fixed_text(h.log_dir, layout::kLogDirSize);
+  if (dir.empty()) return std::nullopt;
+  RecorderInfo r;
+  r.log_dir = std::move(dir);
+  r.state = std::string(recorder_state_name(atomic(hm.recorder_state).load(relaxed)));
+  r.pid = atomic(hm.recorder_pid).load(relaxed);
+  r.alive = r.pid != 0 && detail::is_alive(r.pid, atomic(hm.recorder_start_time).load(relaxed));
+  // acquire: pairs with the bridge's release store after it wrote the bytes.
+  r.recorded_position = atomic(hm.recorded_position).load(std::memory_order_acquire);
+  r.recorded_messages = atomic(hm.recorded_messages).load(relaxed);
+  r.durable_position = atomic(hm.durable_position).load(relaxed);
+  r.log_start = atomic(hm.log_start).load(relaxed);
+  r.segments = atomic(hm.log_segments).load(relaxed);
+  r.log_bytes = atomic(hm.log_bytes).load(relaxed);
+  // The message is rewritten before the count grows: copy until the count is stable.
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    // acquire: pairs with the release increment after the bridge wrote last_error.
+    std::uint64_t before = atomic(hm.recorder_errors).load(std::memory_order_acquire);
+    r.last_error = fixed_text(h.last_error, layout::kRecorderTextSize);
+    r.errors = before;
+    if (atomic(hm.recorder_errors).load(std::memory_order_acquire) == before) break;
+  }
+  r.lag_bytes = tail > r.recorded_position ? tail - r.recorded_position : 0;
+  return r;
+}
+
 std::string group_name(std::string_view slot_name) {
   constexpr std::string_view kPrefix = "group:";
   if (slot_name.substr(0, kPrefix.size()) == kPrefix) slot_name.remove_prefix(kPrefix.size());
@@ -48,6 +100,7 @@ TopicSnapshot Topic::snapshot() const {
   snap.messages = atomic(h.tail_messages).load(relaxed);
   snap.aborted_claims = atomic(h.aborted_claims).load(relaxed);
   snap.reaped_readers = atomic(h.reaped_readers).load(relaxed);
+  snap.recorder = read_recorder(h, snap.tail);
   std::vector<std::uint32_t> member_groups;  // per reader: its group's slot (members only)
   for (std::uint32_t i = 0; i < snap.config.max_readers; ++i) {
     auto& s = map_->slot(i);
