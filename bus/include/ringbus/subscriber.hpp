@@ -15,6 +15,10 @@
 
 namespace ringbus {
 
+namespace detail {
+class LogReader;
+}
+
 // One message, read in place. Valid only inside the poll handler call that received it.
 struct Message {
   std::uint64_t offset = 0;    // byte position of its frame in the topic's stream
@@ -34,9 +38,12 @@ struct StartFrom {
   Kind kind = Kind::latest;
   std::uint64_t offset = 0;
 
-  static StartFrom earliest() { return {Kind::earliest, 0}; }  // oldest frame still in the ring
-  static StartFrom latest() { return {Kind::latest, 0}; }      // the next message published
-  static StartFrom at(std::uint64_t o) { return {Kind::offset, o}; }  // a frame boundary
+  // The oldest message available: in the topic's disk log if a ringbus-bridge records it
+  // (replayed from the log, then the ring, without gap or duplicate), else in the ring.
+  static StartFrom earliest() { return {Kind::earliest, 0}; }
+  static StartFrom latest() { return {Kind::latest, 0}; }  // the next message published
+  // A frame boundary in the ring, or in the disk log (replayed from there).
+  static StartFrom at(std::uint64_t o) { return {Kind::offset, o}; }
 };
 
 enum class Durability : std::uint8_t {
@@ -54,6 +61,11 @@ struct SubscriberOptions {
   std::string name;
   // Persistent readers only: free the slot this long after its process died (0: never).
   std::chrono::milliseconds expiry{0};
+  // The published position (which holds producers back on a block topic, and where a
+  // persistent reader resumes) moves only when commit_position() is called, not as messages
+  // are polled, as with Kafka's enable.auto.commit=false. For readers that store messages
+  // elsewhere first: ringbus-bridge commits what it has written to disk.
+  bool manual_commit = false;
 };
 
 struct PollResult {
@@ -63,6 +75,12 @@ struct PollResult {
 };
 
 // A reader with its own cursor. Not thread safe: poll from one thread at a time.
+//
+// Disk log: when its position is older than the ring (it started at an old offset, or was
+// lapped on an overwrite topic, or resumed late), and the topic is recorded by ringbus-bridge,
+// a subscriber reads the log's segments (mapped read-only, each chunk's CRC32C checked), then
+// continues in the ring at the same offset. While it reads the log, producers do not wait for
+// it. Positions the log no longer has (retention) or never had are reported as lost.
 class Subscriber {
  public:
   // Takes a reader slot. Errors: no_reader_slot, busy (persistent name held by a live
@@ -77,7 +95,8 @@ class Subscriber {
 
   // Hands up to max_messages available messages to handler(const Message&), in order, and
   // returns how many, plus what was lost if the reader was lapped. Never blocks. Errors:
-  // corrupt (a frame fails validation). Hot path: no alloc, no system call.
+  // corrupt (a frame or a log chunk fails validation). Hot path: no alloc, no system call
+  // (reading the disk log does both: it maps segments and checks them).
   template <class F>
   Result<PollResult> poll(F&& handler, std::size_t max_messages = 64) noexcept {
     return poll_some(FunctionRef<void(const Message&)>(handler), max_messages);
@@ -98,12 +117,18 @@ class Subscriber {
   std::uint64_t lost_bytes() const noexcept { return lost_bytes_; }
   std::uint64_t lost_messages() const noexcept { return lost_messages_; }
   bool durable() const noexcept { return durable_; }
+  // True while it reads the topic's disk log rather than the ring.
+  bool replaying() const noexcept { return in_log_; }
   std::uint32_t slot() const noexcept { return slot_; }
   const Topic& topic() const noexcept { return topic_; }
 
   // Publishes the position now (it is otherwise published in batches and at the end of each
-  // poll that read something).
+  // poll that read something). Does nothing with manual_commit.
   void publish_position() noexcept;
+  // manual_commit: publishes `offset`, a frame boundary at or before position(), whose next
+  // message has sequence number `next_sequence`. Everything before it is done with: producers
+  // may overwrite it, and a persistent reader resumes there.
+  void commit_position(std::uint64_t offset, std::uint64_t next_sequence) noexcept;
 
  private:
   Subscriber() = default;
@@ -115,6 +140,16 @@ class Subscriber {
   bool stuck_claim_expired(std::uint64_t commit_word) noexcept;
   bool data_available() const noexcept;
   void detach() noexcept;
+  void store_position(std::uint64_t offset, std::uint64_t next_sequence) noexcept;
+  // Disk log (subscriber_log.cpp).
+  Result<void> poll_log(FunctionRef<void(const Message&)> handler, std::size_t max_messages,
+                        PollResult& result) noexcept;
+  bool enter_log() noexcept;
+  bool leave_log() noexcept;
+  bool open_log() noexcept;
+  void deliver(const Message& message, FunctionRef<void(const Message&)> handler,
+               PollResult& result) noexcept;
+  void set_replaying(bool on) noexcept;
 
   Topic topic_;
   const std::byte* ring_ = nullptr;
@@ -128,6 +163,7 @@ class Subscriber {
   std::uint32_t slot_ = 0;
   bool durable_ = false;
   bool persistent_ = false;
+  bool manual_commit_ = false;
   std::uint64_t cursor_ = 0;
   std::uint64_t published_ = 0;
   std::uint64_t next_sequence_ = 0;
@@ -143,6 +179,8 @@ class Subscriber {
   std::uint64_t stuck_timeout_ns_ = 0;
   std::uint32_t idle_polls_ = 0;     // empty polls in a row; the stuck-claim check runs on a few
   std::vector<std::uint64_t> copy_;  // frame copy for the checked path, sized at attach
+  std::unique_ptr<detail::LogReader> log_;  // opened when the ring no longer has the position
+  bool in_log_ = false;
 };
 
 }  // namespace ringbus

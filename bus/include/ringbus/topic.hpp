@@ -44,6 +44,11 @@ struct TopicOptions {
   std::uint32_t mode = 0600;
   // Lock the mapping in memory (mlock); fails with a clear error over RLIMIT_MEMLOCK.
   bool lock_memory = false;
+  // Where the stream starts: its first offset (a multiple of frame_alignment) and the sequence
+  // number of its first message. 0 for a new topic; a topic re-created from its disk log
+  // continues the log's offsets, so offsets are never reused (ringbus-bridge does this).
+  std::uint64_t start_position = 0;
+  std::uint64_t start_sequence = 0;
 };
 
 struct OpenOptions {
@@ -62,6 +67,8 @@ struct TopicConfig {
   std::uint64_t file_size = 0;
   std::uint64_t ring_offset = 0;
   std::uint32_t frame_alignment = 0;
+  std::uint64_t start_position = 0;  // the stream's first offset (see TopicOptions)
+  std::uint64_t start_sequence = 0;
 };
 
 // One attached (or persistent but detached) reader, as seen by describe. A queue group and each

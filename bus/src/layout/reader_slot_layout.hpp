@@ -30,7 +30,8 @@
 //   128     8  state            attach/reaper   state:8 | generation:56, changed by CAS only;
 //                                               the generation grows on every attach, so a
 //                                               reaper's CAS cannot free a reused slot
-//   136     4  flags            attach          kDurable | kPersistent
+//   136     4  flags            attach/reader   kDurable | kPersistent | kReplaying (the
+//                                               reader sets and clears kReplaying)
 //   140     4  pid              attach          0: no process (persistent reader detached)
 //   144     4  kind             attach          kSubscriber, kGroup or kMember
 //   148     4  sleeping         reader          1 while counted in the header's sleepers
@@ -57,6 +58,9 @@ inline constexpr std::uint64_t kSlotActive = 2;
 
 inline constexpr std::uint32_t kSlotDurable = 1U << 0;
 inline constexpr std::uint32_t kSlotPersistent = 1U << 1;
+// A durable reader that reads the disk log for now (its position is older than the ring):
+// producers do not wait for it until it clears this flag and takes up the ring again.
+inline constexpr std::uint32_t kSlotReplaying = 1U << 2;
 
 inline constexpr std::uint32_t kReaderSubscriber = 1;
 inline constexpr std::uint32_t kReaderGroup = 2;

@@ -183,7 +183,10 @@ void Producer::rescan_limit() noexcept {
     auto& slot = map.slot(i);
     std::uint64_t state = atomic(slot.state).load(std::memory_order_seq_cst);
     if (layout::slot_state(state) != layout::kSlotActive ||
-        (atomic(slot.flags).load(std::memory_order_relaxed) & layout::kSlotDurable) == 0) {
+        // seq_cst: a replaying reader that clears kReplaying registers like an attach does
+        // (Subscriber::leave_log), so this load is ordered like the state load above.
+        (atomic(slot.flags).load(std::memory_order_seq_cst) &
+         (layout::kSlotDurable | layout::kSlotReplaying)) != layout::kSlotDurable) {
       continue;
     }
     // acquire: pairs with the release store in Subscriber::publish_position(); the reader's

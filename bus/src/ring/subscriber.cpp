@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cassert>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +15,7 @@
 
 #include "layout/frame_layout.hpp"
 #include "layout/topic_layout.hpp"
+#include "log/log_reader.hpp"
 #include "ring/atomics.hpp"
 #include "ring/futex.hpp"
 #include "ring/message_view.hpp"
@@ -61,12 +63,18 @@ Result<Subscriber> Subscriber::attach(const Topic& topic, const SubscriberOption
   // On an overwrite topic producers never wait, so nobody can be durable there.
   const bool durable = config.policy == Policy::block && options.durability != Durability::lossy;
 
-  auto start = detail::resolve_start(map, options.start);
+  // An old offset (or `earliest`) may lie in the disk log rather than the ring.
+  auto log_start = detail::resolve_log_start(map, options.start);
+  if (!log_start) return log_start.error();
+  const bool from_log = log_start->has_value();
+  Result<detail::StartPoint> start = from_log ? Result<detail::StartPoint>(**log_start)
+                                              : detail::resolve_start(map, options.start);
   if (!start) return start.error();
 
   detail::SlotRequest request;
   request.name = options.name;
   request.durable = durable;
+  request.replaying = from_log && durable;
   request.expiry_ns = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(options.expiry).count());
   auto acquired = detail::acquire_slot(map, request, start->position, start->sequence);
@@ -84,17 +92,22 @@ Result<Subscriber> Subscriber::attach(const Topic& topic, const SubscriberOption
   sub.max_message_ = config.max_message;
   sub.alignment_ = config.frame_alignment;
   sub.persistent_ = !options.name.empty();
+  sub.manual_commit_ = options.manual_commit;
   sub.stuck_timeout_ns_ = static_cast<std::uint64_t>(map.header().stuck_claim_timeout_ns);
   auto& slot = slot_of(sub.slot_ptr_);
   if (acquired->resumed) {
     // A persistent reader continues where its last process published its position. While it
     // was durable, that position held producers back, so its frames are intact.
-    sub.durable_ = (atomic(slot.flags).load(std::memory_order_relaxed) & layout::kSlotDurable) != 0;
+    const std::uint32_t flags = atomic(slot.flags).load(std::memory_order_relaxed);
+    sub.durable_ = (flags & layout::kSlotDurable) != 0;
+    const bool replaying = (flags & layout::kSlotReplaying) != 0;
     sub.cursor_ = atomic(slot.position).load(std::memory_order_acquire);
     const std::uint64_t tail = atomic(map.header().tail_position).load(std::memory_order_acquire);
-    if (!sub.durable_ && sub.cursor_ <= tail && tail - sub.cursor_ > config.capacity) {
-      // A lossy reader that fell a ring behind while detached: it resyncs on its first poll
-      // and is told what it lost, like any lapped reader.
+    if ((!sub.durable_ || replaying) && sub.cursor_ <= tail &&
+        sub.cursor_ % config.frame_alignment == 0 &&
+        (tail - sub.cursor_ > config.capacity || replaying)) {
+      // A lossy or replaying reader that fell a ring behind while detached: it continues in
+      // the disk log, or resyncs on its first poll and is told what it lost.
     } else if (sub.cursor_ % config.frame_alignment != 0 || sub.cursor_ > tail ||
                tail - sub.cursor_ > config.capacity) {
       detail::release_slot(map, acquired->index, true);
@@ -106,7 +119,9 @@ Result<Subscriber> Subscriber::attach(const Topic& topic, const SubscriberOption
     sub.sequence_known_ = true;
     sub.lost_bytes_ = atomic(slot.lost_bytes).load(std::memory_order_relaxed);
     sub.lost_messages_ = atomic(slot.lost_messages).load(std::memory_order_relaxed);
-    sub.safe_from_ = sub.durable_ ? sub.cursor_ : kNoPosition;
+    sub.safe_from_ = sub.durable_ && !replaying ? sub.cursor_ : kNoPosition;
+    sub.in_log_ = replaying && sub.open_log();
+    if (replaying && !sub.in_log_) sub.set_replaying(false);  // the log is gone: lapped
   } else {
     sub.durable_ = durable;
     sub.cursor_ = start->position;
@@ -114,8 +129,10 @@ Result<Subscriber> Subscriber::attach(const Topic& topic, const SubscriberOption
     sub.sequence_known_ = start->sequence_known;
     // seq_cst: after our seq_cst registration (see Producer::rescan_limit). Frames before this
     // tail may still be overwritten by a producer that scanned before we registered.
-    sub.safe_from_ =
-        durable ? atomic(map.header().tail_position).load(std::memory_order_seq_cst) : kNoPosition;
+    sub.safe_from_ = durable && !from_log
+                         ? atomic(map.header().tail_position).load(std::memory_order_seq_cst)
+                         : kNoPosition;
+    sub.in_log_ = from_log && sub.open_log();
   }
   sub.published_ = sub.cursor_;
   if (sub.cursor_ < sub.safe_from_) {
@@ -141,6 +158,7 @@ Subscriber& Subscriber::operator=(Subscriber&& o) noexcept {
   slot_ = o.slot_;
   durable_ = o.durable_;
   persistent_ = o.persistent_;
+  manual_commit_ = o.manual_commit_;
   cursor_ = o.cursor_;
   published_ = o.published_;
   next_sequence_ = o.next_sequence_;
@@ -155,6 +173,8 @@ Subscriber& Subscriber::operator=(Subscriber&& o) noexcept {
   stuck_timeout_ns_ = o.stuck_timeout_ns_;
   idle_polls_ = o.idle_polls_;
   copy_ = std::move(o.copy_);
+  log_ = std::move(o.log_);
+  in_log_ = o.in_log_;
   return *this;
 }
 
@@ -168,19 +188,47 @@ void Subscriber::detach() noexcept {
 }
 
 void Subscriber::publish_position() noexcept {
+  if (manual_commit_) return;
+  store_position(cursor_, next_sequence_);
+}
+
+void Subscriber::commit_position(std::uint64_t offset, std::uint64_t next_sequence) noexcept {
+  assert(offset <= cursor_ && "commit_position past the position read");
+  store_position(offset, next_sequence);
+}
+
+void Subscriber::store_position(std::uint64_t offset, std::uint64_t next_sequence) noexcept {
   if (slot_ptr_ == nullptr) return;
   auto& slot = slot_of(slot_ptr_);
   auto relaxed = std::memory_order_relaxed;  // published by the release store below
-  atomic(slot.messages).store(next_sequence_, relaxed);
+  atomic(slot.messages).store(next_sequence, relaxed);
   atomic(slot.lost_bytes).store(lost_bytes_, relaxed);
   atomic(slot.lost_messages).store(lost_messages_, relaxed);
   // release: pairs with the acquire load in Producer::rescan_limit(); our reads of every frame
-  // before cursor_ are done before a producer may overwrite them.
-  atomic(slot.position).store(cursor_, std::memory_order_release);
-  published_ = cursor_;
+  // before `offset` are done before a producer may overwrite them.
+  atomic(slot.position).store(offset, std::memory_order_release);
+  published_ = offset;
 }
 
 // ---- reading ----------------------------------------------------------------------------
+
+void Subscriber::deliver(const Message& message, FunctionRef<void(const Message&)> handler,
+                         PollResult& result) noexcept {
+  if (lost_pending_) {
+    if (sequence_known_ && message.sequence > next_sequence_) {
+      result.lost_messages += message.sequence - next_sequence_;
+      lost_messages_ += message.sequence - next_sequence_;
+    }
+    result.lost_bytes += pending_lost_bytes_;
+    pending_lost_bytes_ = 0;
+    lost_pending_ = false;
+  }
+  next_sequence_ = message.sequence + 1;
+  sequence_known_ = true;
+  handler(message);
+  ++result.messages;
+  if (result.messages % kPublishEvery == 0) publish_position();
+}
 
 bool Subscriber::resync_after_lap() noexcept {
   // Continue at the oldest frame boundary still in the ring (see earliest_boundary()), which
@@ -298,28 +346,25 @@ Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
 Result<PollResult> Subscriber::poll_some(FunctionRef<void(const Message&)> handler,
                                          std::size_t max_messages) noexcept {
   PollResult result;
+  if (in_log_) {
+    if (auto ok = poll_log(handler, max_messages, result); !ok) return ok.error();
+  }
   Message message;
-  while (result.messages < max_messages) {
+  while (!in_log_ && result.messages < max_messages) {
     const Frame frame = read_frame(message);
     if (frame == Frame::message) {
-      if (lost_pending_) {
-        if (sequence_known_ && message.sequence > next_sequence_) {
-          result.lost_messages += message.sequence - next_sequence_;
-          lost_messages_ += message.sequence - next_sequence_;
-        }
-        result.lost_bytes += pending_lost_bytes_;
-        pending_lost_bytes_ = 0;
-        lost_pending_ = false;
-      }
-      next_sequence_ = message.sequence + 1;
-      sequence_known_ = true;
-      handler(message);
-      ++result.messages;
-      if (result.messages % kPublishEvery == 0) publish_position();
+      deliver(message, handler, result);
       continue;
     }
     if (frame == Frame::skipped) continue;
-    if (frame == Frame::lapped && resync_after_lap()) continue;
+    if (frame == Frame::lapped) {
+      // The ring lost our position: the disk log may still have it.
+      if (enter_log()) {
+        if (auto ok = poll_log(handler, max_messages, result); !ok) return ok.error();
+        continue;
+      }
+      if (resync_after_lap()) continue;
+    }
     if (frame == Frame::corrupt) {
       if (cursor_ != published_) publish_position();
       return Error(Errc::corrupt, "topic '" + topic_.name() + "': invalid frame at offset " +
@@ -332,6 +377,7 @@ Result<PollResult> Subscriber::poll_some(FunctionRef<void(const Message&)> handl
 }
 
 bool Subscriber::data_available() const noexcept {
+  if (in_log_) return true;  // poll reads the log, or moves on to the ring
   auto& h = header_of(header_);
   const auto* frame = reinterpret_cast<const FrameHeader*>(ring_ + (cursor_ & mask_));
   // seq_cst: pairs with the producer's seq_cst commit and sleepers load (see wait()). A reader

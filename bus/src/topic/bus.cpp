@@ -53,6 +53,10 @@ Result<void> validate_options(const TopicOptions& o) {
   if (o.mode != 0600 && o.mode != 0640 && o.mode != 0660) {
     return fail("mode must be 0600, 0640 or 0660");
   }
+  if (o.start_position % o.frame_alignment != 0 || o.start_position > (std::uint64_t{1} << 62)) {
+    return fail("start position " + std::to_string(o.start_position) +
+                " must be a multiple of the frame alignment below 2^62");
+  }
   return {};
 }
 
@@ -113,6 +117,11 @@ void write_header(layout::TopicHeader& h, const TopicOptions& o, std::uint64_t f
       static_cast<std::uint64_t>(std::chrono::nanoseconds(o.stuck_claim_timeout).count());
   h.created_unix_ns = static_cast<std::uint64_t>(detail::realtime_ns());
   h.creator_pid = detail::self_identity().pid;
+  h.base_position = o.start_position;
+  h.base_messages = o.start_sequence;
+  h.tail_position = o.start_position;
+  h.tail_messages = o.start_sequence;
+  h.reclaimed = o.start_position;
   // No ordering needed: this is a local copy, and the file becomes visible under its topic
   // name only at the rename, after the whole header has been written.
   h.ready = layout::kReady;

@@ -64,9 +64,10 @@ void fill_slot(ReaderSlot& s, const SlotRequest& r, std::uint64_t position,
   atomic(s.messages).store(messages, relaxed);
   atomic(s.lost_bytes).store(0, relaxed);
   atomic(s.lost_messages).store(0, relaxed);
-  atomic(s.flags).store(
-      (r.durable ? layout::kSlotDurable : 0U) | (r.name.empty() ? 0U : layout::kSlotPersistent),
-      relaxed);
+  atomic(s.flags).store((r.durable ? layout::kSlotDurable : 0U) |
+                            (r.name.empty() ? 0U : layout::kSlotPersistent) |
+                            (r.replaying ? layout::kSlotReplaying : 0U),
+                        relaxed);
   atomic(s.pid).store(r.shared ? 0U : self.pid, relaxed);
   atomic(s.kind).store(r.kind, relaxed);
   atomic(s.sleeping).store(0, relaxed);

@@ -13,6 +13,7 @@ namespace ringbus::detail {
 struct SlotRequest {
   std::string_view name;  // empty: ephemeral
   bool durable = true;
+  bool replaying = false;  // starts in the disk log: producers do not wait for it yet
   std::uint64_t expiry_ns = 0;
   std::uint32_t kind = layout::kReaderSubscriber;
   // A queue group's slot: owned by no process; attaching to an existing name joins it instead

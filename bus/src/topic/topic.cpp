@@ -10,6 +10,7 @@
 #include "ring/atomics.hpp"
 #include "topic/liveness.hpp"
 #include "topic/reader_slots.hpp"
+#include "topic/recorder_fields.hpp"
 #include "topic/topic_mapping.hpp"
 
 namespace ringbus {
@@ -30,17 +31,6 @@ std::string_view kind_name(std::uint32_t kind) {
 }
 
 // The group name inside a group slot's stored name "group:<name>".
-// Text stored NUL-padded in a fixed field; stops at the first NUL or the field's end.
-std::string fixed_text(const char* field, std::size_t size) {
-  std::string text;
-  for (std::size_t i = 0; i < size; ++i) {
-    char c = detail::atomic(const_cast<char&>(field[i])).load(std::memory_order_relaxed);
-    if (c == '\0') break;
-    text.push_back(c);
-  }
-  return text;
-}
-
 std::string_view recorder_state_name(std::uint32_t state) {
   switch (state) {
     case layout::kRecorderRecording: return "recording";
@@ -55,7 +45,7 @@ std::optional<RecorderInfo> read_recorder(const layout::TopicHeader& h, std::uin
   using detail::atomic;
   auto relaxed = std::memory_order_relaxed;
   auto& hm = const_cast<layout::TopicHeader&>(h);
-  std::string dir = fixed_text(h.log_dir, layout::kLogDirSize);
+  std::string dir = detail::log_dir_of(h);
   if (dir.empty()) return std::nullopt;
   RecorderInfo r;
   r.log_dir = std::move(dir);
@@ -73,7 +63,7 @@ std::optional<RecorderInfo> read_recorder(const layout::TopicHeader& h, std::uin
   for (int attempt = 0; attempt < 4; ++attempt) {
     // acquire: pairs with the release increment after the bridge wrote last_error.
     std::uint64_t before = atomic(hm.recorder_errors).load(std::memory_order_acquire);
-    r.last_error = fixed_text(h.last_error, layout::kRecorderTextSize);
+    r.last_error = detail::read_fixed_text(h.last_error, layout::kRecorderTextSize);
     r.errors = before;
     if (atomic(hm.recorder_errors).load(std::memory_order_acquire) == before) break;
   }

@@ -114,6 +114,9 @@ Result<TopicConfig> TopicMapping::validate(const TopicHeader& h, std::uint64_t f
     return bad(path, "unknown slow-reader policy " + std::to_string(h.policy));
   }
   if (h.stuck_claim_timeout_ns == 0) return bad(path, "stuck-claim timeout is zero");
+  if (h.base_position % h.frame_alignment != 0) {
+    return bad(path, "base position " + std::to_string(h.base_position) + " is not frame aligned");
+  }
 
   TopicConfig c;
   c.capacity = h.capacity;
@@ -127,6 +130,8 @@ Result<TopicConfig> TopicMapping::validate(const TopicHeader& h, std::uint64_t f
   c.file_size = h.file_size;
   c.ring_offset = h.ring_offset;
   c.frame_alignment = h.frame_alignment;
+  c.start_position = h.base_position;
+  c.start_sequence = h.base_messages;
   return c;
 }
 

@@ -1,0 +1,178 @@
+// LogReader: find the segment holding an offset, verify its chunks, validate its frames.
+#include "log/log_reader.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "log/crc32c.hpp"
+#include "log/segments.hpp"
+
+namespace ringbus::detail {
+
+LogReader::LogReader(std::string dir, std::uint64_t max_message, std::uint64_t alignment)
+    : dir_(std::move(dir)), max_message_(max_message), alignment_(alignment) {}
+
+LogReader::~LogReader() { close_segment(); }
+
+void LogReader::close_segment() noexcept {
+  if (!open_) return;
+  if (seg_.map != nullptr) ::munmap(const_cast<std::byte*>(seg_.map), seg_.map_length);
+  if (seg_.log_fd >= 0) ::close(seg_.log_fd);
+  if (seg_.index_fd >= 0) ::close(seg_.index_fd);
+  seg_ = Segment{};
+  open_ = false;
+}
+
+bool LogReader::open_segment(std::uint64_t base) {
+  close_segment();
+  Segment s;
+  s.base = base;
+  s.verified_end = base;
+  std::string log_path = segment_file(dir_, base, layout::kSegmentSuffix);
+  s.log_fd = ::open(log_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (s.log_fd < 0) {
+    error_ = "cannot open segment " + log_path + ": " + std::strerror(errno);
+    return false;
+  }
+  std::string index_path = segment_file(dir_, base, layout::kIndexSuffix);
+  s.index_fd = ::open(index_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (s.index_fd < 0) {
+    error_ = "cannot open chunk index " + index_path + ": " + std::strerror(errno);
+    ::close(s.log_fd);
+    return false;
+  }
+  seg_ = s;
+  open_ = true;
+  return true;
+}
+
+bool LogReader::map_up_to(std::uint64_t end) {
+  if (end - seg_.base <= seg_.map_length) return true;
+  struct stat st {};
+  if (::fstat(seg_.log_fd, &st) != 0) {
+    error_ = std::string("cannot stat segment: ") + std::strerror(errno);
+    return false;
+  }
+  auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size < end - seg_.base) {
+    error_ = "segment " + segment_file(dir_, seg_.base, layout::kSegmentSuffix) + " is " +
+             std::to_string(size) + " bytes, shorter than its chunk index says (" +
+             std::to_string(end - seg_.base) + ")";
+    return false;
+  }
+  if (seg_.map != nullptr) ::munmap(const_cast<std::byte*>(seg_.map), seg_.map_length);
+  seg_.map = nullptr;
+  void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, seg_.log_fd, 0);
+  if (p == MAP_FAILED) {
+    error_ = std::string("cannot map segment: ") + std::strerror(errno);
+    seg_.map_length = 0;
+    return false;
+  }
+  seg_.map = static_cast<const std::byte*>(p);
+  seg_.map_length = size;
+  return true;
+}
+
+bool LogReader::extend() {
+  auto records = read_chunk_records(seg_.index_fd, seg_.base, seg_.records, seg_.verified_end);
+  if (!records) {
+    error_ = records.error().message();
+    return false;
+  }
+  for (const auto& r : *records) {
+    if (!map_up_to(r.end_position)) return false;
+    const std::byte* chunk = seg_.map + (seg_.verified_end - seg_.base);
+    if (crc32c(chunk, r.end_position - seg_.verified_end) != r.data_crc) {
+      error_ = "segment " + segment_file(dir_, seg_.base, layout::kSegmentSuffix) +
+               ": CRC32C mismatch in chunk [" + std::to_string(seg_.verified_end) + ", " +
+               std::to_string(r.end_position) + ")";
+      return false;
+    }
+    seg_.verified_end = r.end_position;
+    ++seg_.records;
+  }
+  return true;
+}
+
+LogReader::Read LogReader::fail(std::string message) {
+  error_ = std::move(message);
+  return Read{Status::corrupt, nullptr, 0, 0};
+}
+
+bool LogReader::earliest(std::uint64_t& out) {
+  auto bases = list_segments(dir_);
+  if (!bases || bases->empty()) return false;
+  out = bases->front();
+  return true;
+}
+
+LogReader::Read LogReader::read(std::uint64_t position) {
+  // Find and verify the segment holding `position`.
+  for (int step = 0; step < 4; ++step) {
+    if (open_ && position >= seg_.base && position < seg_.verified_end) break;
+    if (open_ && position >= seg_.base && position == seg_.verified_end) {
+      if (!extend()) return Read{Status::corrupt, nullptr, 0, 0};
+      if (position < seg_.verified_end) break;
+    }
+    // Not in the open segment (or at its end): look at the directory again.
+    auto bases = list_segments(dir_);
+    if (!bases) return fail(bases.error().message());
+    bases_ = std::move(*bases);
+    if (bases_.empty()) return Read{Status::end, nullptr, 0, 0};
+    if (position < bases_.front()) return Read{Status::out_of_range, nullptr, 0, bases_.front()};
+    auto after = std::upper_bound(bases_.begin(), bases_.end(), position);
+    const std::uint64_t base = *(after - 1);
+    if (!open_ || seg_.base != base) {
+      if (!open_segment(base)) return Read{Status::corrupt, nullptr, 0, 0};
+      if (!extend()) return Read{Status::corrupt, nullptr, 0, 0};
+    }
+    if (position < seg_.verified_end) break;
+    if (position > seg_.verified_end) {
+      return fail("offset " + std::to_string(position) + " is past the recorded end " +
+                  std::to_string(seg_.verified_end) + " of segment " + std::to_string(base));
+    }
+    // At the end of this segment: the next one continues here, later (a gap), or not yet.
+    if (after == bases_.end()) return Read{Status::end, nullptr, 0, 0};
+    if (*after != position) return Read{Status::gap, nullptr, 0, *after};
+    if (!open_segment(*after) || !extend()) return Read{Status::corrupt, nullptr, 0, 0};
+    if (position < seg_.verified_end) break;
+    return Read{Status::end, nullptr, 0, 0};
+  }
+  if (!open_ || position < seg_.base || position >= seg_.verified_end) {
+    return Read{Status::end, nullptr, 0, 0};
+  }
+
+  const std::uint64_t offset = position - seg_.base;
+  const std::uint64_t available = seg_.verified_end - position;
+  auto where = [&] { return " at offset " + std::to_string(position) + " of log " + dir_; };
+  if (position % alignment_ != 0 || available < layout::kFrameHeaderSize) {
+    return fail("misaligned or truncated frame" + where());
+  }
+  const auto* frame = reinterpret_cast<const layout::FrameHeader*>(seg_.map + offset);
+  const std::uint64_t word = frame->commit;
+  const std::uint64_t length = layout::commit_length(word);
+  std::uint64_t stride = 0;
+  switch (layout::commit_kind(word)) {
+    case layout::FrameKind::kData:
+      if (length > max_message_ || frame->key_length > length) {
+        return fail("frame length " + std::to_string(length) + " out of bounds" + where());
+      }
+      stride = layout::frame_stride(length, alignment_);
+      break;
+    case layout::FrameKind::kPadding:
+      if (length == 0 || length % alignment_ != 0) return fail("invalid padding frame" + where());
+      stride = length;
+      break;
+    default: return fail("uncommitted frame in the log" + where());
+  }
+  if (stride > available) return fail("frame crosses the end of its chunk" + where());
+  return Read{Status::frame, frame, stride, position + stride};
+}
+
+}  // namespace ringbus::detail

@@ -1,0 +1,71 @@
+// Reads frames from a topic's disk log: segments mapped read-only, every chunk's CRC32C checked
+// before any frame in it is handed out. Used for replay by subscribers and the tools.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "layout/frame_layout.hpp"
+
+namespace ringbus::detail {
+
+class LogReader {
+ public:
+  enum class Status : std::uint8_t {
+    frame,         // `frame` is a complete data or padding frame of `stride` bytes
+    end,           // nothing recorded at `position` yet
+    gap,           // the log has no bytes at `position`; it continues at `next`
+    out_of_range,  // `position` is older than the log's earliest offset `next` (retention)
+    corrupt,       // a chunk fails its CRC or a frame is invalid: error() says where
+  };
+  struct Read {
+    Status status = Status::end;
+    const layout::FrameHeader* frame = nullptr;
+    std::uint64_t stride = 0;
+    std::uint64_t next = 0;
+  };
+
+  // `dir` is <log_dir>/<topic>; frames are validated against the topic's limits.
+  LogReader(std::string dir, std::uint64_t max_message, std::uint64_t alignment);
+  ~LogReader();
+  LogReader(const LogReader&) = delete;
+  LogReader& operator=(const LogReader&) = delete;
+
+  // The frame starting at stream offset `position`. The frame stays readable until the next
+  // call. Not a hot path: switching segments lists the directory and maps files.
+  Read read(std::uint64_t position);
+
+  // The oldest offset in the log (the first segment's base), or none if there is no segment.
+  bool earliest(std::uint64_t& out);
+
+  const std::string& error() const noexcept { return error_; }
+  const std::string& directory() const noexcept { return dir_; }
+
+ private:
+  struct Segment {
+    std::uint64_t base = 0;
+    int log_fd = -1;
+    int index_fd = -1;
+    const std::byte* map = nullptr;
+    std::uint64_t map_length = 0;
+    std::uint64_t records = 0;       // chunk records consumed from the index
+    std::uint64_t verified_end = 0;  // stream offset up to which chunks passed their CRC
+  };
+  bool open_segment(std::uint64_t base);
+  void close_segment() noexcept;
+  // Verifies more chunks of the open segment. False on a CRC or I/O error (error_ says which).
+  bool extend();
+  bool map_up_to(std::uint64_t end);
+  Read fail(std::string message);
+
+  std::string dir_;
+  std::uint64_t max_message_;
+  std::uint64_t alignment_;
+  Segment seg_;
+  bool open_ = false;
+  std::vector<std::uint64_t> bases_;
+  std::string error_;
+};
+
+}  // namespace ringbus::detail
