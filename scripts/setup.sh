@@ -8,6 +8,7 @@ packages=(
   libboost-dev libhwloc-dev hwloc
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
+  libncurses-dev
   strace tmux gnuplot-nox jq clang-format procps
 )
 
