@@ -99,25 +99,6 @@ Result<std::uint32_t> parse_mode(std::string_view text) {
   return mode;
 }
 
-Result<StartFrom> parse_from(std::string_view text) {
-  if (text == "earliest") return StartFrom::earliest();
-  if (text == "latest") return StartFrom::latest();
-  std::uint64_t offset = 0;
-  bool ok = !text.empty() && text.size() <= 20;
-  for (char c : text) {
-    ok = ok && c >= '0' && c <= '9';
-    if (!ok) break;
-    const auto d = static_cast<std::uint64_t>(c - '0');
-    ok = offset <= (std::numeric_limits<std::uint64_t>::max() - d) / 10;
-    offset = offset * 10 + d;
-  }
-  if (!ok) {
-    return invalid("--from '" + std::string(text) +
-                   "' is invalid: expected earliest, latest or a byte offset");
-  }
-  return StartFrom::at(offset);
-}
-
 Result<void> pin(std::optional<int> cpu) {
   if (!cpu) return {};
   return pin_this_thread(*cpu);  // its message names the processor and the valid ones
@@ -261,6 +242,25 @@ Result<void> consume_group(const Topic& topic, const StartFrom& start, const Con
 
 }  // namespace
 
+Result<StartFrom> parse_from(std::string_view text) {
+  if (text == "earliest") return StartFrom::earliest();
+  if (text == "latest") return StartFrom::latest();
+  std::uint64_t offset = 0;
+  bool ok = !text.empty() && text.size() <= 20;
+  for (char c : text) {
+    ok = ok && c >= '0' && c <= '9';
+    if (!ok) break;
+    const auto d = static_cast<std::uint64_t>(c - '0');
+    ok = offset <= (std::numeric_limits<std::uint64_t>::max() - d) / 10;
+    offset = offset * 10 + d;
+  }
+  if (!ok) {
+    return invalid("--from '" + std::string(text) +
+                   "' is invalid: expected earliest, latest or a byte offset");
+  }
+  return StartFrom::at(offset);
+}
+
 void configure(CLI::App& app, Options& o) {
   app.description("ringbus: create topics of a shared-memory bus, publish to them, read them");
   app.set_version_flag("--version", "ringbus " RINGBUS_VERSION_STRING);
@@ -319,6 +319,15 @@ void configure(CLI::App& app, Options& o) {
       ->required();
   remove_reader->callback([&o] { o.command = Command::topic_remove_reader; });
 
+  auto* dump = topic->add_subcommand("dump", "Print a topic's frames one per line (debugging)");
+  dump->add_option("TOPIC", o.dump.topic, "Topic name")->required();
+  dump->add_option("--from", o.dump.from, "First frame: earliest, latest or a byte offset")
+      ->capture_default_str();
+  dump->add_option_function<std::int64_t>(
+      "--count", [&o](const std::int64_t& n) { o.dump.count = n; },
+      "Stop after this many messages (default: up to the tail)");
+  dump->callback([&o] { o.command = Command::topic_dump; });
+
   auto* produce = app.add_subcommand("produce", "Publish one message per line of standard input");
   produce->add_option("TOPIC", o.produce.topic, "Topic name")->required();
   produce->add_option("--key", o.produce.key, "Key of every message (default: none)");
@@ -367,6 +376,10 @@ void configure(CLI::App& app, Options& o) {
       ->excludes(name)
       ->excludes(lossy);
   consume->callback([&o] { o.command = Command::consume; });
+
+  auto* topo_command = app.add_subcommand(
+      "topo", "Print the CPU topology and the recommended producer/consumer core pairs");
+  topo_command->callback([&o] { o.command = Command::topo; });
 }
 
 Result<void> run(const Options& options, const Io& io) {
@@ -379,7 +392,9 @@ Result<void> run(const Options& options, const Io& io) {
     case Command::topic_remove_reader:
       return topic_remove_reader(bus, options.topic, options.reader);
     case Command::produce: return produce(bus, options.produce, io);
+    case Command::topic_dump: return topic_dump(bus, options.dump, io);
     case Command::consume: return consume(bus, options.consume, io);
+    case Command::topo: return topo(io);
     case Command::none: break;
   }
   return invalid("no command given (see 'ringbus --help')");

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "ringbus/result.hpp"
+#include "ringbus/subscriber.hpp"
 #include "ringbus/topic.hpp"
 
 namespace CLI {
@@ -53,6 +54,12 @@ struct ConsumeArgs {
   std::string group;
 };
 
+struct DumpArgs {
+  std::string topic;
+  std::string from = "earliest";      // earliest | latest | a byte offset on a frame boundary
+  std::optional<std::int64_t> count;  // data frames to show; none: up to the tail
+};
+
 enum class Command : std::uint8_t {
   none,
   topic_create,
@@ -60,8 +67,10 @@ enum class Command : std::uint8_t {
   topic_describe,
   topic_delete,
   topic_remove_reader,
+  topic_dump,
   produce,
   consume,
+  topo,
 };
 
 // Everything the command line said. Filled by parsing an app set up by configure().
@@ -74,6 +83,7 @@ struct Options {
   bool json = false;   // describe
   ProduceArgs produce;
   ConsumeArgs consume;
+  DumpArgs dump;
 };
 
 // Adds every subcommand and option to `app`; parsing it fills `options`, which must outlive
@@ -111,6 +121,25 @@ Result<void> produce(const Bus& bus, const ProduceArgs& args, const Io& io);
 // at any point loses no message (one printed but not yet acknowledged is delivered again).
 Result<void> consume(const Bus& bus, const ConsumeArgs& args, const Io& io);
 
+// dump.cpp: prints the frames from args.from (earliest by default) up to the tail as it was when
+// the dump began, or args.count data frames: offset, length (key + value bytes; the bytes
+// skipped for padding), type, sequence, timestamp (UTC), and previews of key and value (quoted
+// text when printable, else hex). Read-only and without a reader slot: producers may overwrite
+// frames meanwhile; the dump notices (lap tags, then the tail after each copy), says so on
+// io.err and goes on at the new earliest offset. It waits up to 200 ms at a claim in flight,
+// then stops there with a note on io.err. Errors: those of opening the topic and of --from
+// (offset_out_of_range, invalid_argument), corrupt for a frame that fails validation.
+Result<void> topic_dump(const Bus& bus, const DumpArgs& args, const Io& io);
+
+// topo.cpp: the hwloc topology (packages, caches, cores, PUs), the usable processors, and the
+// recommended producer/consumer pairs of processors (closest shared cache), best first, each
+// processor in at most one pair. Errors: none; a topology hwloc cannot load is reported in the
+// text.
+Result<void> topo(const Io& io);
+
+// earliest | latest | a decimal byte offset. Errors: invalid_argument naming --from.
+Result<StartFrom> parse_from(std::string_view text);
+
 // describe.cpp: the two renderings of a snapshot.
 
 // "alive"; "stalled" for a persistent reader with no live process (it keeps its position and,
@@ -122,7 +151,9 @@ std::string_view reader_state(const ReaderInfo& reader);
 std::string describe_text(const Topic& topic, const TopicSnapshot& snapshot);
 // One JSON object; fields are named like TopicSnapshot, TopicConfig and ReaderInfo. "readers"
 // holds every slot (subscribers, groups and members, told apart by "kind"); "groups" adds one
-// summary per group: its ReaderInfo fields plus "members", the number of its members.
+// summary per group: its ReaderInfo fields plus "members", the number of its members;
+// "recorder" holds the RecorderInfo fields once a bridge records the topic, else null. The
+// text form shows the recorder the same way, under "recorder:".
 std::string describe_json(const Topic& topic, const TopicSnapshot& snapshot);
 
 }  // namespace ringbus::cli

@@ -66,6 +66,29 @@ std::size_t member_count(const TopicSnapshot& snapshot, const ReaderInfo& g) {
                     [&](const ReaderInfo& r) { return r.kind == "member" && r.group == g.group; }));
 }
 
+// The disk log as the recording bridge publishes it in the topic header.
+std::string recorder_text(const RecorderInfo& r) {
+  std::string text = "recorder: " + r.state;
+  if (r.pid == 0) {
+    text += " (no bridge attached)\n";
+  } else {
+    text += " (bridge pid " + std::to_string(r.pid) + (r.alive ? ", alive)\n" : ", dead)\n");
+  }
+  text += table({
+      {"log dir", r.log_dir},
+      {"recorded", std::to_string(r.recorded_position) + " (" +
+                       std::to_string(r.recorded_messages) + " messages)"},
+      {"durable", std::to_string(r.durable_position)},
+      {"log start", std::to_string(r.log_start)},
+      {"recorder lag", std::to_string(r.lag_bytes) + " bytes"},
+      {"segments", std::to_string(r.segments)},
+      {"log bytes", size_text(r.log_bytes)},
+      {"errors", std::to_string(r.errors)},
+      {"last error", r.last_error.empty() ? "-" : r.last_error},
+  });
+  return text;
+}
+
 }  // namespace
 
 std::string_view reader_state(const ReaderInfo& reader) {
@@ -92,6 +115,7 @@ std::string describe_text(const Topic& topic, const TopicSnapshot& snapshot) {
       {"aborted claims", std::to_string(snapshot.aborted_claims)},
       {"reaped readers", std::to_string(snapshot.reaped_readers)},
   });
+  if (snapshot.recorder) text += recorder_text(*snapshot.recorder);
   std::vector<const ReaderInfo*> subscribers;
   std::vector<const ReaderInfo*> groups;
   std::vector<const ReaderInfo*> members;
@@ -202,7 +226,26 @@ std::string describe_json(const Topic& topic, const TopicSnapshot& snapshot) {
       {"reaped_readers", snapshot.reaped_readers},
       {"readers", std::move(readers)},
       {"groups", std::move(groups)},
+      {"recorder", nullptr},
   };
+  if (snapshot.recorder) {
+    const RecorderInfo& r = *snapshot.recorder;
+    j["recorder"] = {
+        {"state", r.state},
+        {"pid", r.pid},
+        {"alive", r.alive},
+        {"log_dir", r.log_dir},
+        {"recorded_position", r.recorded_position},
+        {"recorded_messages", r.recorded_messages},
+        {"durable_position", r.durable_position},
+        {"log_start", r.log_start},
+        {"segments", r.segments},
+        {"log_bytes", r.log_bytes},
+        {"errors", r.errors},
+        {"last_error", r.last_error},
+        {"lag_bytes", r.lag_bytes},
+    };
+  }
   // Reader and topic names are validated ASCII, but never let a bad byte abort the dump.
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
