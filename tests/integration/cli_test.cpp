@@ -1,5 +1,6 @@
 // The `ringbus` tool end to end: the built binary runs as real processes against a temporary bus
 // directory; the test process attaches readers of its own where a test needs one.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -12,7 +13,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "ringbus/bytes.hpp"
 #include "ringbus/group.hpp"
+#include "ringbus/producer.hpp"
 #include "ringbus/subscriber.hpp"
 #include "ringbus/topic.hpp"
 #include "support/test_support.hpp"
@@ -458,6 +461,147 @@ TEST_F(Cli, UsageErrorsExitWithTwo) {
   EXPECT_EQ(negative.status, 1);
   EXPECT_EQ(negative.out, "ringbus: --count -1 is invalid: it must not be negative\n");
   EXPECT_EQ(ringbus_all("--help").status, 0);
+}
+
+// `topic dump`: the words of each frame row (offset, length, type, sequence, timestamp, key,
+// value), header line excluded.
+std::vector<std::vector<std::string>> dump_rows(const std::string& out) {
+  std::vector<std::vector<std::string>> rows;
+  for (const std::string& line : split_lines(out)) {
+    std::istringstream in(line);
+    std::vector<std::string> words;
+    for (std::string w; in >> w;) words.push_back(w);
+    if (!words.empty() && words[0] != "OFFSET") rows.push_back(words);
+  }
+  return rows;
+}
+
+TEST_F(Cli, DumpPrintsKnownFrames) {
+  ASSERT_EQ(ringbus_all("topic create d --capacity 4K").status, 0);
+  ASSERT_EQ(ringbus_all("produce d --key k1", "hello\nworld\n\n").status, 0);
+  ASSERT_EQ(ringbus_all("produce d", std::string("bin\x01\x02\n")).status, 0);
+
+  CommandResult all = ringbus_all("topic dump d");
+  ASSERT_EQ(all.status, 0) << all.out;
+  EXPECT_EQ(split_lines(all.out)[0].rfind("OFFSET", 0), 0U) << all.out;
+  auto rows = dump_rows(all.out);
+  ASSERT_EQ(rows.size(), 4U) << all.out;
+  const std::vector<std::vector<std::string>> expected{
+      {"0", "7", "data", "0", "\"k1\"", "\"hello\""},
+      {"64", "7", "data", "1", "\"k1\"", "\"world\""},
+      {"128", "2", "data", "2", "\"k1\"", "\"\""},
+      {"192", "5", "data", "3", "-", "0x62696e0102"},
+  };
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    ASSERT_EQ(rows[i].size(), 7U) << all.out;
+    EXPECT_EQ(rows[i][0], expected[i][0]);
+    EXPECT_EQ(rows[i][1], expected[i][1]) << "key + value bytes";
+    EXPECT_EQ(rows[i][2], expected[i][2]);
+    EXPECT_EQ(rows[i][3], expected[i][3]);
+    EXPECT_EQ(rows[i][4].size(), 30U) << "UTC timestamp with nanoseconds: " << rows[i][4];
+    EXPECT_EQ(rows[i][4].back(), 'Z');
+    EXPECT_EQ(rows[i][5], expected[i][4]);
+    EXPECT_EQ(rows[i][6], expected[i][5]);
+  }
+
+  auto one = dump_rows(ringbus("topic dump d --from 64 --count 1").out);
+  ASSERT_EQ(one.size(), 1U);
+  EXPECT_EQ(one[0][0], "64");
+  EXPECT_EQ(one[0][6], "\"world\"");
+  EXPECT_TRUE(dump_rows(ringbus("topic dump d --from latest").out).empty());
+
+  CommandResult bad = ringbus_all("topic dump d --from 65");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_EQ(bad.out,
+            "ringbus: offset 65 is not a frame boundary (the frame before it ends at 128)\n");
+  CommandResult missing = ringbus_all("topic dump nothing");
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_TRUE(contains(missing.out, "topic 'nothing' not found")) << missing.out;
+  EXPECT_TRUE(describe("d")["readers"].empty()) << "dump takes no reader slot";
+}
+
+TEST_F(Cli, DumpShowsPaddingAndLongValuesAfterTheRingWrapped) {
+  ASSERT_EQ(ringbus_all("topic create wrap --capacity 4K").status, 0);
+  // 98-byte values take 192 bytes each: 21 fit before 4032, the 22nd leaves 64 bytes of
+  // padding and wraps to 4096, reclaiming the oldest frames (with the producers' slack).
+  std::string input;
+  for (int i = 0; i < 22; ++i) input += std::string(98, static_cast<char>('a' + i)) + "\n";
+  ASSERT_EQ(ringbus_all("produce wrap", input).status, 0);
+  const auto earliest = describe("wrap")["earliest"].get<std::uint64_t>();
+  ASSERT_GT(earliest, 0U);
+  ASSERT_EQ(earliest % 192, 0U);
+  auto rows = dump_rows(ringbus("topic dump wrap").out);
+  ASSERT_EQ(rows.size(), (4032 - earliest) / 192 + 2);
+  EXPECT_EQ(rows.front()[0], std::to_string(earliest));
+  EXPECT_EQ(rows.front()[1], "98");
+  EXPECT_EQ(rows.front()[3], std::to_string(earliest / 192));
+  const auto& padding = rows[rows.size() - 2];
+  EXPECT_EQ(padding[0], "4032");
+  EXPECT_EQ(padding[1], "64");
+  EXPECT_EQ(padding[2], "padding");
+  const auto& last = rows.back();
+  EXPECT_EQ(last[0], "4096");
+  EXPECT_EQ(last[3], "21");
+  // A value longer than the preview shows its start and its size.
+  EXPECT_EQ(last[6], "\"" + std::string(48, 'v') + "\"...");
+  ASSERT_EQ(last.size(), 9U);
+  EXPECT_EQ(last[7], "(98");
+  EXPECT_EQ(last[8], "bytes)");
+}
+
+TEST_F(Cli, DumpOfATopicBeingOverwrittenPrintsOnlyIntactFrames) {
+  ASSERT_EQ(ringbus_all("topic create hot --capacity 4K --policy overwrite").status, 0);
+  auto topic = bus_.bus().open_topic("hot");
+  ASSERT_TRUE(topic);
+  // Each value names its own sequence number, so a torn or stale frame cannot go unnoticed.
+  std::atomic<bool> stop{false};
+  std::thread producer([&] {
+    Producer p(*topic);
+    for (std::uint64_t i = 0; !stop.load(); ++i) {
+      const std::string value = "seq " + std::to_string(i) + std::string(i % 40, '.');
+      (void)p.publish(ConstBytes{}, as_bytes(value));
+      // Bursts of 16 (a ring every two bursts) with pauses between them: a dump sees frames
+      // and is still overwritten under it, often in the middle of a copy.
+      if (i % 16 == 15) std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  });
+  std::size_t frames = 0;
+  for (int run = 0; run < 20; ++run) {
+    CommandResult r = ringbus("topic dump hot");
+    EXPECT_EQ(r.status, 0);
+    for (const auto& row : dump_rows(r.out)) {
+      if (row[2] != "data") continue;
+      ++frames;
+      ASSERT_EQ(row.size(), 8U);  // the value "seq N..." is two words
+      EXPECT_EQ(row[6], "\"seq");
+      EXPECT_EQ(row[7].substr(0, row[7].find_first_of(".\"")), row[3])
+          << "sequence " << row[3] << ": " << row[6] << " " << row[7];
+    }
+  }
+  stop = true;
+  producer.join();
+  EXPECT_GT(frames, 0U);
+}
+
+TEST_F(Cli, TopoPrintsTheTopologyAndCorePairs) {
+  CommandResult r = ringbus_all("topo");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "usable PUs: ")) << r.out;
+  EXPECT_TRUE(contains(r.out, "PU P#")) << r.out;
+  const unsigned cpus = std::thread::hardware_concurrency();
+  if (cpus >= 2) {
+    EXPECT_TRUE(contains(r.out, "recommended producer/consumer pairs")) << r.out;
+    std::size_t pairs = 0;
+    for (const std::string& line : split_lines(r.out)) {
+      if (line.rfind("  producer ", 0) == 0) {
+        ++pairs;
+        EXPECT_TRUE(contains(line, "  consumer ")) << line;
+        EXPECT_TRUE(contains(line, "  shared cache ")) << line;
+      }
+    }
+    EXPECT_GE(pairs, 1U);
+    EXPECT_LE(pairs, cpus / 2) << "each processor in at most one pair";
+  }
 }
 
 }  // namespace
