@@ -30,6 +30,13 @@ std::string make_temp_dir() {
 
 TempBus::TempBus() : dir_(make_temp_dir()), bus_(dir_) {}
 
+TempDir::TempDir() : path_(make_temp_dir()) {}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
 TempBus::~TempBus() {
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);

@@ -31,6 +31,19 @@ class TempBus {
   Bus bus_;
 };
 
+// A fresh empty directory (for disk logs), removed with its contents when destroyed.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 // Forks a child that runs `body` and exits with its return value (exceptions and failed
 // assertions in the child exit with 100+).
 pid_t fork_child(const std::function<int()>& body);

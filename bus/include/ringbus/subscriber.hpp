@@ -114,6 +114,9 @@ class Subscriber {
   }
 
   std::uint64_t position() const noexcept { return cursor_; }
+  // Sequence number of the next message it reads (once known: after attach at a boundary
+  // followed by a message, or after the first message).
+  std::uint64_t next_sequence() const noexcept { return next_sequence_; }
   std::uint64_t lost_bytes() const noexcept { return lost_bytes_; }
   std::uint64_t lost_messages() const noexcept { return lost_messages_; }
   bool durable() const noexcept { return durable_; }

@@ -36,12 +36,14 @@ bool LogReader::open_segment(std::uint64_t base) {
   s.verified_end = base;
   std::string log_path = segment_file(dir_, base, layout::kSegmentSuffix);
   s.log_fd = ::open(log_path.c_str(), O_RDONLY | O_CLOEXEC);
+  vanished_ = s.log_fd < 0 && errno == ENOENT;
   if (s.log_fd < 0) {
     error_ = "cannot open segment " + log_path + ": " + std::strerror(errno);
     return false;
   }
   std::string index_path = segment_file(dir_, base, layout::kIndexSuffix);
   s.index_fd = ::open(index_path.c_str(), O_RDONLY | O_CLOEXEC);
+  vanished_ = s.index_fd < 0 && errno == ENOENT;
   if (s.index_fd < 0) {
     error_ = "cannot open chunk index " + index_path + ": " + std::strerror(errno);
     ::close(s.log_fd);
@@ -114,7 +116,7 @@ bool LogReader::earliest(std::uint64_t& out) {
 
 LogReader::Read LogReader::read(std::uint64_t position) {
   // Find and verify the segment holding `position`.
-  for (int step = 0; step < 4; ++step) {
+  for (int step = 0; step < 8; ++step) {
     if (open_ && position >= seg_.base && position < seg_.verified_end) break;
     if (open_ && position >= seg_.base && position == seg_.verified_end) {
       if (!extend()) return Read{Status::corrupt, nullptr, 0, 0};
@@ -129,18 +131,26 @@ LogReader::Read LogReader::read(std::uint64_t position) {
     auto after = std::upper_bound(bases_.begin(), bases_.end(), position);
     const std::uint64_t base = *(after - 1);
     if (!open_ || seg_.base != base) {
-      if (!open_segment(base)) return Read{Status::corrupt, nullptr, 0, 0};
+      if (!open_segment(base)) {
+        if (vanished_) continue;  // deleted by retention since we listed: list again
+        return Read{Status::corrupt, nullptr, 0, 0};
+      }
       if (!extend()) return Read{Status::corrupt, nullptr, 0, 0};
     }
     if (position < seg_.verified_end) break;
     if (position > seg_.verified_end) {
-      return fail("offset " + std::to_string(position) + " is past the recorded end " +
-                  std::to_string(seg_.verified_end) + " of segment " + std::to_string(base));
+      // Not recorded (yet): past the newest segment's end, or in a gap before the next one.
+      if (after == bases_.end()) return Read{Status::end, nullptr, 0, 0};
+      return Read{Status::gap, nullptr, 0, *after};
     }
     // At the end of this segment: the next one continues here, later (a gap), or not yet.
     if (after == bases_.end()) return Read{Status::end, nullptr, 0, 0};
     if (*after != position) return Read{Status::gap, nullptr, 0, *after};
-    if (!open_segment(*after) || !extend()) return Read{Status::corrupt, nullptr, 0, 0};
+    if (!open_segment(*after)) {
+      if (vanished_) continue;
+      return Read{Status::corrupt, nullptr, 0, 0};
+    }
+    if (!extend()) return Read{Status::corrupt, nullptr, 0, 0};
     if (position < seg_.verified_end) break;
     return Read{Status::end, nullptr, 0, 0};
   }

@@ -66,6 +66,7 @@ class LogReader {
   bool open_ = false;
   std::vector<std::uint64_t> bases_;
   std::string error_;
+  bool vanished_ = false;  // the last segment we tried to open was deleted (retention)
 };
 
 }  // namespace ringbus::detail

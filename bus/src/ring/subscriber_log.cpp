@@ -45,6 +45,12 @@ void Subscriber::set_replaying(bool on) noexcept {
 }
 
 bool Subscriber::enter_log() noexcept {
+  // Only when the ring really lost the cursor: a "lapped" frame at the tail may just be last
+  // lap's payload bytes that look like a newer commit word.
+  // acquire: pairs with the producers' reclaim CAS.
+  if (atomic(header_of(header_).reclaimed).load(std::memory_order_acquire) <= cursor_) {
+    return false;
+  }
   if (!open_log()) return false;
   // `end`: the log has nothing here either (the recorder was lapped too, or is behind).
   if (log_->read(cursor_).status == LogReader::Status::end) return false;

@@ -1,0 +1,180 @@
+// Bridge: discovery, one recorder per topic on one thread, restore, retries, shutdown.
+#include "bridge.hpp"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <thread>
+
+#include <fnmatch.h>
+
+#include "event_log.hpp"
+#include "log_state.hpp"
+#include "recorder_counters.hpp"
+#include "ringbus/pin.hpp"
+#include "topic_log.hpp"
+
+namespace ringbus::bridge {
+
+namespace {
+
+// Sleep when no recorder found anything: short enough for latency-insensitive recording, long
+// enough to leave the core alone when the bus is idle.
+constexpr auto kIdleSleep = std::chrono::microseconds(200);
+
+}  // namespace
+
+Bridge::Bridge(BridgeConfig config)
+    : config_(std::move(config)),
+      bus_(config_.bus_dir.empty() ? Bus::default_directory() : config_.bus_dir) {}
+
+bool Bridge::wanted(const std::string& topic) const {
+  return std::any_of(config_.record.begin(), config_.record.end(), [&](const std::string& p) {
+    return ::fnmatch(p.c_str(), topic.c_str(), 0) == 0;
+  });
+}
+
+void Bridge::report_once(const std::string& topic, const std::string& message) {
+  auto& last = last_error_[topic];
+  if (last == message) return;
+  last = message;
+  log_event(topic, "error: " + message + " (retrying)");
+}
+
+void Bridge::start_recorder(const std::string& name, Clock::time_point now) {
+  auto topic = bus_.open_topic(name);
+  if (!topic) {
+    if (topic.error().code() != Errc::not_found) report_once(name, topic.error().message());
+    retry_at_[name] = now + config_.retry_interval;
+    return;
+  }
+  auto recorder = TopicRecorder::start(*topic, config_);
+  if (!recorder) {
+    report_once(name, recorder.error().message());
+    // Another bridge's counters are not ours to touch.
+    if (recorder.error().code() != Errc::busy) {
+      RecorderCounters(*topic).failed(recorder.error().message());
+    }
+    retry_at_[name] = now + config_.retry_interval;
+    return;
+  }
+  last_error_.erase(name);
+  retry_at_.erase(name);
+  recorders_[name] = std::move(*recorder);
+}
+
+void Bridge::restore_lost_topics(const std::vector<std::string>& present, Clock::time_point now) {
+  DIR* d = ::opendir(config_.log_dir.c_str());
+  if (d == nullptr) return;
+  std::vector<std::string> candidates;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == ".." || !wanted(name) || !validate_name(name)) {
+      continue;
+    }
+    if (std::find(present.begin(), present.end(), name) != present.end()) continue;
+    candidates.push_back(name);
+  }
+  ::closedir(d);
+  for (const std::string& name : candidates) {
+    if (auto it = retry_at_.find(name); it != retry_at_.end() && now < it->second) continue;
+    const std::string dir = config_.log_dir + "/" + name;
+    auto state = read_log_state(dir);
+    if (!state) {
+      if (state.error().code() != Errc::not_found) report_once(name, state.error().message());
+      retry_at_[name] = now + config_.retry_interval;
+      continue;
+    }
+    // The log's end (after recovery) is where the re-created topic's stream continues.
+    std::uint64_t end = 0;
+    std::uint64_t sequence = state->durable_messages;
+    {
+      auto log =
+          TopicLog::open(dir, TopicLogOptions{config_.segment_bytes, state->config.max_message,
+                                              state->config.frame_alignment});
+      if (!log) {
+        report_once(name, log.error().message());
+        retry_at_[name] = now + config_.retry_interval;
+        continue;
+      }
+      end = log->end();
+      log->end_sequence(sequence);
+    }
+    TopicOptions options;
+    options.capacity = state->config.capacity;
+    options.max_message = state->config.max_message;
+    options.policy = state->config.policy;
+    options.max_readers = state->config.max_readers;
+    options.frame_alignment = state->config.frame_alignment;
+    options.stuck_claim_timeout = state->config.stuck_claim_timeout;
+    options.start_position = end;
+    options.start_sequence = sequence;
+    auto created = bus_.create_topic(name, options);
+    if (!created) {
+      if (created.error().code() != Errc::already_exists) {
+        report_once(name, "cannot restore the topic: " + created.error().message());
+        retry_at_[name] = now + config_.retry_interval;
+      }
+      continue;
+    }
+    log_event(name, "restored the topic from its log: it continues at offset " +
+                        std::to_string(end) + " (message " + std::to_string(sequence) + ")");
+  }
+}
+
+void Bridge::scan(Clock::time_point now) {
+  // Recorders whose topic was deleted (or replaced by a new file) stop.
+  for (auto it = recorders_.begin(); it != recorders_.end();) {
+    if (it->second->topic_gone()) {
+      log_event(it->first, "the topic was removed; recording stops");
+      it->second->stop();
+      it = recorders_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto topics = bus_.list_topics();
+  if (!topics) {
+    report_once("", topics.error().message());
+    return;
+  }
+  if (config_.restore_topics) restore_lost_topics(*topics, now);
+  topics = bus_.list_topics();
+  if (!topics) return;
+  for (const std::string& name : *topics) {
+    if (!wanted(name) || recorders_.count(name) != 0) continue;
+    if (auto it = retry_at_.find(name); it != retry_at_.end() && now < it->second) continue;
+    start_recorder(name, now);
+  }
+}
+
+int Bridge::run(const std::atomic<bool>& stop) {
+  if (config_.cpu) {
+    if (auto pinned = pin_this_thread(*config_.cpu); !pinned) {
+      log_event("", "error: " + pinned.error().message());
+      return 1;
+    }
+    log_event("", "recording thread pinned to core " + std::to_string(*config_.cpu));
+  }
+  log_event("", "started: bus " + bus_.directory() + ", logs in " + config_.log_dir + ", fsync " +
+                    std::string(to_string(config_.fsync)));
+  Clock::time_point next_scan{};
+  // relaxed: a flag set by the signal handler; nothing else is published through it.
+  while (!stop.load(std::memory_order_relaxed)) {
+    auto now = Clock::now();
+    if (now >= next_scan) {
+      scan(now);
+      next_scan = now + config_.scan_interval;
+    }
+    bool busy = false;
+    for (auto& [name, recorder] : recorders_) busy = recorder->step(now) || busy;
+    if (!busy) std::this_thread::sleep_for(kIdleSleep);
+  }
+  for (auto& [name, recorder] : recorders_) recorder->stop();
+  recorders_.clear();
+  log_event("", "stopped");
+  return 0;
+}
+
+}  // namespace ringbus::bridge

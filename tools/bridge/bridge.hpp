@@ -1,0 +1,39 @@
+// The bridge's main loop: find the topics to record (names or globs; topics created later are
+// picked up), run one recorder per topic, restore topics lost from the bus directory from their
+// logs, retry what failed, and stop cleanly with a final durable flush.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "bridge_config.hpp"
+#include "recorder.hpp"
+#include "ringbus/topic.hpp"
+
+namespace ringbus::bridge {
+
+class Bridge {
+ public:
+  explicit Bridge(BridgeConfig config);
+  // Records until `stop` becomes true, then flushes and detaches. Returns the exit status.
+  int run(const std::atomic<bool>& stop);
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  void scan(Clock::time_point now);
+  void start_recorder(const std::string& topic, Clock::time_point now);
+  void restore_lost_topics(const std::vector<std::string>& present, Clock::time_point now);
+  bool wanted(const std::string& topic) const;
+  void report_once(const std::string& topic, const std::string& message);
+
+  BridgeConfig config_;
+  Bus bus_;
+  std::map<std::string, std::unique_ptr<TopicRecorder>> recorders_;
+  std::map<std::string, Clock::time_point> retry_at_;
+  std::map<std::string, std::string> last_error_;
+};
+
+}  // namespace ringbus::bridge

@@ -1,0 +1,52 @@
+// ringbus-bridge configuration: the TOML file (toml++) and the command-line flags that override
+// it. Every option is documented in docs/bridge.md; bridge.example.toml shows them all.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ringbus/result.hpp"
+
+namespace ringbus::bridge {
+
+enum class FsyncPolicy : std::uint8_t {
+  never,     // page cache only: survives a bridge crash, not a power cut
+  interval,  // fdatasync at most every fsync_interval
+  bytes,     // fdatasync once fsync_bytes more were written
+};
+
+struct BridgeConfig {
+  std::string bus_dir;              // empty: $RINGBUS_DIR, else /dev/shm/ringbus-$UID
+  std::string log_dir;              // required: <log_dir>/<topic>/ per recorded topic
+  std::vector<std::string> record;  // topic names or shell globs ("*", "md.*")
+  std::uint64_t segment_bytes = std::uint64_t{64} << 20;
+  FsyncPolicy fsync = FsyncPolicy::interval;
+  std::chrono::milliseconds fsync_interval{10};
+  std::uint64_t fsync_bytes = std::uint64_t{4} << 20;
+  std::uint64_t retention_bytes = 0;               // per topic; 0: keep everything
+  std::chrono::milliseconds retention_age{0};      // 0: keep everything
+  std::string reader_name = "ringbus-bridge";      // its persistent reader in each topic
+  std::chrono::milliseconds scan_interval{1000};   // looking for new topics
+  std::chrono::milliseconds retry_interval{1000};  // after a failed write or open
+  std::optional<int> cpu;                          // pin the recording thread to this core (hwloc)
+  bool restore_topics = true;  // re-create a recorded topic missing from the bus directory
+};
+
+// Reads a TOML configuration file. Errors: not_found, invalid_argument (with the file, line and
+// the option at fault).
+Result<BridgeConfig> load_config_file(const std::string& path);
+
+// Checks a complete configuration (after flags). Errors: invalid_argument.
+Result<void> validate_config(const BridgeConfig& config);
+
+// "10ms", "2s", "30m", "12h", "7d" (a bare number is milliseconds).
+Result<std::chrono::milliseconds> parse_duration(std::string_view text, std::string_view what);
+
+std::string_view to_string(FsyncPolicy policy) noexcept;
+Result<FsyncPolicy> parse_fsync_policy(std::string_view text);
+
+}  // namespace ringbus::bridge

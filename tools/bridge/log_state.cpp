@@ -1,0 +1,134 @@
+// state.json: JSON (nlohmann) so operators can read it; written to a temporary file, fsynced,
+// renamed over the old one, and the directory fsynced.
+#include "log_state.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "layout/log_layout.hpp"
+
+namespace ringbus::bridge {
+
+namespace {
+
+constexpr int kStateVersion = 1;
+
+Error io_error(const std::string& what, int err) {
+  Errc code = (err == ENOSPC || err == EDQUOT || err == EFBIG) ? Errc::no_space : Errc::io_error;
+  return Error(code, what + ": " + std::strerror(err));
+}
+
+}  // namespace
+
+Result<void> write_log_state(const std::string& dir, const LogState& s, bool sync) {
+  nlohmann::json j;
+  j["format"] = "ringbus-log-state";
+  j["version"] = kStateVersion;
+  j["topic"] = s.topic;
+  j["durable_position"] = s.durable_position;
+  j["durable_messages"] = s.durable_messages;
+  j["log_start"] = s.log_start;
+  j["config"] = {
+      {"capacity", s.config.capacity},
+      {"max_message", s.config.max_message},
+      {"policy", std::string(to_string(s.config.policy))},
+      {"max_readers", s.config.max_readers},
+      {"frame_alignment", s.config.frame_alignment},
+      {"stuck_claim_timeout_ms", s.config.stuck_claim_timeout.count()},
+  };
+  j["groups"] = nlohmann::json::array();
+  for (const auto& g : s.groups) {
+    j["groups"].push_back({{"name", g.name}, {"position", g.position}, {"messages", g.messages}});
+  }
+  const std::string text = j.dump(2) + "\n";
+  const std::string path = dir + "/" + layout::kLogStateFile;
+  const std::string temp = path + ".tmp";
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return io_error("cannot write " + temp, errno);
+  std::size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      ::unlink(temp.c_str());
+      return io_error("cannot write " + temp, err);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (sync && ::fsync(fd) != 0) {
+    int err = errno;
+    ::close(fd);
+    ::unlink(temp.c_str());
+    return io_error("cannot fsync " + temp, err);
+  }
+  ::close(fd);
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(temp.c_str());
+    return io_error("cannot rename " + temp + " to " + path, err);
+  }
+  if (sync) {
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+  }
+  return {};
+}
+
+Result<LogState> read_log_state(const std::string& dir) {
+  const std::string path = dir + "/" + layout::kLogStateFile;
+  std::ifstream in(path);
+  if (!in) {
+    if (errno == ENOENT) return Error(Errc::not_found, path + " does not exist");
+    return io_error("cannot read " + path, errno);
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  auto bad = [&](const std::string& why) { return Error(Errc::corrupt, path + ": " + why); };
+  nlohmann::json j = nlohmann::json::parse(buffer.str(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return bad("not valid JSON");
+  try {
+    if (j.at("format") != "ringbus-log-state") return bad("not a ringbus log state file");
+    if (j.at("version").get<int>() != kStateVersion) {
+      return Error(Errc::incompatible, path + ": version " + j.at("version").dump() +
+                                           ", this bridge reads version " +
+                                           std::to_string(kStateVersion));
+    }
+    LogState s;
+    s.topic = j.at("topic").get<std::string>();
+    s.durable_position = j.at("durable_position").get<std::uint64_t>();
+    s.durable_messages = j.at("durable_messages").get<std::uint64_t>();
+    s.log_start = j.at("log_start").get<std::uint64_t>();
+    const auto& c = j.at("config");
+    s.config.capacity = c.at("capacity").get<std::uint64_t>();
+    s.config.max_message = c.at("max_message").get<std::uint64_t>();
+    auto policy = c.at("policy").get<std::string>();
+    if (policy != "block" && policy != "overwrite") return bad("unknown policy '" + policy + "'");
+    s.config.policy = policy == "block" ? Policy::block : Policy::overwrite;
+    s.config.max_readers = c.at("max_readers").get<std::uint32_t>();
+    s.config.frame_alignment = c.at("frame_alignment").get<std::uint32_t>();
+    s.config.stuck_claim_timeout =
+        std::chrono::milliseconds(c.at("stuck_claim_timeout_ms").get<std::int64_t>());
+    for (const auto& g : j.at("groups")) {
+      s.groups.push_back(GroupPosition{g.at("name").get<std::string>(),
+                                       g.at("position").get<std::uint64_t>(),
+                                       g.at("messages").get<std::uint64_t>()});
+    }
+    return s;
+  } catch (const nlohmann::json::exception& e) {
+    return bad(std::string("missing or invalid field (") + e.what() + ")");
+  }
+}
+
+}  // namespace ringbus::bridge

@@ -1,0 +1,348 @@
+// TopicRecorder: frames from the ring to the disk log, rebuilt from each message (the slack
+// bytes after a message, never read, are written as zeros), padding rebuilt from the gaps
+// between frames, losses (an overwrite topic lapping the recorder) as new segments.
+#include "recorder.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "event_log.hpp"
+#include "layout/frame_layout.hpp"
+#include "topic/topic_mapping.hpp"
+
+namespace ringbus::bridge {
+
+namespace {
+
+constexpr std::size_t kPollMessages = 256;
+constexpr std::size_t kChunkBytes = 256 * 1024;  // gather this much per write when busy
+constexpr auto kHousekeeping = std::chrono::seconds(1);
+
+std::uint64_t inode_of(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_ino) : 0;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<TopicRecorder>> TopicRecorder::start(const Topic& topic,
+                                                            const BridgeConfig& config) {
+  const TopicConfig& tc = topic.config();
+  const std::string dir = config.log_dir + "/" + topic.name();
+  auto prior = read_log_state(dir);
+  if (prior) {
+    if (prior->config.frame_alignment != tc.frame_alignment ||
+        prior->config.max_message > tc.max_message) {
+      return Error(Errc::incompatible,
+                   "the log in " + dir + " was recorded with frame alignment " +
+                       std::to_string(prior->config.frame_alignment) + " and max message " +
+                       std::to_string(prior->config.max_message) + ", but the topic now has " +
+                       std::to_string(tc.frame_alignment) + " and " +
+                       std::to_string(tc.max_message) + "; move the old log away");
+    }
+  } else if (prior.error().code() != Errc::not_found) {
+    return prior.error();
+  }
+  auto log = TopicLog::open(
+      dir, TopicLogOptions{config.segment_bytes, tc.max_message, tc.frame_alignment});
+  if (!log) return log.error();
+  if (!log->recovery().empty()) log_event(topic.name(), "log recovery: " + log->recovery());
+
+  const TopicSnapshot snap = topic.snapshot();
+  if (!log->empty() && snap.tail < log->end()) {
+    return Error(Errc::incompatible,
+                 "topic ends at offset " + std::to_string(snap.tail) + " but its log in " + dir +
+                     " holds offsets up to " + std::to_string(log->end()) +
+                     ": the topic was re-created without its log. Remove the topic to let the "
+                     "bridge restore it from the log, or move the log away");
+  }
+  SubscriberOptions options;
+  options.name = config.reader_name;
+  options.durability = Durability::durable;
+  options.manual_commit = true;
+  // A new reader continues the log (or starts at the ring's oldest frame); an existing one
+  // resumes at what it committed, which is at most the log's end.
+  std::uint64_t start = snap.earliest;
+  if (!log->empty()) start = std::max(log->end(), snap.earliest);
+  options.start = StartFrom::at(start);
+  auto reader = Subscriber::attach(topic, options);
+  if (!reader) {
+    if (reader.error().code() == Errc::busy) {
+      return Error(Errc::busy, "already recorded by another ringbus-bridge (its reader '" +
+                                   config.reader_name + "' is attached)");
+    }
+    return reader.error();
+  }
+  std::unique_ptr<TopicRecorder> r(new TopicRecorder(topic, config, std::move(*log)));
+  r->reader_.emplace(std::move(*reader));
+  const std::uint64_t resume = r->reader_->position();
+  const std::uint64_t end = r->log_.end();
+  r->skip_below_ = r->log_.empty() ? 0 : end;
+  r->durable_ = end;
+  std::uint64_t sequence = 0;
+  r->durable_messages_ = r->log_.end_sequence(sequence) ? sequence : r->reader_->next_sequence();
+  r->force_new_run_ = !r->log_.empty() && resume > end;
+  if (r->force_new_run_) {
+    log_event(topic.name(), "the log ends at offset " + std::to_string(end) +
+                                " but the ring continues at " + std::to_string(resume) +
+                                ": offsets in between are lost (overwritten while no bridge "
+                                "recorded, or lost from disk past the durable position)");
+  }
+  if (prior) r->state_ = std::move(*prior);
+  r->state_.topic = topic.name();
+  r->state_.config = tc;
+  r->counters_.attach(dir);
+  r->publish_counters();
+  log_event(topic.name(), "recording from offset " + std::to_string(std::max(resume, end)) +
+                              " into " + dir + " (log holds [" + std::to_string(r->log_.start()) +
+                              ", " + std::to_string(end) + "), " +
+                              std::to_string(r->log_.segment_count()) + " segments)");
+  return r;
+}
+
+TopicRecorder::TopicRecorder(const Topic& topic, const BridgeConfig& config, TopicLog log)
+    : topic_(topic),
+      config_(config),
+      log_(std::move(log)),
+      counters_(topic),
+      lap_shift_(topic.mapping().lap_shift()),
+      alignment_(topic.config().frame_alignment),
+      capacity_(topic.config().capacity),
+      topic_inode_(inode_of(topic.path())) {
+  synced_at_end_ = log_.end();
+}
+
+TopicRecorder::~TopicRecorder() = default;
+
+bool TopicRecorder::topic_gone() const { return inode_of(topic_.path()) != topic_inode_; }
+
+void TopicRecorder::append_padding(std::uint64_t from, std::uint64_t to) {
+  const std::uint64_t most = (std::uint64_t{1} << 29) & ~(alignment_ - 1);
+  while (from < to) {
+    const std::uint64_t length = std::min(to - from, most);
+    layout::FrameHeader h{};
+    h.commit =
+        layout::make_commit(layout::lap_of(from, lap_shift_), layout::FrameKind::kPadding, length);
+    const std::size_t at = chunk_.size();
+    chunk_.resize(at + length);
+    std::memset(chunk_.data() + at, 0, length);
+    std::memcpy(chunk_.data() + at, &h, sizeof h);
+    runs_.back().size += length;
+    from += length;
+  }
+}
+
+void TopicRecorder::on_message(const Message& m) {
+  if (m.offset < skip_below_) return;  // the log has it already
+  const bool lost = reader_->lost_bytes() != seen_lost_bytes_;
+  if (lost) {
+    log_event(
+        topic_.name(),
+        "the recorder was lapped: " + std::to_string(reader_->lost_bytes() - seen_lost_bytes_) +
+            " bytes before offset " + std::to_string(m.offset) + " are missing from the log");
+    seen_lost_bytes_ = reader_->lost_bytes();
+  }
+  const std::uint64_t expected =
+      runs_.empty() ? log_.end() : runs_.back().start + runs_.back().size;
+  if (runs_.empty() && log_.empty()) {
+    runs_.push_back(Run{m.offset, chunk_.size(), 0, false, 0});  // the log's first frame
+  } else if (m.offset > expected && !lost && !force_new_run_) {
+    // Frames the reader skipped without losing them: padding (ring end, aborted claims).
+    if (runs_.empty()) runs_.push_back(Run{expected, chunk_.size(), 0, false, 0});
+    append_padding(expected, m.offset);
+  } else if (m.offset != expected) {
+    runs_.push_back(Run{m.offset, chunk_.size(), 0, false, 0});  // a gap: a new segment
+  } else if (runs_.empty()) {
+    runs_.push_back(Run{expected, chunk_.size(), 0, false, 0});
+  }
+  force_new_run_ = false;
+  const std::uint64_t length = m.key.size() + m.value.size();
+  const std::uint64_t stride = layout::frame_stride(length, alignment_);
+  layout::FrameHeader h{};
+  h.commit =
+      layout::make_commit(layout::lap_of(m.offset, lap_shift_), layout::FrameKind::kData, length);
+  h.sequence = m.sequence;
+  h.timestamp_ns = m.timestamp_ns;
+  h.key_length = static_cast<std::uint32_t>(m.key.size());
+  const std::size_t at = chunk_.size();
+  chunk_.resize(at + stride);
+  std::byte* p = chunk_.data() + at;
+  std::memcpy(p, &h, sizeof h);
+  if (!m.key.empty()) std::memcpy(p + sizeof h, m.key.data(), m.key.size());
+  if (!m.value.empty()) std::memcpy(p + sizeof h + m.key.size(), m.value.data(), m.value.size());
+  std::memset(p + sizeof h + length, 0, stride - sizeof h - length);
+  Run& run = runs_.back();
+  run.size += stride;
+  run.has_sequence = true;
+  run.last_sequence = m.sequence;
+}
+
+bool TopicRecorder::flush_chunk(Clock::time_point now) {
+  std::size_t done = 0;
+  for (; done < runs_.size(); ++done) {
+    const Run& run = runs_[done];
+    if (run.size == 0) continue;
+    if (run.start < log_.end()) {  // cannot happen; never write a duplicate offset
+      fail("chunk at offset " + std::to_string(run.start) + " is behind the log's end " +
+               std::to_string(log_.end()),
+           now);
+      break;
+    }
+    auto ok = log_.append(run.start, chunk_.data() + run.offset, run.size,
+                          run.has_sequence ? &run.last_sequence : nullptr);
+    if (!ok) {
+      fail(ok.error().message(), now);
+      break;
+    }
+  }
+  if (done == runs_.size()) {
+    chunk_.clear();
+    runs_.clear();
+    if (failing_) {
+      failing_ = false;
+      counters_.recovered();
+      log_event(topic_.name(),
+                "recording again; the log ends at offset " + std::to_string(log_.end()));
+    }
+    publish_counters();
+    return true;
+  }
+  // Keep the runs not written yet, for the retry.
+  if (done > 0) {
+    const std::size_t from = runs_[done].offset;
+    chunk_.erase(chunk_.begin(), chunk_.begin() + static_cast<std::ptrdiff_t>(from));
+    runs_.erase(runs_.begin(), runs_.begin() + static_cast<std::ptrdiff_t>(done));
+    for (Run& run : runs_) run.offset -= from;
+    publish_counters();
+  }
+  return false;
+}
+
+void TopicRecorder::fail(const std::string& message, Clock::time_point now) {
+  counters_.failed(message);
+  if (!failing_) log_event(topic_.name(), "error: " + message + " (retrying)");
+  failing_ = true;
+  retry_at_ = now + config_.retry_interval;
+}
+
+Result<void> TopicRecorder::write_state(bool sync_file) {
+  state_.durable_position = durable_;
+  state_.durable_messages = durable_messages_;
+  state_.log_start = log_.start();
+  return write_log_state(log_.directory(), state_, sync_file);
+}
+
+bool TopicRecorder::sync(Clock::time_point now) {
+  const bool fsync = config_.fsync != FsyncPolicy::never;
+  if (fsync) {
+    if (auto ok = log_.sync(); !ok) {
+      fail(ok.error().message(), now);
+      return false;
+    }
+  }
+  durable_ = log_.end();
+  std::uint64_t sequence = 0;
+  if (log_.end_sequence(sequence)) durable_messages_ = sequence;
+  if (fsync) {
+    if (auto ok = write_state(true); !ok) fail(ok.error().message(), now);
+  }
+  // Producers may now overwrite what is durable (never: what reached the page cache).
+  if (durable_ <= reader_->position()) reader_->commit_position(durable_, durable_messages_);
+  synced_at_end_ = durable_;
+  last_sync_ = now;
+  publish_counters();
+  return true;
+}
+
+void TopicRecorder::refresh_groups() {
+  std::vector<GroupPosition> groups;
+  for (const ReaderInfo& r : topic_.snapshot().readers) {
+    if (r.kind == "group") groups.push_back(GroupPosition{r.group, r.position, r.messages});
+  }
+  state_.groups = std::move(groups);
+}
+
+void TopicRecorder::publish_counters() {
+  RecorderFigures f;
+  f.recorded_position = log_.end();
+  std::uint64_t sequence = 0;
+  f.recorded_messages = log_.end_sequence(sequence) ? sequence : durable_messages_;
+  f.durable_position = durable_;
+  f.log_start = log_.start();
+  f.segments = log_.segment_count();
+  f.log_bytes = log_.bytes();
+  counters_.publish(f);
+}
+
+bool TopicRecorder::step(Clock::time_point now) {
+  if (failing_ && now < retry_at_) return false;
+  bool recorded = false;
+  if (!runs_.empty() && !flush_chunk(now)) return false;
+  for (int round = 0; round < 64; ++round) {
+    auto polled = reader_->poll([this](const Message& m) { on_message(m); }, kPollMessages);
+    if (!polled) {
+      fail(polled.error().message(), now);
+      break;
+    }
+    recorded = recorded || polled->messages > 0;
+    if (polled->messages < kPollMessages || chunk_.size() >= kChunkBytes ||
+        chunk_.size() >= log_.room()) {
+      break;
+    }
+  }
+  if (!runs_.empty() && !flush_chunk(now)) return recorded;
+
+  const std::uint64_t unsynced = log_.end() - synced_at_end_;
+  bool due = false;
+  if (unsynced > 0) {
+    const auto since = now - last_sync_;
+    switch (config_.fsync) {
+      case FsyncPolicy::never: due = true; break;
+      case FsyncPolicy::interval:
+        due = since >= config_.fsync_interval || unsynced >= capacity_ / 2;
+        break;
+      case FsyncPolicy::bytes:
+        due = unsynced >= config_.fsync_bytes || unsynced >= capacity_ / 2 ||
+              since >= std::chrono::seconds(1);
+        break;
+    }
+  }
+  if (due) sync(now);
+
+  if (now - last_housekeeping_ >= kHousekeeping) {
+    last_housekeeping_ = now;
+    for (const std::string& removed :
+         log_.apply_retention(config_.retention_bytes, config_.retention_age)) {
+      log_event(topic_.name(), "retention removed " + removed + "; the log now starts at " +
+                                   std::to_string(log_.start()));
+    }
+    refresh_groups();
+    if (auto ok = write_state(config_.fsync != FsyncPolicy::never); !ok) {
+      fail(ok.error().message(), now);
+    }
+    publish_counters();
+  }
+  return recorded;
+}
+
+void TopicRecorder::stop() {
+  const auto now = Clock::now();
+  // Read what is left, so a clean stop leaves nothing behind in the ring.
+  for (int round = 0; round < 64 && !failing_; ++round) {
+    auto polled = reader_->poll([this](const Message& m) { on_message(m); }, kPollMessages);
+    if (!polled || polled->messages == 0) break;
+  }
+  if (!runs_.empty()) flush_chunk(now);
+  if (!failing_ || log_.end() > synced_at_end_) sync(now);
+  refresh_groups();
+  if (auto ok = write_state(true); !ok) log_event(name(), "error: " + ok.error().message());
+  counters_.detach();
+  log_event(name(), "stopped; the log holds [" + std::to_string(log_.start()) + ", " +
+                        std::to_string(log_.end()) + "), durable up to " +
+                        std::to_string(durable_));
+  reader_.reset();
+}
+
+}  // namespace ringbus::bridge

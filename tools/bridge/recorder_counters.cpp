@@ -1,0 +1,59 @@
+// RecorderCounters: plain stores into the topic header; readers take them one by one.
+#include "recorder_counters.hpp"
+
+#include <atomic>
+
+#include "layout/topic_layout.hpp"
+#include "ring/atomics.hpp"
+#include "topic/liveness.hpp"
+#include "topic/recorder_fields.hpp"
+#include "topic/topic_mapping.hpp"
+
+namespace ringbus::bridge {
+
+namespace {
+using detail::atomic;
+constexpr auto kRelaxed = std::memory_order_relaxed;  // monitoring figures, each on its own
+}  // namespace
+
+void RecorderCounters::attach(const std::string& log_dir) const {
+  auto& h = topic_.mapping().header();
+  auto self = detail::self_identity();
+  detail::write_fixed_text(h.log_dir, layout::kLogDirSize, log_dir);
+  atomic(h.recorder_start_time).store(self.start_time, kRelaxed);
+  atomic(h.recorder_pid).store(self.pid, kRelaxed);
+  atomic(h.recorder_state).store(layout::kRecorderRecording, kRelaxed);
+}
+
+void RecorderCounters::publish(const RecorderFigures& f) const {
+  auto& h = topic_.mapping().header();
+  atomic(h.recorded_messages).store(f.recorded_messages, kRelaxed);
+  atomic(h.durable_position).store(f.durable_position, kRelaxed);
+  atomic(h.log_start).store(f.log_start, kRelaxed);
+  atomic(h.log_segments).store(f.segments, kRelaxed);
+  atomic(h.log_bytes).store(f.log_bytes, kRelaxed);
+  // release: pairs with the acquire load of readers (Topic::snapshot, replay); the bytes below
+  // this position were written to the segment files before.
+  atomic(h.recorded_position).store(f.recorded_position, std::memory_order_release);
+}
+
+void RecorderCounters::failed(const std::string& message) const {
+  auto& h = topic_.mapping().header();
+  detail::write_fixed_text(h.last_error, layout::kRecorderTextSize, message);
+  atomic(h.last_error_unix_ns).store(static_cast<std::uint64_t>(detail::realtime_ns()), kRelaxed);
+  atomic(h.recorder_state).store(layout::kRecorderFailing, kRelaxed);
+  // release: pairs with the acquire loads around the reader's copy of last_error.
+  atomic(h.recorder_errors).fetch_add(1, std::memory_order_release);
+}
+
+void RecorderCounters::recovered() const {
+  atomic(topic_.mapping().header().recorder_state).store(layout::kRecorderRecording, kRelaxed);
+}
+
+void RecorderCounters::detach() const {
+  auto& h = topic_.mapping().header();
+  atomic(h.recorder_state).store(layout::kRecorderStopped, kRelaxed);
+  atomic(h.recorder_pid).store(0, kRelaxed);
+}
+
+}  // namespace ringbus::bridge
