@@ -31,6 +31,15 @@ int fail(const std::string& message) {
 
 int main(int argc, char** argv) {
   using namespace ringbus;
+  // First: a stop request during start-up must still end in a clean shutdown.
+  struct sigaction sa {};
+  sa.sa_handler = request_stop;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  // A file-size limit (RLIMIT_FSIZE) must give EFBIG, handled like a full disk, not kill us.
+  ::signal(SIGXFSZ, SIG_IGN);
+  ::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"ringbus-bridge: records ringbus topics to disk logs (see docs/bridge.md)"};
   std::string config_path;
   std::string bus_dir;
@@ -105,15 +114,6 @@ int main(int argc, char** argv) {
   // Readers find the log through the path the bridge publishes, from any working directory.
   config.log_dir = std::filesystem::absolute(config.log_dir).lexically_normal().string();
   while (config.log_dir.size() > 1 && config.log_dir.back() == '/') config.log_dir.pop_back();
-
-  struct sigaction sa {};
-  sa.sa_handler = request_stop;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  // A file-size limit (RLIMIT_FSIZE) must give EFBIG, handled like a full disk, not kill us.
-  ::signal(SIGXFSZ, SIG_IGN);
-  ::signal(SIGPIPE, SIG_IGN);
 
   bridge::Bridge bridge(std::move(config));
   return bridge.run(g_stop);
