@@ -681,6 +681,53 @@ TEST(Monitor, JsonMeasuresPublishAndReadRates) {
   EXPECT_GT(t["readers"][0]["read_bytes_per_second"].get<double>(), 5.0 * 64);
 }
 
+// With a real ringbus-bridge recording a topic: its counters reach the monitor's JSON while it
+// records, and its state after it stops.
+TEST(Monitor, ShowsTheRecorderOfARealBridge) {
+  TempBus bus;
+  Topic topic = bus.create("orders", TopicOptions{.capacity = 64 * 1024});
+  const std::string log_dir = bus.dir() + "/.logs";
+  Background bridge(std::string(RINGBUS_BRIDGE_PATH) + " --bus-dir '" + bus.dir() +
+                        "' --log-dir '" + log_dir + "' --record orders --scan-interval 100ms",
+                    bus.dir() + "/.bridge.err");
+  publish_values(topic, 50);
+  auto sample = [&] {
+    CommandResult r =
+        run_command(monitor_binary() + " --dir '" + bus.dir() + "' --json --interval 0");
+    const Json j = Json::parse(r.out, nullptr, false);
+    return j.is_discarded() || j["topics"].size() != 1 ? Json() : j["topics"][0];
+  };
+  Json t;
+  ASSERT_TRUE(eventually([&] {
+    t = sample();
+    return t.is_object() && t["recorder"].is_object() &&
+           t["recorder"]["durable_position"] == 50 * kStride;
+  })) << t.dump(2)
+      << read_file(bus.dir() + "/.bridge.err");
+  const Json& rec = t["recorder"];
+  EXPECT_EQ(rec["state"], "recording");
+  EXPECT_EQ(rec["alive"], true);
+  EXPECT_GT(rec["pid"].get<int>(), 0);
+  EXPECT_EQ(rec["log_dir"], log_dir + "/orders");
+  EXPECT_EQ(rec["recorded_position"], 50 * kStride);
+  EXPECT_EQ(rec["recorded_messages"], 50);
+  EXPECT_EQ(rec["lag_bytes"], 0);
+  EXPECT_GE(rec["segments"].get<int>(), 1);
+  EXPECT_EQ(rec["log_bytes"], 50 * kStride) << "the log holds the stream bytes verbatim";
+  EXPECT_EQ(rec["errors"], 0);
+  // The bridge reads like any other reader: its slot is listed too.
+  ASSERT_EQ(t["readers"].size(), 1U) << t.dump(2);
+  EXPECT_EQ(t["readers"][0]["pid"], rec["pid"]);
+  EXPECT_EQ(t["readers"][0]["alive"], true);
+
+  EXPECT_EQ(bridge.stop(SIGTERM), 0) << read_file(bus.dir() + "/.bridge.err");
+  t = sample();
+  ASSERT_TRUE(t.is_object() && t["recorder"].is_object()) << t.dump(2);
+  EXPECT_EQ(t["recorder"]["state"], "stopped");
+  EXPECT_EQ(t["recorder"]["alive"], false);
+  EXPECT_EQ(t["recorder"]["recorded_position"], 50 * kStride) << "the counters stay";
+}
+
 // The terminal view in a real terminal: a private tmux server with a fixed-size window.
 class MonitorTerminal : public ::testing::Test {
  protected:
