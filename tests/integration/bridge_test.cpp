@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "log/segments.hpp"
+#include "ringbus/group.hpp"
 #include "ringbus/producer.hpp"
 #include "ringbus/subscriber.hpp"
 #include "ringbus/topic.hpp"
@@ -65,15 +66,30 @@ class Bridge : public ::testing::Test {
         rlimit lim{fsize_limit, RLIM_INFINITY};
         ::setrlimit(RLIMIT_FSIZE, &lim);
       }
+      // Never hold the test's own output open: a bridge outliving a failed test would keep
+      // whoever reads it waiting.
       FILE* e = std::freopen(err.c_str(), "a", stderr);
+      FILE* o = std::freopen("/dev/null", "w", stdout);
       (void)e;
+      (void)o;
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
       ::execv(argv[0], argv.data());
       ::_exit(127);
     }
+    started_.push_back(pid);
     return pid;
+  }
+
+  // A test that failed half-way leaves no bridge behind.
+  void TearDown() override {
+    for (pid_t pid : started_) {
+      if (::kill(pid, 0) == 0) {
+        ::kill(pid, SIGKILL);
+        testing::wait_child(pid, std::chrono::seconds(10));
+      }
+    }
   }
 
   // Waits until the bridge `pid` records `topic` (its counters name it).
@@ -187,6 +203,7 @@ class Bridge : public ::testing::Test {
 
   testing::TempBus bus_;
   testing::TempDir logs_;
+  std::vector<pid_t> started_;
 };
 
 TEST_F(Bridge, RecordsWhilePublishingAndReplayFromEarliestEqualsThePublishedStream) {
@@ -348,11 +365,47 @@ TEST_F(Bridge, FullDiskHoldsProducersBackAndLosesNothing) {
   EXPECT_EQ(replay_and_check("orders", 20000), 20000U);
 }
 
+// Polls `member` until `count` messages arrived, acknowledging each batch; returns the values.
+std::vector<std::string> consume_group(GroupMember& member, std::size_t count) {
+  std::vector<std::string> got;
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (got.size() < count && Clock::now() < deadline) {
+    std::uint64_t last = 0;
+    auto r = member.poll(
+        [&](const Message& m) {
+          if (got.size() < count) got.emplace_back(as_string(m.value));
+          last = m.offset;
+        },
+        std::min<std::size_t>(64, count - got.size()));
+    if (!r) {
+      ADD_FAILURE() << r.error().message();
+      break;
+    }
+    if (r->messages > 0) {
+      EXPECT_TRUE(member.ack_up_to(last));
+    }
+  }
+  return got;
+}
+
 TEST_F(Bridge, TopicLostFromTheBusIsRestoredFromItsLogAndKeepsItsOffsets) {
-  bus_.create("orders", {.capacity = 16 * 1024});
+  // Room for the 400 messages the group has not processed (it holds producers back).
+  bus_.create("orders", {.capacity = 64 * 1024});
   pid_t bridge = start();
   ASSERT_TRUE(attached(bridge)) << bridge_log();
-  ASSERT_EQ(testing::wait_child(producer("orders", 0, 1000), std::chrono::seconds(60)), 0);
+  {
+    // A queue group that has processed (acknowledged) the first 600 messages.
+    auto topic = bus_.bus().open_topic("orders");
+    GroupOptions o;
+    o.start = StartFrom::earliest();
+    auto member = GroupMember::join(*topic, "billing", o);
+    ASSERT_TRUE(member) << member.error().message();
+    pid_t p = producer("orders", 0, 1000);
+    auto got = consume_group(*member, 600);
+    ASSERT_EQ(got.size(), 600U);
+    EXPECT_EQ(got.back(), value_of(599));
+    ASSERT_EQ(testing::wait_child(p, std::chrono::seconds(60)), 0);
+  }
   ASSERT_TRUE(recorded_all("orders", std::chrono::seconds(60)));
   stop(bridge);
   const std::uint64_t end = recorder("orders")->recorded_position;
@@ -363,11 +416,22 @@ TEST_F(Bridge, TopicLostFromTheBusIsRestoredFromItsLogAndKeepsItsOffsets) {
   auto topic = bus_.bus().open_topic("orders");
   ASSERT_TRUE(topic);
   EXPECT_EQ(topic->snapshot().tail, end);  // offsets are never reused
-  EXPECT_EQ(topic->config().capacity, 16U * 1024);
-  ASSERT_EQ(testing::wait_child(producer("orders", 1000, 1500), std::chrono::seconds(60)), 0);
+  EXPECT_EQ(topic->config().capacity, 64U * 1024);
+  // The group resumes at its committed position, from the log and then the ring, while
+  // producers publish again.
+  pid_t p = producer("orders", 1000, 1500);
+  {
+    auto member = GroupMember::join(*topic, "billing");
+    ASSERT_TRUE(member) << member.error().message();
+    auto got = consume_group(*member, 900);
+    ASSERT_EQ(got.size(), 900U);
+    for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], value_of(600 + i)) << i;
+  }
+  ASSERT_EQ(testing::wait_child(p, std::chrono::seconds(60)), 0);
   ASSERT_TRUE(recorded_all("orders", std::chrono::seconds(60)));
   stop(bridge);
   EXPECT_NE(bridge_log().find("restored the topic from its log"), std::string::npos);
+  EXPECT_NE(bridge_log().find("restored queue group 'billing'"), std::string::npos) << bridge_log();
   EXPECT_EQ(replay_and_check("orders", 1500), 1500U);
 }
 

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "bridge_config.hpp"
+#include "ringbus/group.hpp"
 #include "ringbus/producer.hpp"
 #include "ringbus/subscriber.hpp"
 #include "support/test_support.hpp"
@@ -166,6 +167,55 @@ TEST(Recorder, ReplayStartsAtAnOldOffsetAndRetentionGivesOutOfRange) {
   recorder->stop();
 }
 
+TEST(Recorder, NewGroupAtEarliestReadsTheLogThenTheRingExactlyOnce) {
+  testing::TempBus tb;
+  testing::TempDir logs;
+  Topic topic = tb.create("orders", {.capacity = 8192});
+  auto recorder = start_recorder(topic, config_for(logs.path()));
+  ASSERT_TRUE(recorder);
+  Producer p(topic);
+  publish_range(p, *recorder, 0, 1000);
+  recorder->step(Clock::now());
+  ASSERT_GT(topic.snapshot().earliest, 0U);  // the oldest messages are only in the log
+  GroupOptions o;
+  o.start = StartFrom::earliest();
+  auto a = GroupMember::join(topic, "billing", o);
+  auto b = GroupMember::join(topic, "billing", o);
+  ASSERT_TRUE(a && b);
+  std::vector<int> seen(1030, 0);
+  std::uint64_t received = 0;
+  auto drain = [&](GroupMember& m) {
+    std::uint64_t last = 0;
+    auto r = m.poll(
+        [&](const Message& msg) {
+          std::string v(as_string(msg.value));
+          auto index = std::stoul(v.substr(1, v.find_first_not_of("0123456789", 1) - 1));
+          if (index < seen.size()) ++seen[index];
+          ++received;
+          last = msg.offset;
+        },
+        16);
+    ASSERT_TRUE(r) << r.error().message();
+    if (r->messages > 0) {
+      ASSERT_TRUE(m.ack_up_to(last));
+    }
+  };
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  bool published_more = false;
+  while (received < 1030 && Clock::now() < deadline) {
+    drain(*a);
+    drain(*b);
+    recorder->step(Clock::now());
+    if (!published_more && received >= 1000) {
+      publish_range(p, *recorder, 1000, 1030);  // these come from the ring
+      published_more = true;
+    }
+  }
+  ASSERT_EQ(received, 1030U);
+  for (std::size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], 1) << "message " << i;
+  recorder->stop();
+}
+
 TEST(Recorder, LappedSubscriberOfAnOverwriteTopicContinuesFromTheLog) {
   testing::TempBus tb;
   testing::TempDir logs;
@@ -261,7 +311,12 @@ TEST(Recorder, ReplayMergesWithTheRingWhileProducersKeepPublishing) {
   producer.join();
   done.store(true, std::memory_order_release);
   bridge_thread.join();
-  ASSERT_EQ(got.size(), total);
+  auto snap = topic.snapshot();
+  ASSERT_EQ(got.size(), total) << "position " << sub->position() << " replaying "
+                               << sub->replaying() << " lost " << sub->lost_messages() << "/"
+                               << sub->lost_bytes() << " tail " << snap.tail << " earliest "
+                               << snap.earliest << " recorded "
+                               << (snap.recorder ? snap.recorder->recorded_position : 0);
   for (std::uint64_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], value_of(i)) << i;
   recorder->stop();
 }

@@ -12,6 +12,7 @@
 #include "event_log.hpp"
 #include "log_state.hpp"
 #include "recorder_counters.hpp"
+#include "ringbus/group.hpp"
 #include "ringbus/pin.hpp"
 #include "topic_log.hpp"
 
@@ -120,6 +121,25 @@ void Bridge::restore_lost_topics(const std::vector<std::string>& present, Clock:
     }
     log_event(name, "restored the topic from its log: it continues at offset " +
                         std::to_string(end) + " (message " + std::to_string(sequence) + ")");
+    // Readers find the log through the header; queue groups resume where they committed,
+    // reading the log until they reach the ring.
+    RecorderCounters(*created).attach(dir);
+    for (const GroupPosition& g : state->groups) {
+      GroupOptions group_options;
+      group_options.start = StartFrom::at(g.position);
+      auto member = GroupMember::join(*created, g.name, group_options);
+      if (!member) {
+        log_event(name, "error: cannot restore queue group '" + g.name + "' at offset " +
+                            std::to_string(g.position) + ": " + member.error().message() +
+                            "; it starts again at the earliest offset");
+        group_options.start = StartFrom::earliest();
+        member = GroupMember::join(*created, g.name, group_options);
+      }
+      if (member) {
+        log_event(name,
+                  "restored queue group '" + g.name + "' at offset " + std::to_string(g.position));
+      }
+    }
   }
 }
 

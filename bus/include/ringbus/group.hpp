@@ -5,6 +5,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,7 +20,10 @@ namespace ringbus {
 
 struct GroupOptions {
   // Where a new group starts. Ignored when the group exists: members then resume at its
-  // committed position (everything before it acknowledged).
+  // committed position (everything before it acknowledged). `earliest`, or an offset older
+  // than the ring, reads the topic's disk log first when a ringbus-bridge records the topic;
+  // until the group catches up with the ring, producers on the topic wait for it (its
+  // committed position holds them back like any durable reader's).
   StartFrom start = StartFrom::latest();
   // A new group's processing deadline: a batch not fully acknowledged this long after it was
   // handed out is delivered again to another member, even if its member is alive. 0: off.
@@ -113,6 +117,7 @@ class GroupMember {
   // safe_from); the buffer is sized at join, when that can happen.
   std::uint64_t safe_from_ = 0;
   std::vector<std::uint64_t> copy_;
+  std::unique_ptr<detail::LogReader> log_;  // frames older than the ring (disk log replay)
 };
 
 }  // namespace ringbus

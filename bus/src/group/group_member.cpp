@@ -12,12 +12,14 @@
 
 #include "layout/frame_layout.hpp"
 #include "layout/reader_slot_layout.hpp"
+#include "log/log_reader.hpp"
 #include "ring/atomics.hpp"
 #include "ring/message_view.hpp"
 #include "ring/start_position.hpp"
 #include "ring/stuck_claim.hpp"
 #include "ringbus/group.hpp"
 #include "topic/reader_slots.hpp"
+#include "topic/recorder_fields.hpp"
 #include "topic/topic_mapping.hpp"
 
 namespace ringbus {
@@ -48,6 +50,28 @@ bool is_member_of(ReaderSlot& s, std::uint32_t group) {
          atomic(s.group_slot).load(std::memory_order_acquire) == group;
 }
 
+// The frame at stream position `p`: in the ring, or, for a position the ring no longer holds, in
+// the topic's disk log (same bytes, same commit word; immutable and CRC-checked). The pointer
+// is valid until the next call. `from_log` says which.
+const FrameHeader* frame_at(detail::TopicMapping& map, std::unique_ptr<detail::LogReader>& log,
+                            std::uint64_t p, bool& from_log) {
+  from_log = false;
+  const auto* ring_frame =
+      reinterpret_cast<const FrameHeader*>(map.ring() + (p & (map.config().capacity - 1)));
+  // acquire: pairs with the producers' reclaim CAS; from here on the ring holds the frames.
+  if (p >= atomic(map.header().reclaimed).load(std::memory_order_acquire)) return ring_frame;
+  if (!log) {
+    std::string dir = detail::log_dir_of(map.header());
+    if (dir.empty()) return ring_frame;
+    log = std::make_unique<detail::LogReader>(std::move(dir), map.config().max_message,
+                                              map.config().frame_alignment);
+  }
+  auto r = log->read(p);
+  if (r.status != detail::LogReader::Status::frame) return ring_frame;
+  from_log = true;
+  return r.frame;
+}
+
 }  // namespace
 
 Result<GroupMember> GroupMember::join(const Topic& topic, std::string_view group,
@@ -73,7 +97,11 @@ Result<GroupMember> GroupMember::join(const Topic& topic, std::string_view group
   // The start matters only for a new group: an existing one resumes at its committed position,
   // so a start that cannot be resolved (a stale offset) is an error only if the group is new.
   detail::StartPoint start_point;
-  if (auto resolved = detail::resolve_start(map, options.start)) {
+  auto in_log = detail::resolve_log_start(map, options.start);
+  if (in_log && in_log->has_value()) {
+    start_point = **in_log;  // older than the ring: members read the disk log first
+  } else if (auto resolved = in_log ? detail::resolve_start(map, options.start)
+                                    : Result<detail::StartPoint>(in_log.error())) {
     start_point = *resolved;
   } else if (!detail::find_persistent_slot(map, slot_name)) {
     return resolved.error();
@@ -143,6 +171,7 @@ GroupMember& GroupMember::operator=(GroupMember&& o) noexcept {
   stuck_since_ns_ = o.stuck_since_ns_;
   safe_from_ = o.safe_from_;
   copy_ = std::move(o.copy_);
+  log_ = std::move(o.log_);
   return *this;
 }
 
@@ -235,7 +264,8 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
     std::uint64_t p = dispatch;
     std::uint32_t n = 0;
     while (p < tail && n < max) {
-      const auto* frame = reinterpret_cast<const FrameHeader*>(map.ring() + (p & mask));
+      bool from_log = false;
+      const auto* frame = frame_at(map, log_, p, from_log);
       // acquire: pairs with the producer's commit. Racy until our dispatch CAS succeeds:
       // another member may take these frames first, finish them, and let producers reuse the
       // space while we look; then the CAS fails and this walk is discarded. Once the CAS
@@ -335,7 +365,8 @@ bool GroupMember::take_over_batch() {
     const std::uint64_t mask = config.capacity - 1;
     std::uint32_t n = 0;
     for (std::uint64_t p = start; p < end && n < layout::kMaxBatch;) {
-      const auto* frame = reinterpret_cast<const FrameHeader*>(map.ring() + (p & mask));
+      bool from_log = false;
+      const auto* frame = frame_at(map, log_, p, from_log);
       std::uint64_t word =
           atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
       const std::uint64_t stride = layout::committed_stride(
@@ -401,10 +432,11 @@ Result<PollResult> GroupMember::poll_some(FunctionRef<void(const Message&)> hand
   for (; delivered_ < count_; ++delivered_) {
     if ((acked_ >> delivered_) & 1U) continue;
     const std::uint64_t p = offsets_[delivered_];
-    const auto* frame = reinterpret_cast<const FrameHeader*>(map.ring() + (p & mask));
+    bool from_log = false;
+    const auto* frame = frame_at(map, log_, p, from_log);
     const FrameHeader* source = frame;
     std::uint64_t length = 0;
-    if (p < safe_from_ && !copy_.empty()) {
+    if (p < safe_from_ && !copy_.empty() && !from_log) {
       // Below safe_from a claim older than the group may be overwriting this frame: copy it,
       // then check the tail (as a lossy subscriber does). Overwritten: lost, acknowledged.
       const std::uint64_t word = detail::load_racy_acquire(&frame->commit);
