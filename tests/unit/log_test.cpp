@@ -101,6 +101,34 @@ TEST(Crc32c, MatchesTheCastagnoliCheckValue) {
   EXPECT_NE(whole, detail::crc32c(long_text.data(), long_text.size() - 1));
 }
 
+// A plain bitwise CRC32C (reflected polynomial 0x82F63B78), the definition, for comparison.
+std::uint32_t reference_crc32c(const unsigned char* p, std::size_t size) {
+  std::uint32_t c = ~0U;
+  for (std::size_t i = 0; i < size; ++i) {
+    c ^= p[i];
+    for (int bit = 0; bit < 8; ++bit) c = (c >> 1) ^ (0x82F63B78U & (0U - (c & 1U)));
+  }
+  return ~c;
+}
+
+TEST(Crc32c, ThreeStreamPathMatchesTheDefinitionAtEverySize) {
+  std::vector<unsigned char> data(3 * 8192 * 3 + 77);
+  std::uint64_t x = 0x9E3779B97F4A7C15ULL;
+  for (auto& b : data) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    b = static_cast<unsigned char>(x);
+  }
+  for (std::size_t size : {0UL, 1UL, 7UL, 8UL, 24575UL, 24576UL, 24577UL, 49152UL, data.size()}) {
+    EXPECT_EQ(detail::crc32c(data.data(), size), reference_crc32c(data.data(), size)) << size;
+  }
+  // Continuing across the long path's rounds.
+  std::uint32_t parts = detail::crc32c(data.data(), 30000);
+  parts = detail::crc32c(data.data() + 30000, data.size() - 30000, parts);
+  EXPECT_EQ(parts, reference_crc32c(data.data(), data.size()));
+}
+
 TEST(Segments, NamesAreTwentyDigitOffsets) {
   EXPECT_EQ(detail::segment_file("/d", 4096, ".log"), "/d/00000000000000004096.log");
   EXPECT_EQ(detail::parse_segment_name("00000000000000004096.log"),

@@ -45,8 +45,9 @@ Result<std::unique_ptr<TopicRecorder>> TopicRecorder::start(const Topic& topic,
   } else if (prior.error().code() != Errc::not_found) {
     return prior.error();
   }
-  auto log = TopicLog::open(
-      dir, TopicLogOptions{config.segment_bytes, tc.max_message, tc.frame_alignment});
+  auto log =
+      TopicLog::open(dir, TopicLogOptions{config.segment_bytes, tc.max_message, tc.frame_alignment,
+                                          config.fsync != FsyncPolicy::never});
   if (!log) return log.error();
   if (!log->recovery().empty()) log_event(topic.name(), "log recovery: " + log->recovery());
 
@@ -77,6 +78,7 @@ Result<std::unique_ptr<TopicRecorder>> TopicRecorder::start(const Topic& topic,
   }
   std::unique_ptr<TopicRecorder> r(new TopicRecorder(topic, config, std::move(*log)));
   r->reader_.emplace(std::move(*reader));
+  r->in_place_ = r->reader_->durable();
   const std::uint64_t resume = r->reader_->position();
   const std::uint64_t end = r->log_.end();
   r->skip_below_ = r->log_.empty() ? 0 : end;
@@ -107,6 +109,7 @@ TopicRecorder::TopicRecorder(const Topic& topic, const BridgeConfig& config, Top
       config_(config),
       log_(std::move(log)),
       counters_(topic),
+      ring_(topic.mapping().ring()),
       lap_shift_(topic.mapping().lap_shift()),
       alignment_(topic.config().frame_alignment),
       capacity_(topic.config().capacity),
@@ -134,7 +137,43 @@ void TopicRecorder::append_padding(std::uint64_t from, std::uint64_t to) {
   }
 }
 
+void TopicRecorder::on_message_in_place(const Message& m) {
+  if (m.offset < skip_below_) return;  // the log has it already
+  const bool lost = reader_->lost_bytes() != seen_lost_bytes_;
+  if (lost) {
+    log_event(topic_.name(), "the recorder lost " +
+                                 std::to_string(reader_->lost_bytes() - seen_lost_bytes_) +
+                                 " bytes before offset " + std::to_string(m.offset) +
+                                 " (a producer died mid-claim); they are missing from the log");
+    seen_lost_bytes_ = reader_->lost_bytes();
+  }
+  const std::uint64_t end =
+      m.offset + layout::frame_stride(m.key.size() + m.value.size(), alignment_);
+  if (runs_.empty() || lost) {
+    // Continue the log (what lies between is padding, in the ring too), or start afresh.
+    const bool fresh = log_.empty() || force_new_run_ || lost || !runs_.empty();
+    const std::uint64_t start = fresh ? m.offset : log_.end();
+    runs_.push_back(Run{start, 0, 0, false, 0});
+  }
+  Run& run = runs_.back();
+  run.size = end - run.start;
+  run.has_sequence = true;
+  run.last_sequence = m.sequence;
+  force_new_run_ = false;
+}
+
+std::uint64_t TopicRecorder::pending_bytes() const noexcept {
+  if (!in_place_) return chunk_.size();
+  std::uint64_t total = 0;
+  for (const Run& run : runs_) total += run.size;
+  return total;
+}
+
 void TopicRecorder::on_message(const Message& m) {
+  if (in_place_) {
+    on_message_in_place(m);
+    return;
+  }
   if (m.offset < skip_below_) return;  // the log has it already
   const bool lost = reader_->lost_bytes() != seen_lost_bytes_;
   if (lost) {
@@ -190,8 +229,19 @@ bool TopicRecorder::flush_chunk(Clock::time_point now) {
            now);
       break;
     }
-    auto ok = log_.append(run.start, chunk_.data() + run.offset, run.size,
-                          run.has_sequence ? &run.last_sequence : nullptr);
+    Result<void> ok;
+    if (in_place_) {
+      // Straight from the ring: the frames stay there until we commit past them.
+      const std::uint64_t index = run.start & (capacity_ - 1);
+      const std::uint64_t first = std::min<std::uint64_t>(run.size, capacity_ - index);
+      const ConstBytes pieces[2] = {ConstBytes(ring_ + index, first),
+                                    ConstBytes(ring_, run.size - first)};
+      ok = log_.append(run.start, std::span<const ConstBytes>(pieces, 2),
+                       run.has_sequence ? &run.last_sequence : nullptr);
+    } else {
+      ok = log_.append(run.start, chunk_.data() + run.offset, run.size,
+                       run.has_sequence ? &run.last_sequence : nullptr);
+    }
     if (!ok) {
       fail(ok.error().message(), now);
       break;
@@ -210,7 +260,10 @@ bool TopicRecorder::flush_chunk(Clock::time_point now) {
     return true;
   }
   // Keep the runs not written yet, for the retry.
-  if (done > 0) {
+  if (done > 0 && in_place_) {
+    runs_.erase(runs_.begin(), runs_.begin() + static_cast<std::ptrdiff_t>(done));
+    publish_counters();
+  } else if (done > 0) {
     const std::size_t from = runs_[done].offset;
     chunk_.erase(chunk_.begin(), chunk_.begin() + static_cast<std::ptrdiff_t>(from));
     runs_.erase(runs_.begin(), runs_.begin() + static_cast<std::ptrdiff_t>(done));
@@ -245,9 +298,8 @@ bool TopicRecorder::sync(Clock::time_point now) {
   durable_ = log_.end();
   std::uint64_t sequence = 0;
   if (log_.end_sequence(sequence)) durable_messages_ = sequence;
-  if (fsync) {
-    if (auto ok = write_state(true); !ok) fail(ok.error().message(), now);
-  }
+  // state.json follows once a second (housekeeping) and at stop: the log is the authority, the
+  // state's copy of the durable position is for operators and a check at recovery.
   // Producers may now overwrite what is durable (never: what reached the page cache).
   if (durable_ <= reader_->position()) reader_->commit_position(durable_, durable_messages_);
   synced_at_end_ = durable_;
@@ -287,8 +339,8 @@ bool TopicRecorder::step(Clock::time_point now) {
       break;
     }
     recorded = recorded || polled->messages > 0;
-    if (polled->messages < kPollMessages || chunk_.size() >= kChunkBytes ||
-        chunk_.size() >= log_.room()) {
+    const std::uint64_t pending = pending_bytes();
+    if (polled->messages < kPollMessages || pending >= kChunkBytes || pending >= log_.room()) {
       break;
     }
   }

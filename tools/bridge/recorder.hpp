@@ -40,17 +40,20 @@ class TopicRecorder {
   bool topic_gone() const;
   const std::string& name() const noexcept { return topic_.name(); }
   std::uint64_t recorded() const noexcept { return log_.end(); }
+  std::uint64_t durable() const noexcept { return durable_; }
 
  private:
-  struct Run {  // frames in chunk_ that continue the stream at `start`
+  struct Run {  // frames that continue the stream at `start`
     std::uint64_t start = 0;
-    std::size_t offset = 0;  // in chunk_
+    std::size_t offset = 0;  // in chunk_ (in place: unused, the bytes are in the ring)
     std::size_t size = 0;
     bool has_sequence = false;
     std::uint64_t last_sequence = 0;
   };
   TopicRecorder(const Topic& topic, const BridgeConfig& config, TopicLog log);
+  std::uint64_t pending_bytes() const noexcept;
   void on_message(const Message& m);
+  void on_message_in_place(const Message& m);
   void append_padding(std::uint64_t from, std::uint64_t to);
   bool flush_chunk(Clock::time_point now);
   bool sync(Clock::time_point now);
@@ -64,6 +67,11 @@ class TopicRecorder {
   TopicLog log_;
   std::optional<Subscriber> reader_;  // empty once stopped
   RecorderCounters counters_;
+  // Block topics: the reader is durable, so frames stay in the ring until we commit past them,
+  // and chunks are written straight from the ring. Overwrite topics: frames are rebuilt from
+  // each message (which the reader copied and checked) into chunk_.
+  bool in_place_ = false;
+  const std::byte* ring_ = nullptr;
   std::uint32_t lap_shift_ = 0;
   std::uint64_t alignment_ = 64;
   std::uint64_t capacity_ = 0;

@@ -6,9 +6,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "ringbus/bytes.hpp"
 #include "ringbus/result.hpp"
 
 namespace ringbus::bridge {
@@ -17,6 +19,9 @@ struct TopicLogOptions {
   std::uint64_t segment_bytes = std::uint64_t{64} << 20;  // roll after this many bytes
   std::uint64_t max_message = 0;                          // the topic's limits, to walk frames
   std::uint64_t frame_alignment = 64;
+  // Flush a segment to the device when rolling to the next one, and the directory when a
+  // segment is created (off with fsync policy `never`: page cache only).
+  bool sync_on_roll = true;
 };
 
 class TopicLog {
@@ -48,6 +53,10 @@ class TopicLog {
   // end() leaves a gap: a new segment starts there. On error nothing of the chunk stays in
   // the files, so the caller may simply try again. Errors: io_error, no_space.
   Result<void> append(std::uint64_t position, const std::byte* data, std::size_t size,
+                      const std::uint64_t* last_sequence);
+  // The same for a chunk in several pieces (a range of the ring that wraps), written with one
+  // pwritev: the recorder writes frames straight from shared memory.
+  Result<void> append(std::uint64_t position, std::span<const ConstBytes> pieces,
                       const std::uint64_t* last_sequence);
 
   // Flushes the active segment and its index to the device (fdatasync). Also notices an
