@@ -148,6 +148,7 @@ class Subscriber {
   Result<void> poll_log(FunctionRef<void(const Message&)> handler, std::size_t max_messages,
                         PollResult& result) noexcept;
   bool enter_log() noexcept;
+  bool ring_lost_cursor() const noexcept;
   bool leave_log() noexcept;
   bool open_log() noexcept;
   void deliver(const Message& message, FunctionRef<void(const Message&)> handler,

@@ -135,8 +135,10 @@ LogReader::Read LogReader::read(std::uint64_t position) {
         if (vanished_) continue;  // deleted by retention since we listed: list again
         return Read{Status::corrupt, nullptr, 0, 0};
       }
-      if (!extend()) return Read{Status::corrupt, nullptr, 0, 0};
     }
+    // Read the index again after listing: a newer segment exists only once this one's last
+    // chunk record was written, so a gap is never inferred from a stale view of this one.
+    if (position >= seg_.verified_end && !extend()) return Read{Status::corrupt, nullptr, 0, 0};
     if (position < seg_.verified_end) break;
     if (position > seg_.verified_end) {
       // Not recorded (yet): past the newest segment's end, or in a gap before the next one.

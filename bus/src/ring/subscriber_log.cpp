@@ -44,13 +44,19 @@ void Subscriber::set_replaying(bool on) noexcept {
   }
 }
 
+// Whether a producer may have overwritten the frame at the cursor: the tail is more than a ring
+// past it. (`reclaimed` is no test: producers walk it ahead of their claims by some slack, and
+// still only reuse space below the slowest durable reader.)
+bool Subscriber::ring_lost_cursor() const noexcept {
+  // acquire: pairs with the producers' tail CAS; they claim before they write.
+  return atomic(header_of(header_).tail_position).load(std::memory_order_acquire) >
+         cursor_ + capacity_;
+}
+
 bool Subscriber::enter_log() noexcept {
   // Only when the ring really lost the cursor: a "lapped" frame at the tail may just be last
   // lap's payload bytes that look like a newer commit word.
-  // acquire: pairs with the producers' reclaim CAS.
-  if (atomic(header_of(header_).reclaimed).load(std::memory_order_acquire) <= cursor_) {
-    return false;
-  }
+  if (!ring_lost_cursor()) return false;
   if (!open_log()) return false;
   // `end`: the log has nothing here either (the recorder was lapped too, or is behind).
   if (log_->read(cursor_).status == LogReader::Status::end) return false;
@@ -61,8 +67,8 @@ bool Subscriber::enter_log() noexcept {
 
 bool Subscriber::leave_log() noexcept {
   auto& h = header_of(header_);
-  // acquire: pairs with the producers' reclaim CAS; frames from here on are intact (for now).
-  if (cursor_ < atomic(h.reclaimed).load(std::memory_order_acquire)) return false;
+  // The ring still holds the cursor's frame (for now: the reads below check it).
+  if (ring_lost_cursor()) return false;
   if (durable_) {
     // Register like an attach: our position, then the flag, then the epoch that makes
     // producers rescan. Frames below the tail read after that may still be overwritten by a
