@@ -55,7 +55,8 @@ void Bridge::start_recorder(const std::string& name, Clock::time_point now) {
     report_once(name, recorder.error().message());
     // Another bridge's counters are not ours to touch.
     if (recorder.error().code() != Errc::busy) {
-      RecorderCounters(*topic).failed(recorder.error().message());
+      RecorderCounters(*topic).failed_to_start(config_.log_dir + "/" + name,
+                                               recorder.error().message());
     }
     retry_at_[name] = now + config_.retry_interval;
     return;

@@ -370,6 +370,7 @@ bool TopicRecorder::step(Clock::time_point now) {
       log_event(topic_.name(), "retention removed " + removed + "; the log now starts at " +
                                    std::to_string(log_.start()));
     }
+    if (auto ok = log_.check_active(); !ok) fail(ok.error().message(), now);
     refresh_groups();
     if (auto ok = write_state(config_.fsync != FsyncPolicy::never); !ok) {
       fail(ok.error().message(), now);

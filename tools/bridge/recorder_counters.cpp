@@ -46,6 +46,12 @@ void RecorderCounters::failed(const std::string& message) const {
   atomic(h.recorder_errors).fetch_add(1, std::memory_order_release);
 }
 
+void RecorderCounters::failed_to_start(const std::string& log_dir,
+                                       const std::string& message) const {
+  attach(log_dir);
+  failed(message);
+}
+
 void RecorderCounters::recovered() const {
   atomic(topic_.mapping().header().recorder_state).store(layout::kRecorderRecording, kRelaxed);
 }

@@ -26,6 +26,9 @@ class RecorderCounters {
   void publish(const RecorderFigures& figures) const;
   // Counts a failure and keeps its message (state: failing until recovered()).
   void failed(const std::string& message) const;
+  // The bridge cannot start recording (its log cannot be opened): this process is the
+  // recorder, failing, and retrying.
+  void failed_to_start(const std::string& log_dir, const std::string& message) const;
   void recovered() const;
   // The bridge stopped recording this topic (figures stay for the tools).
   void detach() const;

@@ -383,11 +383,17 @@ Result<void> TopicLog::sync() {
   if (log_fd_ < 0) return {};
   if (::fdatasync(log_fd_) != 0) return io_error("fdatasync of the active segment failed", errno);
   if (::fdatasync(index_fd_) != 0) return io_error("fdatasync of the chunk index failed", errno);
+  return check_active();
+}
+
+Result<void> TopicLog::check_active() {
+  if (log_fd_ < 0) return {};
   struct stat st {};
   if (::fstat(log_fd_, &st) == 0 && st.st_nlink == 0) {
     std::uint64_t base = segments_.back().base;
     close_active();
     segments_.pop_back();
+    ::unlink(segment_file(dir_, base, layout::kIndexSuffix).c_str());  // its index is useless
     return Error(Errc::io_error, "active segment " +
                                      segment_file(dir_, base, layout::kSegmentSuffix) +
                                      " was deleted; its bytes are lost from the log, recording "

@@ -59,9 +59,11 @@ class TopicLog {
   Result<void> append(std::uint64_t position, std::span<const ConstBytes> pieces,
                       const std::uint64_t* last_sequence);
 
-  // Flushes the active segment and its index to the device (fdatasync). Also notices an
-  // active segment deleted from under it (an error; the next append starts a new segment).
+  // Flushes the active segment and its index to the device (fdatasync), then check_active().
   Result<void> sync();
+  // Notices an active segment deleted from under the log (an error: its bytes are gone from
+  // the disk; the next append starts a new segment).
+  Result<void> check_active();
 
   // Deletes whole oldest segments (never the active one) while the log holds more than
   // max_bytes (0: no limit) or their newest byte is older than max_age (0: no limit).
