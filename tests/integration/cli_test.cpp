@@ -513,7 +513,7 @@ TEST_F(Cli, DumpPrintsKnownFrames) {
   CommandResult bad = ringbus_all("topic dump d --from 65");
   EXPECT_EQ(bad.status, 1);
   EXPECT_EQ(bad.out,
-            "ringbus: offset 65 is not a frame boundary (the frame before it ends at 128)\n");
+            "ringbus: offset 65 is not a frame boundary (it is inside the frame at 64 to 128)\n");
   CommandResult missing = ringbus_all("topic dump nothing");
   EXPECT_EQ(missing.status, 1);
   EXPECT_TRUE(contains(missing.out, "topic 'nothing' not found")) << missing.out;

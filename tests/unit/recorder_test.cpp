@@ -280,6 +280,31 @@ TEST(Recorder, HoldsProducersBackUntilItsCommitAndResumesWithoutGap) {
   for (std::uint64_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], value_of(i)) << i;
 }
 
+TEST(Recorder, StartAndStopWithAnEmptyLogOnAWrappedRingCanStartAgain) {
+  testing::TempBus tb;
+  testing::TempDir logs;
+  Topic topic = tb.create("orders", {.capacity = 4096});
+  {
+    Producer p(topic);  // no durable reader yet: the ring wraps freely
+    for (std::uint64_t i = 0; i < 200; ++i) {
+      std::string v = value_of(i);
+      ASSERT_TRUE(p.try_publish({}, as_bytes(v)));
+    }
+  }
+  ASSERT_GT(topic.snapshot().earliest, 0U);
+  auto first = start_recorder(topic, config_for(logs.path()));
+  ASSERT_TRUE(first);
+  first->stop();  // nothing new arrived: the empty log's end must not become its position
+  first.reset();
+  auto second = start_recorder(topic, config_for(logs.path()));
+  ASSERT_TRUE(second);
+  Producer p(topic);
+  publish_range(p, *second, 1000, 1010);
+  second->step(Clock::now());
+  EXPECT_EQ(second->recorded(), topic.snapshot().tail);
+  second->stop();
+}
+
 TEST(Recorder, ReplayMergesWithTheRingWhileProducersKeepPublishing) {
   testing::TempBus tb;
   testing::TempDir logs;

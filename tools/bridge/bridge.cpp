@@ -63,6 +63,7 @@ void Bridge::start_recorder(const std::string& name, Clock::time_point now) {
   }
   last_error_.erase(name);
   retry_at_.erase(name);
+  removed_.erase(name);
   recorders_[name] = std::move(*recorder);
 }
 
@@ -76,6 +77,7 @@ void Bridge::restore_lost_topics(const std::vector<std::string>& present, Clock:
       continue;
     }
     if (std::find(present.begin(), present.end(), name) != present.end()) continue;
+    if (removed_.count(name) != 0) continue;
     candidates.push_back(name);
   }
   ::closedir(d);
@@ -148,7 +150,10 @@ void Bridge::scan(Clock::time_point now) {
   // Recorders whose topic was deleted (or replaced by a new file) stop.
   for (auto it = recorders_.begin(); it != recorders_.end();) {
     if (it->second->topic_gone()) {
-      log_event(it->first, "the topic was removed; recording stops");
+      log_event(it->first,
+                "the topic was removed; recording stops (its log stays; the topic "
+                "is not restored from it while this bridge runs)");
+      removed_.insert(it->first);
       it->second->stop();
       it = recorders_.erase(it);
     } else {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "bridge_config.hpp"
@@ -34,6 +35,9 @@ class Bridge {
   std::map<std::string, std::unique_ptr<TopicRecorder>> recorders_;
   std::map<std::string, Clock::time_point> retry_at_;
   std::map<std::string, std::string> last_error_;
+  // Topics removed while this bridge ran: deliberately, so they are not restored from their
+  // logs (a topic missing when the bridge starts, after a reboot, is).
+  std::set<std::string> removed_;
 };
 
 }  // namespace ringbus::bridge

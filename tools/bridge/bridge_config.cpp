@@ -186,7 +186,10 @@ Result<BridgeConfig> load_config_file(const std::string& path) {
       std::string k(key.str());
       std::string where = located(path, node, "retention." + k);
       if (k == "bytes") {
-        auto v = size_option(node, where);
+        // 0 means no limit, as the default.
+        auto v = node.value<std::int64_t>() == std::optional<std::int64_t>(0)
+                     ? Result<std::uint64_t>(std::uint64_t{0})
+                     : size_option(node, where);
         if (!v) return v.error();
         c.retention_bytes = *v;
       } else if (k == "age") {
@@ -207,6 +210,9 @@ Result<void> validate_config(const BridgeConfig& c) {
   if (c.log_dir.empty()) return invalid("no log directory: set log_dir or --log-dir");
   if (c.record.empty()) return invalid("no topics to record: set record or --record");
   if (c.segment_bytes < 4096) return invalid("segment_bytes must be at least 4KiB");
+  if (c.fsync == FsyncPolicy::bytes && c.fsync_bytes == 0) {
+    return invalid("fsync bytes must be positive");
+  }
   if (c.fsync == FsyncPolicy::interval && c.fsync_interval.count() <= 0) {
     return invalid("fsync interval must be positive");
   }

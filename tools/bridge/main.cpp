@@ -54,6 +54,8 @@ int main(int argc, char** argv) {
   std::string reader_name;
   std::string scan_interval;
   int cpu = -1;
+  std::string retry_interval;
+  bool no_restore = false;
   app.add_option("--config", config_path, "TOML configuration file");
   app.add_option("--bus-dir", bus_dir,
                  "Bus directory (default: $RINGBUS_DIR or /dev/shm/ringbus-$UID)");
@@ -68,6 +70,9 @@ int main(int argc, char** argv) {
   app.add_option("--reader-name", reader_name, "The bridge's reader name in each topic");
   app.add_option("--scan-interval", scan_interval, "How often to look for new topics (1s)");
   app.add_option("--cpu", cpu, "Pin the recording thread to this core");
+  app.add_option("--retry-interval", retry_interval, "Wait after a failed write or open (1s)");
+  app.add_flag("--no-restore", no_restore,
+               "Do not re-create recorded topics missing from the bus directory");
   CLI11_PARSE(app, argc, argv);
 
   bridge::BridgeConfig config;
@@ -82,8 +87,13 @@ int main(int argc, char** argv) {
   if (!record.empty()) config.record = record;
   if (!reader_name.empty()) config.reader_name = reader_name;
   if (cpu >= 0) config.cpu = cpu;
+  if (no_restore) config.restore_topics = false;
   auto size_flag = [](const std::string& text, const char* what, std::uint64_t& out) {
     if (text.empty()) return Result<void>{};
+    if (text == "0") {  // "no limit" where a limit is optional (retention)
+      out = 0;
+      return Result<void>{};
+    }
     auto v = cli::parse_size(text, what);
     if (!v) return Result<void>(v.error());
     out = *v;
@@ -102,7 +112,8 @@ int main(int argc, char** argv) {
                   size_flag(retention_bytes, "--retention-bytes", config.retention_bytes),
                   duration_flag(fsync_interval, "--fsync-interval", config.fsync_interval),
                   duration_flag(retention_age, "--retention-age", config.retention_age),
-                  duration_flag(scan_interval, "--scan-interval", config.scan_interval)}) {
+                  duration_flag(scan_interval, "--scan-interval", config.scan_interval),
+                  duration_flag(retry_interval, "--retry-interval", config.retry_interval)}) {
     if (!ok) return fail(ok.error().message());
   }
   if (!fsync.empty()) {

@@ -80,6 +80,7 @@ Result<std::unique_ptr<TopicRecorder>> TopicRecorder::start(const Topic& topic,
   r->reader_.emplace(std::move(*reader));
   r->in_place_ = r->reader_->durable();
   const std::uint64_t resume = r->reader_->position();
+  r->committed_ = resume;
   const std::uint64_t end = r->log_.end();
   r->skip_below_ = r->log_.empty() ? 0 : end;
   r->durable_ = end;
@@ -301,7 +302,11 @@ bool TopicRecorder::sync(Clock::time_point now) {
   // state.json follows once a second (housekeeping) and at stop: the log is the authority, the
   // state's copy of the durable position is for operators and a check at recovery.
   // Producers may now overwrite what is durable (never: what reached the page cache).
-  if (durable_ <= reader_->position()) reader_->commit_position(durable_, durable_messages_);
+  // Never below where the reader started: an empty log's end (0) is no position in the ring.
+  if (durable_ > committed_ && durable_ <= reader_->position()) {
+    reader_->commit_position(durable_, durable_messages_);
+    committed_ = durable_;
+  }
   synced_at_end_ = durable_;
   last_sync_ = now;
   publish_counters();
@@ -365,9 +370,12 @@ bool TopicRecorder::step(Clock::time_point now) {
 
   if (now - last_housekeeping_ >= kHousekeeping) {
     last_housekeeping_ = now;
-    for (const std::string& removed :
-         log_.apply_retention(config_.retention_bytes, config_.retention_age)) {
-      log_event(topic_.name(), "retention removed " + removed + "; the log now starts at " +
+    auto removed = log_.apply_retention(config_.retention_bytes, config_.retention_age);
+    if (!removed.empty()) {
+      std::string names;
+      for (const std::string& r : removed) names += (names.empty() ? "" : ", ") + r;
+      log_event(topic_.name(), "retention removed " + std::to_string(removed.size()) +
+                                   " segment(s) (" + names + "); the log now starts at " +
                                    std::to_string(log_.start()));
     }
     if (auto ok = log_.check_active(); !ok) fail(ok.error().message(), now);

@@ -81,6 +81,7 @@ class TopicRecorder {
   bool force_new_run_ = false;    // the reader resumed past the log's end: a gap, not padding
   std::uint64_t seen_lost_bytes_ = 0;
   std::uint64_t durable_ = 0;
+  std::uint64_t committed_ = 0;  // the reader's published position; never moves back
   std::uint64_t durable_messages_ = 0;
   std::uint64_t synced_at_end_ = 0;  // log end at the last sync
   bool failing_ = false;

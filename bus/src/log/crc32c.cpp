@@ -64,11 +64,24 @@ std::uint32_t shift_stride(const ShiftTable& t, std::uint32_t c) noexcept {
   return t[0][c & 0xFF] ^ t[1][(c >> 8) & 0xFF] ^ t[2][(c >> 16) & 0xFF] ^ t[3][c >> 24];
 }
 
+// The definition, bit by bit: only for a CPU without SSE4.2 (none since 2008), so that such a
+// machine is slow rather than killed by an illegal instruction.
+std::uint32_t crc_bitwise(const unsigned char* p, std::size_t size, std::uint32_t crc) noexcept {
+  std::uint32_t c = ~crc;
+  for (std::size_t i = 0; i < size; ++i) {
+    c ^= p[i];
+    for (int bit = 0; bit < 8; ++bit) c = (c >> 1) ^ (0x82F63B78U & (0U - (c & 1U)));
+  }
+  return ~c;
+}
+
 }  // namespace
 
 __attribute__((target("sse4.2"))) std::uint32_t crc32c(const void* data, std::size_t size,
                                                        std::uint32_t crc) noexcept {
   const auto* p = static_cast<const unsigned char*>(data);
+  static const bool has_sse42 = __builtin_cpu_supports("sse4.2");
+  if (!has_sse42) return crc_bitwise(p, size, crc);
   std::uint32_t c = ~crc;
   if (size >= 3 * kStride) {
     static const ShiftTable table = make_shift_table();

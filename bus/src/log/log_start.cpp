@@ -40,6 +40,7 @@ Result<std::optional<StartPoint>> resolve_log_start(TopicMapping& map, const Sta
     for (std::uint64_t base : *bases) {
       if (base <= position) p = base;
     }
+    std::uint64_t frame_start = p;
     while (p < position) {
       auto r = reader.read(p);
       if (r.status == LogReader::Status::corrupt) return Error(Errc::corrupt, reader.error());
@@ -49,12 +50,14 @@ Result<std::optional<StartPoint>> resolve_log_start(TopicMapping& map, const Sta
                          "' is neither in its ring (from " + std::to_string(ring_earliest) +
                          ") nor in its disk log");
       }
+      frame_start = p;
       p = r.next;
     }
     if (p != position) {
-      return Error(Errc::invalid_argument, "offset " + std::to_string(position) +
-                                               " is not a frame boundary (the frame before it " +
-                                               "ends at " + std::to_string(p) + ")");
+      return Error(Errc::invalid_argument,
+                   "offset " + std::to_string(position) + " is not a frame boundary (it is " +
+                       "inside the frame at " + std::to_string(frame_start) + " to " +
+                       std::to_string(p) + ")");
     }
   }
   StartPoint sp;

@@ -47,6 +47,7 @@ Result<void> check_boundary(TopicMapping& map, std::uint64_t from, std::uint64_t
   const std::uint64_t capacity = map.config().capacity;
   const std::uint32_t shift = map.lap_shift();
   std::uint64_t p = from;
+  std::uint64_t frame_start = from;
   while (p < offset) {
     const auto* frame = reinterpret_cast<const FrameHeader*>(map.ring() + (p & (capacity - 1)));
     // acquire: pairs with the producer's commit; racy, as the frame may be overwritten now.
@@ -63,13 +64,14 @@ Result<void> check_boundary(TopicMapping& map, std::uint64_t from, std::uint64_t
     std::uint64_t stride = layout::committed_stride(
         word, p & (capacity - 1), capacity, map.config().max_message, map.config().frame_alignment);
     if (stride == 0) return Error(Errc::corrupt, "invalid frame at offset " + std::to_string(p));
+    frame_start = p;
     p += stride;
   }
   if (p != offset) {
     return Error(Errc::invalid_argument, "offset " + std::to_string(offset) +
-                                             " is not a frame boundary (the frame before it "
-                                             "ends at " +
-                                             std::to_string(p) + ")");
+                                             " is not a frame boundary (it is inside " +
+                                             "the frame at " + std::to_string(frame_start) +
+                                             " to " + std::to_string(p) + ")");
   }
   return {};
 }
