@@ -72,6 +72,31 @@ const FrameHeader* frame_at(detail::TopicMapping& map, std::unique_ptr<detail::L
   return r.frame;
 }
 
+// Where a group whose dispatch position `p` is in neither the ring (producers lapped it) nor the
+// disk log (retention deleted it, or the log has a gap there) continues: the log's next
+// available offset, else the ring's oldest frame. `p` itself if it is not lost after all.
+std::uint64_t lost_until(detail::TopicMapping& map, std::unique_ptr<detail::LogReader>& log,
+                         std::uint64_t p) {
+  // acquire: pairs with the producers' tail CAS; they claim before they write.
+  if (atomic(map.header().tail_position).load(std::memory_order_acquire) <=
+      p + map.config().capacity) {
+    return p;  // the ring still has it
+  }
+  // acquire: pairs with the producers' reclaim CAS.
+  const std::uint64_t ring_earliest =
+      atomic(map.header().reclaimed).load(std::memory_order_acquire);
+  if (log) {
+    auto r = log->read(p);
+    if (r.status == detail::LogReader::Status::frame) return p;
+    if ((r.status == detail::LogReader::Status::gap ||
+         r.status == detail::LogReader::Status::out_of_range) &&
+        r.next > p && r.next < ring_earliest) {
+      return r.next;
+    }
+  }
+  return std::max(p, ring_earliest);
+}
+
 }  // namespace
 
 Result<GroupMember> GroupMember::join(const Topic& topic, std::string_view group,
@@ -274,6 +299,21 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
       const FrameKind kind = layout::commit_kind(word);
       if (layout::commit_lap(word) != layout::lap_of(p, map.lap_shift()) ||
           kind == FrameKind::kNone || kind == FrameKind::kClaimed) {
+        if (p == dispatch && !from_log) {
+          // Gone from the ring and the log alike: skip to what is left, and count it.
+          const std::uint64_t next = lost_until(map, log_, p);
+          if (next > p) {
+            std::uint64_t expected = dispatch;
+            // seq_cst: like a batch's dispatch CAS; nobody took these bytes.
+            if (atomic(group.dispatch)
+                    .compare_exchange_strong(expected, next, std::memory_order_seq_cst)) {
+              // relaxed: a monitoring counter.
+              atomic(group.lost_bytes).fetch_add(next - p, std::memory_order_relaxed);
+              update_committed();
+            }
+            return Take::empty;
+          }
+        }
         if (p == dispatch && skip_stuck_claim(p, word)) continue;
         break;
       }
