@@ -386,6 +386,21 @@ age = "7d"
   EXPECT_TRUE(bridge::validate_config(*c));
 }
 
+TEST(BridgeConfig, TheExampleFileInTheRepositoryIsValidAndHoldsTheDefaults) {
+  auto c = bridge::load_config_file(RINGBUS_BRIDGE_EXAMPLE_CONFIG);
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_TRUE(bridge::validate_config(*c));
+  const bridge::BridgeConfig defaults;
+  EXPECT_EQ(c->segment_bytes, defaults.segment_bytes);
+  EXPECT_EQ(c->fsync, defaults.fsync);
+  EXPECT_EQ(c->fsync_interval, defaults.fsync_interval);
+  EXPECT_EQ(c->fsync_bytes, defaults.fsync_bytes);
+  EXPECT_EQ(c->reader_name, defaults.reader_name);
+  EXPECT_EQ(c->scan_interval, defaults.scan_interval);
+  EXPECT_EQ(c->retry_interval, defaults.retry_interval);
+  EXPECT_EQ(c->restore_topics, defaults.restore_topics);
+}
+
 TEST(BridgeConfig, ErrorsNameTheFileLineAndOption) {
   testing::TempDir dir;
   std::string path = dir.path() + "/bridge.toml";
