@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cli.hpp"
 #include "ringbus/result.hpp"
 #include "ringbus/topic.hpp"
 
@@ -85,10 +86,8 @@ class Sampler {
 // Derived figures of a snapshot (no rates): max_lag_bytes and fill. Exposed for tests.
 void compute_fill(TopicRow& row);
 
-// "alive"; "stalled" (persistent reader with no live process); "dead" (ephemeral reader whose
-// process died, not reaped yet); "shared" for a queue group's own slot. As `ringbus topic
-// describe` prints it.
-std::string_view reader_state(const ReaderInfo& reader);
+// "alive", "stalled", "dead" or "shared", exactly as `ringbus topic describe` prints it.
+using cli::reader_state;
 
 // Sort orders of the table (the `s` key cycles through them).
 enum class SortKey : std::uint8_t { name, publish_rate, fill, lag, errors };

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "monitor.hpp"
+#include "snapshot_json.hpp"
 
 namespace ringbus::monitor {
 namespace {
@@ -365,48 +366,13 @@ std::string render_json(const BusView& view) {
     Json readers = Json::array();
     for (const ReaderRow& row : t.readers) {
       const ReaderInfo& r = row.info;
-      readers.push_back({
-          {"slot", r.slot},
-          {"name", r.name},
-          {"kind", r.kind},
-          {"group", r.group},
-          {"persistent", r.persistent},
-          {"durable", r.durable},
-          {"pid", r.pid},
-          {"alive", r.alive},
-          {"state", reader_state(r)},
-          {"position", r.position},
-          {"messages", r.messages},
-          {"lag_bytes", r.lag_bytes},
-          {"lag_messages", r.lag_messages},
-          {"lost_bytes", r.lost_bytes},
-          {"lost_messages", r.lost_messages},
-          {"in_flight", r.in_flight},
-          {"delivery", r.delivery},
-          {"dispatch", r.dispatch},
-          {"read_messages_per_second", optional_number(row.messages_per_second)},
-          {"read_bytes_per_second", optional_number(row.bytes_per_second)},
-      });
+      Json reader = cli::reader_json(r);
+      reader["read_messages_per_second"] = optional_number(row.messages_per_second);
+      reader["read_bytes_per_second"] = optional_number(row.bytes_per_second);
+      readers.push_back(std::move(reader));
     }
     Json recorder = nullptr;
-    if (s.recorder) {
-      const RecorderInfo& r = *s.recorder;
-      recorder = {
-          {"state", r.state},
-          {"pid", r.pid},
-          {"alive", r.alive},
-          {"log_dir", r.log_dir},
-          {"recorded_position", r.recorded_position},
-          {"recorded_messages", r.recorded_messages},
-          {"durable_position", r.durable_position},
-          {"log_start", r.log_start},
-          {"segments", r.segments},
-          {"log_bytes", r.log_bytes},
-          {"errors", r.errors},
-          {"last_error", r.last_error},
-          {"lag_bytes", r.lag_bytes},
-      };
-    }
+    if (s.recorder) recorder = cli::recorder_json(*s.recorder);
     topics.push_back({
         {"name", t.name},
         {"path", t.path},

@@ -63,12 +63,6 @@ const ReaderInfo* find_previous(const TopicSnapshot& previous, const ReaderInfo&
 
 }  // namespace
 
-std::string_view reader_state(const ReaderInfo& reader) {
-  if (reader.kind == "group") return "shared";
-  if (reader.alive) return "alive";
-  return reader.persistent ? "stalled" : "dead";
-}
-
 void compute_fill(TopicRow& row) {
   const TopicSnapshot& s = row.snapshot;
   row.max_lag_bytes = 0;

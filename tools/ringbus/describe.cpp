@@ -9,6 +9,7 @@
 #include "cli.hpp"
 #include "ringbus/topic.hpp"
 #include "sizes.hpp"
+#include "snapshot_json.hpp"
 
 namespace ringbus::cli {
 namespace {
@@ -166,32 +167,54 @@ std::string describe_text(const Topic& topic, const TopicSnapshot& snapshot) {
   return text;
 }
 
+nlohmann::ordered_json reader_json(const ReaderInfo& r) {
+  return {
+      {"slot", r.slot},
+      {"name", r.name},
+      {"kind", r.kind},
+      {"group", r.group},
+      {"persistent", r.persistent},
+      {"durable", r.durable},
+      {"pid", r.pid},
+      {"alive", r.alive},
+      {"state", reader_state(r)},
+      {"position", r.position},
+      {"messages", r.messages},
+      {"lag_bytes", r.lag_bytes},
+      {"lag_messages", r.lag_messages},
+      {"lost_bytes", r.lost_bytes},
+      {"lost_messages", r.lost_messages},
+      {"in_flight", r.in_flight},
+      {"delivery", r.delivery},
+      {"dispatch", r.dispatch},
+  };
+}
+
+nlohmann::ordered_json recorder_json(const RecorderInfo& r) {
+  return {
+      {"state", r.state},
+      {"pid", r.pid},
+      {"alive", r.alive},
+      {"log_dir", r.log_dir},
+      {"recorded_position", r.recorded_position},
+      {"recorded_messages", r.recorded_messages},
+      {"durable_position", r.durable_position},
+      {"log_start", r.log_start},
+      {"segments", r.segments},
+      {"log_bytes", r.log_bytes},
+      {"errors", r.errors},
+      {"last_error", r.last_error},
+      {"lag_bytes", r.lag_bytes},
+  };
+}
+
 std::string describe_json(const Topic& topic, const TopicSnapshot& snapshot) {
   using Json = nlohmann::ordered_json;
   const TopicConfig& c = snapshot.config;
   Json readers = Json::array();
   Json groups = Json::array();
   for (const ReaderInfo& r : snapshot.readers) {
-    readers.push_back({
-        {"slot", r.slot},
-        {"name", r.name},
-        {"kind", r.kind},
-        {"group", r.group},
-        {"persistent", r.persistent},
-        {"durable", r.durable},
-        {"pid", r.pid},
-        {"alive", r.alive},
-        {"state", reader_state(r)},
-        {"position", r.position},
-        {"messages", r.messages},
-        {"lag_bytes", r.lag_bytes},
-        {"lag_messages", r.lag_messages},
-        {"lost_bytes", r.lost_bytes},
-        {"lost_messages", r.lost_messages},
-        {"in_flight", r.in_flight},
-        {"delivery", r.delivery},
-        {"dispatch", r.dispatch},
-    });
+    readers.push_back(reader_json(r));
     if (r.kind == "group") {
       groups.push_back({
           {"slot", r.slot},
@@ -228,24 +251,7 @@ std::string describe_json(const Topic& topic, const TopicSnapshot& snapshot) {
       {"groups", std::move(groups)},
       {"recorder", nullptr},
   };
-  if (snapshot.recorder) {
-    const RecorderInfo& r = *snapshot.recorder;
-    j["recorder"] = {
-        {"state", r.state},
-        {"pid", r.pid},
-        {"alive", r.alive},
-        {"log_dir", r.log_dir},
-        {"recorded_position", r.recorded_position},
-        {"recorded_messages", r.recorded_messages},
-        {"durable_position", r.durable_position},
-        {"log_start", r.log_start},
-        {"segments", r.segments},
-        {"log_bytes", r.log_bytes},
-        {"errors", r.errors},
-        {"last_error", r.last_error},
-        {"lag_bytes", r.lag_bytes},
-    };
-  }
+  if (snapshot.recorder) j["recorder"] = recorder_json(*snapshot.recorder);
   // Reader and topic names are validated ASCII, but never let a bad byte abort the dump.
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
