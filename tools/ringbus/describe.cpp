@@ -190,6 +190,20 @@ nlohmann::ordered_json reader_json(const ReaderInfo& r) {
   };
 }
 
+nlohmann::ordered_json config_json(const TopicConfig& c) {
+  return {
+      {"capacity", c.capacity},
+      {"max_message", c.max_message},
+      {"policy", to_string(c.policy)},
+      {"max_readers", c.max_readers},
+      {"stuck_claim_timeout_ms", c.stuck_claim_timeout.count()},
+      {"layout_version", c.layout_version},
+      {"file_size", c.file_size},
+      {"ring_offset", c.ring_offset},
+      {"frame_alignment", c.frame_alignment},
+  };
+}
+
 nlohmann::ordered_json recorder_json(const RecorderInfo& r) {
   return {
       {"state", r.state},
@@ -231,17 +245,7 @@ std::string describe_json(const Topic& topic, const TopicSnapshot& snapshot) {
   Json j = {
       {"name", topic.name()},
       {"path", topic.path()},
-      {"config",
-       {
-           {"capacity", c.capacity},
-           {"max_message", c.max_message},
-           {"policy", to_string(c.policy)},
-           {"max_readers", c.max_readers},
-           {"stuck_claim_timeout_ms", c.stuck_claim_timeout.count()},
-           {"layout_version", c.layout_version},
-           {"file_size", c.file_size},
-           {"ring_offset", c.ring_offset},
-       }},
+      {"config", config_json(c)},
       {"earliest", snapshot.earliest},
       {"tail", snapshot.tail},
       {"messages", snapshot.messages},

@@ -10,6 +10,8 @@ namespace ringbus::cli {
 
 // Every ReaderInfo field, plus "state" (reader_state()).
 nlohmann::ordered_json reader_json(const ReaderInfo& reader);
+// The topic's fixed configuration.
+nlohmann::ordered_json config_json(const TopicConfig& config);
 // Every RecorderInfo field.
 nlohmann::ordered_json recorder_json(const RecorderInfo& recorder);
 
