@@ -62,17 +62,16 @@ void publish(Producer& p, std::uint64_t messages, std::size_t size) {
   }
 }
 
-// The recorder copies the whole ring (already published) to disk.
-Figures record(const Topic& topic, const std::string& log_dir, bool fsync) {
-  auto recorder = bridge::TopicRecorder::start(topic, config(log_dir, fsync));
-  if (!recorder) die(recorder.error().message());
+// The recorder, attached before the messages were published (as a running bridge is, so its
+// reader reads them in place), copies the whole ring to disk.
+Figures record(const Topic& topic, std::unique_ptr<bridge::TopicRecorder>& recorder, bool fsync) {
   const std::uint64_t tail = topic.snapshot().tail;
   auto start = Clock::now();
-  while ((*recorder)->recorded() < tail || (fsync && (*recorder)->durable() < tail)) {
-    (*recorder)->step(Clock::now());
+  while (recorder->recorded() < tail || (fsync && recorder->durable() < tail)) {
+    recorder->step(Clock::now());
   }
   Figures f{seconds_since(start), tail};
-  (*recorder)->stop();
+  recorder->stop();
   return f;
 }
 
@@ -198,18 +197,20 @@ int main(int argc, char** argv) {
         o.capacity = capacity;
         auto topic = bus.create_topic(name, o);
         if (!topic) die(topic.error().message());
+        std::string log_dir = work + "/log-" + name;
+        auto recorder = bridge::TopicRecorder::start(*topic, config(log_dir, fsync));
+        if (!recorder) die(recorder.error().message());
         {
           Producer p(*topic);
           publish(p, messages, size);
         }
-        std::string log_dir = work + "/log-" + name;
         Figures plain;
         Figures ours;
         if (round % 2 == 0) {
           plain = plain_write(work, topic->mapping().ring(), topic->snapshot().tail, fsync);
-          ours = record(*topic, log_dir, fsync);
+          ours = record(*topic, *recorder, fsync);
         } else {
-          ours = record(*topic, log_dir, fsync);
+          ours = record(*topic, *recorder, fsync);
           plain = plain_write(work, topic->mapping().ring(), topic->snapshot().tail, fsync);
         }
         if (plain.mb_per_s() > best_plain.mb_per_s()) best_plain = plain;

@@ -150,11 +150,29 @@ void TopicRecorder::on_message_in_place(const Message& m) {
   }
   const std::uint64_t end =
       m.offset + layout::frame_stride(m.key.size() + m.value.size(), alignment_);
-  if (runs_.empty() || lost) {
-    // Continue the log (what lies between is padding, in the ring too), or start afresh.
-    const bool fresh = log_.empty() || force_new_run_ || lost || !runs_.empty();
-    const std::uint64_t start = fresh ? m.offset : log_.end();
-    runs_.push_back(Run{start, 0, 0, false, 0});
+  if (runs_.empty() || lost || !runs_.back().in_ring) {
+    // Continue the log or the previous run, or start afresh after a loss. What lies between
+    // is padding; it may precede the reader's registration tail (which a stale producer could
+    // still overwrite), so it is written as padding of our own rather than from the ring.
+    std::uint64_t gap_from = m.offset;
+    if (!runs_.empty() && !lost) {
+      gap_from = runs_.back().start + runs_.back().size;
+    } else if (runs_.empty() && !log_.empty() && !force_new_run_ && !lost) {
+      gap_from = log_.end();
+    }
+    if (gap_from < m.offset) {
+      if (runs_.empty() || runs_.back().in_ring) {
+        Run padding;
+        padding.start = gap_from;
+        padding.offset = chunk_.size();
+        runs_.push_back(padding);
+      }
+      append_padding(gap_from, m.offset);
+    }
+    Run run;
+    run.start = m.offset;
+    run.in_ring = true;
+    runs_.push_back(run);
   }
   Run& run = runs_.back();
   run.size = end - run.start;
@@ -164,17 +182,22 @@ void TopicRecorder::on_message_in_place(const Message& m) {
 }
 
 std::uint64_t TopicRecorder::pending_bytes() const noexcept {
-  if (!in_place_) return chunk_.size();
   std::uint64_t total = 0;
   for (const Run& run : runs_) total += run.size;
   return total;
 }
 
 void TopicRecorder::on_message(const Message& m) {
-  if (in_place_) {
+  // The reader hands out a view into the ring when it read in place, else into its checked copy.
+  const auto* value = m.value.data();
+  if (in_place_ && value >= ring_ && value < ring_ + capacity_) {
     on_message_in_place(m);
-    return;
+  } else {
+    on_message_copied(m);
   }
+}
+
+void TopicRecorder::on_message_copied(const Message& m) {
   if (m.offset < skip_below_) return;  // the log has it already
   const bool lost = reader_->lost_bytes() != seen_lost_bytes_;
   if (lost) {
@@ -186,16 +209,20 @@ void TopicRecorder::on_message(const Message& m) {
   }
   const std::uint64_t expected =
       runs_.empty() ? log_.end() : runs_.back().start + runs_.back().size;
+  auto buffer_run = [&](std::uint64_t start) {
+    Run run;
+    run.start = start;
+    run.offset = chunk_.size();
+    runs_.push_back(run);
+  };
   if (runs_.empty() && log_.empty()) {
-    runs_.push_back(Run{m.offset, chunk_.size(), 0, false, 0});  // the log's first frame
+    buffer_run(m.offset);  // the log's first frame
   } else if (m.offset > expected && !lost && !force_new_run_) {
     // Frames the reader skipped without losing them: padding (ring end, aborted claims).
-    if (runs_.empty()) runs_.push_back(Run{expected, chunk_.size(), 0, false, 0});
+    if (runs_.empty() || runs_.back().in_ring) buffer_run(expected);
     append_padding(expected, m.offset);
-  } else if (m.offset != expected) {
-    runs_.push_back(Run{m.offset, chunk_.size(), 0, false, 0});  // a gap: a new segment
-  } else if (runs_.empty()) {
-    runs_.push_back(Run{expected, chunk_.size(), 0, false, 0});
+  } else if (m.offset != expected || runs_.empty() || runs_.back().in_ring) {
+    buffer_run(m.offset);  // after a gap (a new segment), or the first frame of this chunk
   }
   force_new_run_ = false;
   const std::uint64_t length = m.key.size() + m.value.size();
@@ -231,7 +258,7 @@ bool TopicRecorder::flush_chunk(Clock::time_point now) {
       break;
     }
     Result<void> ok;
-    if (in_place_) {
+    if (run.in_ring) {
       // Straight from the ring: the frames stay there until we commit past them.
       const std::uint64_t index = run.start & (capacity_ - 1);
       const std::uint64_t first = std::min<std::uint64_t>(run.size, capacity_ - index);
@@ -261,14 +288,16 @@ bool TopicRecorder::flush_chunk(Clock::time_point now) {
     return true;
   }
   // Keep the runs not written yet, for the retry.
-  if (done > 0 && in_place_) {
+  if (done > 0) {
     runs_.erase(runs_.begin(), runs_.begin() + static_cast<std::ptrdiff_t>(done));
-    publish_counters();
-  } else if (done > 0) {
-    const std::size_t from = runs_[done].offset;
+    std::size_t from = chunk_.size();
+    for (const Run& run : runs_) {
+      if (!run.in_ring) from = std::min(from, run.offset);
+    }
     chunk_.erase(chunk_.begin(), chunk_.begin() + static_cast<std::ptrdiff_t>(from));
-    runs_.erase(runs_.begin(), runs_.begin() + static_cast<std::ptrdiff_t>(done));
-    for (Run& run : runs_) run.offset -= from;
+    for (Run& run : runs_) {
+      if (!run.in_ring) run.offset -= from;
+    }
     publish_counters();
   }
   return false;

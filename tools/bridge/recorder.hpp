@@ -45,15 +45,17 @@ class TopicRecorder {
  private:
   struct Run {  // frames that continue the stream at `start`
     std::uint64_t start = 0;
-    std::size_t offset = 0;  // in chunk_ (in place: unused, the bytes are in the ring)
+    std::size_t offset = 0;  // in chunk_ (in_ring: unused)
     std::size_t size = 0;
     bool has_sequence = false;
     std::uint64_t last_sequence = 0;
+    bool in_ring = false;  // the bytes are the ring's [start, start + size), held for us
   };
   TopicRecorder(const Topic& topic, const BridgeConfig& config, TopicLog log);
   std::uint64_t pending_bytes() const noexcept;
   void on_message(const Message& m);
   void on_message_in_place(const Message& m);
+  void on_message_copied(const Message& m);
   void append_padding(std::uint64_t from, std::uint64_t to);
   bool flush_chunk(Clock::time_point now);
   bool sync(Clock::time_point now);
@@ -67,9 +69,11 @@ class TopicRecorder {
   TopicLog log_;
   std::optional<Subscriber> reader_;  // empty once stopped
   RecorderCounters counters_;
-  // Block topics: the reader is durable, so frames stay in the ring until we commit past them,
-  // and chunks are written straight from the ring. Overwrite topics: frames are rebuilt from
-  // each message (which the reader copied and checked) into chunk_.
+  // Block topics: the reader is durable, so frames it reads in place stay in the ring until we
+  // commit past them, and chunks are written straight from the ring. Frames it had to copy and
+  // check (overwrite topics; on block topics, those below its registration tail, which a
+  // producer that scanned before could still overwrite) are rebuilt from the message into
+  // chunk_.
   bool in_place_ = false;
   const std::byte* ring_ = nullptr;
   std::uint32_t lap_shift_ = 0;
