@@ -118,6 +118,7 @@ class GroupMember {
   std::uint64_t safe_from_ = 0;
   std::vector<std::uint64_t> copy_;
   std::unique_ptr<detail::LogReader> log_;  // frames older than the ring (disk log replay)
+  std::uint64_t ring_from_ = 0;  // reclaimed position as of the current batch (frame_at())
 };
 
 }  // namespace ringbus

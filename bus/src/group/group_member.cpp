@@ -52,14 +52,15 @@ bool is_member_of(ReaderSlot& s, std::uint32_t group) {
 
 // The frame at stream position `p`: in the ring, or, for a position the ring no longer holds, in
 // the topic's disk log (same bytes, same commit word; immutable and CRC-checked). The pointer
-// is valid until the next call. `from_log` says which.
+// is valid until the next call. `from_log` says which. `ring_from` is the producers' reclaimed
+// position, read once per batch (with the tail, on the same line): frames from there on are
+// in the ring, and the group's committed position keeps the batch's frames there.
 const FrameHeader* frame_at(detail::TopicMapping& map, std::unique_ptr<detail::LogReader>& log,
-                            std::uint64_t p, bool& from_log) {
+                            std::uint64_t ring_from, std::uint64_t p, bool& from_log) {
   from_log = false;
   const auto* ring_frame =
       reinterpret_cast<const FrameHeader*>(map.ring() + (p & (map.config().capacity - 1)));
-  // acquire: pairs with the producers' reclaim CAS; from here on the ring holds the frames.
-  if (p >= atomic(map.header().reclaimed).load(std::memory_order_acquire)) return ring_frame;
+  if (p >= ring_from) return ring_frame;
   if (!log) {
     std::string dir = detail::log_dir_of(map.header());
     if (dir.empty()) return ring_frame;
@@ -197,6 +198,7 @@ GroupMember& GroupMember::operator=(GroupMember&& o) noexcept {
   safe_from_ = o.safe_from_;
   copy_ = std::move(o.copy_);
   log_ = std::move(o.log_);
+  ring_from_ = o.ring_from_;
   return *this;
 }
 
@@ -279,6 +281,8 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
     // acquire: pairs with other members' dispatch CAS.
     const std::uint64_t dispatch = atomic(group.dispatch).load(std::memory_order_acquire);
     const std::uint64_t tail = atomic(map.header().tail_position).load(std::memory_order_acquire);
+    // acquire: pairs with the producers' reclaim CAS (frame_at(): below it, the disk log).
+    ring_from_ = atomic(map.header().reclaimed).load(std::memory_order_acquire);
     if (dispatch >= tail) {
       // Nothing to hand out. If the committed position lags the dispatch position, some
       // update saw a batch that was only tentative (its CAS failed): compute it again, or
@@ -290,7 +294,7 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
     std::uint32_t n = 0;
     while (p < tail && n < max) {
       bool from_log = false;
-      const auto* frame = frame_at(map, log_, p, from_log);
+      const auto* frame = frame_at(map, log_, ring_from_, p, from_log);
       // acquire: pairs with the producer's commit. Racy until our dispatch CAS succeeds:
       // another member may take these frames first, finish them, and let producers reuse the
       // space while we look; then the CAS fails and this walk is discarded. Once the CAS
@@ -359,6 +363,8 @@ bool GroupMember::take_over_batch() {
   const auto& config = map.config();
   const std::uint64_t deadline =
       atomic(map.slot(group_slot_).deadline_ns).load(std::memory_order_relaxed);
+  // acquire: pairs with the producers' reclaim CAS (frame_at(): below it, the disk log).
+  ring_from_ = atomic(map.header().reclaimed).load(std::memory_order_acquire);
   for (std::uint32_t i = 0; i < config.max_readers; ++i) {
     if (i == member_slot_) continue;
     auto& other = map.slot(i);
@@ -406,7 +412,7 @@ bool GroupMember::take_over_batch() {
     std::uint32_t n = 0;
     for (std::uint64_t p = start; p < end && n < layout::kMaxBatch;) {
       bool from_log = false;
-      const auto* frame = frame_at(map, log_, p, from_log);
+      const auto* frame = frame_at(map, log_, ring_from_, p, from_log);
       std::uint64_t word =
           atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
       const std::uint64_t stride = layout::committed_stride(
@@ -473,7 +479,7 @@ Result<PollResult> GroupMember::poll_some(FunctionRef<void(const Message&)> hand
     if ((acked_ >> delivered_) & 1U) continue;
     const std::uint64_t p = offsets_[delivered_];
     bool from_log = false;
-    const auto* frame = frame_at(map, log_, p, from_log);
+    const auto* frame = frame_at(map, log_, ring_from_, p, from_log);
     const FrameHeader* source = frame;
     std::uint64_t length = 0;
     if (p < safe_from_ && !copy_.empty() && !from_log) {

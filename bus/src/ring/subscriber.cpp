@@ -348,9 +348,10 @@ Result<PollResult> Subscriber::poll_some(FunctionRef<void(const Message&)> handl
   PollResult result;
   if (in_log_) {
     if (auto ok = poll_log(handler, max_messages, result); !ok) return ok.error();
+    if (in_log_) max_messages = result.messages;  // still in the log: skip the ring below
   }
   Message message;
-  while (!in_log_ && result.messages < max_messages) {
+  while (result.messages < max_messages) {
     const Frame frame = read_frame(message);
     if (frame == Frame::message) {
       deliver(message, handler, result);
@@ -361,6 +362,7 @@ Result<PollResult> Subscriber::poll_some(FunctionRef<void(const Message&)> handl
       // The ring lost our position: the disk log may still have it.
       if (enter_log()) {
         if (auto ok = poll_log(handler, max_messages, result); !ok) return ok.error();
+        if (in_log_) break;
         continue;
       }
       if (resync_after_lap()) continue;

@@ -114,7 +114,8 @@ Result<void> Subscriber::poll_log(FunctionRef<void(const Message&)> handler,
       case LogReader::Status::end:
         if (leave_log()) return {};
         // The ring moved past us: look at the log again, which may have grown since we read
-        // its end (the recorder commits, and producers reclaim, only after writing it).
+        // its end (the recorder commits, and producers claim past its position, only after
+        // writing it).
         if (log_->read(cursor_).status != LogReader::Status::end) continue;
         // Neither the log nor the ring has the cursor any more (an overwrite topic whose
         // recorder was lapped too): continue at the ring's oldest frame, counted as lost.
