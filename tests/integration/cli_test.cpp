@@ -24,22 +24,13 @@ namespace ringbus {
 namespace {
 
 using ringbus::testing::CommandResult;
+using ringbus::testing::contains;
 using ringbus::testing::run_command;
+using ringbus::testing::split_lines;
 using ringbus::testing::TempBus;
 using Json = nlohmann::json;
 
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
 std::string ringbus_binary() { return testing::tool_path("ringbus"); }
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 class Cli : public ::testing::Test {
  protected:

@@ -43,7 +43,9 @@ namespace ringbus {
 namespace {
 
 using ringbus::testing::CommandResult;
+using ringbus::testing::contains;
 using ringbus::testing::run_command;
+using ringbus::testing::split_lines;
 using ringbus::testing::TempBus;
 using Json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
@@ -54,17 +56,6 @@ constexpr std::uint64_t kStride = 64;  // a message of up to 32 bytes at the def
 
 std::string monitor_binary() { return RINGBUS_MONITOR_PATH; }
 std::string ringbus_binary() { return testing::tool_path("ringbus"); }
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
 
 std::vector<std::string> words(const std::string& line) {
   std::vector<std::string> out;

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -31,6 +32,13 @@ std::string make_temp_dir() {
 TempBus::TempBus() : dir_(make_temp_dir()), bus_(dir_) {}
 
 TempDir::TempDir() : path_(make_temp_dir()) {}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
 
 TempDir::~TempDir() {
   std::error_code ec;

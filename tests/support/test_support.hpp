@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "ringbus/topic.hpp"
 
@@ -65,6 +66,12 @@ inline std::string tool_path(const std::string& name) {
 #else
   return name;
 #endif
+}
+
+// Text helpers for checking a tool's output.
+std::vector<std::string> split_lines(const std::string& text);
+inline bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
 }
 
 // Runs a shell command, returns {exit status, stdout}. stdin comes from `input`.

@@ -270,10 +270,8 @@ Result<void> TopicLog::recover() {
     index_records_ = good;
     break;
   }
-  if (!has_sequence_ && segments_.size() > 1) {
-    // The newest segment holds padding only: the message count is found further back, which
-    // recovery does not read. Unknown is fine: the recorder learns it from the next message.
-  }
+  // If the newest segment holds padding only, the message count stays unknown (recovery reads
+  // no further back); the recorder learns it from the next message.
   if (!segments_.empty()) {
     if (auto ok = open_active(segments_.back().base, false); !ok) return ok.error();
   }
@@ -337,13 +335,12 @@ Result<void> TopicLog::append(std::uint64_t position, std::span<const ConstBytes
   }
   Segment& active = segments_.back();
   auto undo = [&](Error e) {
-    // Leave no part of the chunk behind, so a retry writes it again cleanly.
-    if (::ftruncate(log_fd_, static_cast<off_t>(active.size)) != 0) { /* reported below */
-    }
-    if (::ftruncate(index_fd_, static_cast<off_t>(sizeof(layout::LogIndexHeader) +
-                                                  index_records_ * sizeof(layout::ChunkRecord))) !=
-        0) {
-    }
+    // Leave no part of the chunk behind. Should a truncation fail too, nothing is lost: the
+    // retry writes the chunk and its record again at the same offsets, and recovery cuts an
+    // unindexed tail.
+    (void)!::ftruncate(log_fd_, static_cast<off_t>(active.size));
+    (void)!::ftruncate(index_fd_, static_cast<off_t>(sizeof(layout::LogIndexHeader) +
+                                                     index_records_ * sizeof(layout::ChunkRecord)));
     if (active.size == 0) {
       // A segment that never got a chunk: remove it, so recovery never sees it.
       ::unlink(segment_file(dir_, active.base, layout::kSegmentSuffix).c_str());
@@ -353,8 +350,7 @@ Result<void> TopicLog::append(std::uint64_t position, std::span<const ConstBytes
     }
     return e;
   };
-  // The checksum first: it brings the bytes into the cache, where the copy into the page cache
-  // then finds them (measured: the other order reads them from memory twice).
+  // Checksum, bytes, then the record that makes them part of the log.
   std::uint32_t crc = 0;
   for (const auto& p : pieces) crc = detail::crc32c(p.data(), p.size(), crc);
   if (auto ok = write_all(log_fd_, pieces, active.size); !ok) {
