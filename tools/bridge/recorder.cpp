@@ -138,16 +138,7 @@ void TopicRecorder::append_padding(std::uint64_t from, std::uint64_t to) {
   }
 }
 
-void TopicRecorder::on_message_in_place(const Message& m) {
-  if (m.offset < skip_below_) return;  // the log has it already
-  const bool lost = reader_->lost_bytes() != seen_lost_bytes_;
-  if (lost) {
-    log_event(topic_.name(), "the recorder lost " +
-                                 std::to_string(reader_->lost_bytes() - seen_lost_bytes_) +
-                                 " bytes before offset " + std::to_string(m.offset) +
-                                 " (a producer died mid-claim); they are missing from the log");
-    seen_lost_bytes_ = reader_->lost_bytes();
-  }
+void TopicRecorder::on_message_in_place(const Message& m, bool lost) {
   const std::uint64_t end =
       m.offset + layout::frame_stride(m.key.size() + m.value.size(), alignment_);
   if (runs_.empty() || lost || !runs_.back().in_ring) {
@@ -188,25 +179,27 @@ std::uint64_t TopicRecorder::pending_bytes() const noexcept {
 }
 
 void TopicRecorder::on_message(const Message& m) {
+  if (m.offset < skip_below_) return;  // the log has it already
+  // Bytes the reader skipped since the last message (lapped on an overwrite topic, or a
+  // producer that died mid-claim): the next run starts a new segment.
+  const bool lost = reader_->lost_bytes() != seen_lost_bytes_;
+  if (lost) {
+    log_event(topic_.name(), "the recorder lost " +
+                                 std::to_string(reader_->lost_bytes() - seen_lost_bytes_) +
+                                 " bytes before offset " + std::to_string(m.offset) +
+                                 "; they are missing from the log");
+    seen_lost_bytes_ = reader_->lost_bytes();
+  }
   // The reader hands out a view into the ring when it read in place, else into its checked copy.
   const auto* value = m.value.data();
   if (in_place_ && value >= ring_ && value < ring_ + capacity_) {
-    on_message_in_place(m);
+    on_message_in_place(m, lost);
   } else {
-    on_message_copied(m);
+    on_message_copied(m, lost);
   }
 }
 
-void TopicRecorder::on_message_copied(const Message& m) {
-  if (m.offset < skip_below_) return;  // the log has it already
-  const bool lost = reader_->lost_bytes() != seen_lost_bytes_;
-  if (lost) {
-    log_event(
-        topic_.name(),
-        "the recorder was lapped: " + std::to_string(reader_->lost_bytes() - seen_lost_bytes_) +
-            " bytes before offset " + std::to_string(m.offset) + " are missing from the log");
-    seen_lost_bytes_ = reader_->lost_bytes();
-  }
+void TopicRecorder::on_message_copied(const Message& m, bool lost) {
   const std::uint64_t expected =
       runs_.empty() ? log_.end() : runs_.back().start + runs_.back().size;
   auto buffer_run = [&](std::uint64_t start) {

@@ -54,8 +54,8 @@ class TopicRecorder {
   TopicRecorder(const Topic& topic, const BridgeConfig& config, TopicLog log);
   std::uint64_t pending_bytes() const noexcept;
   void on_message(const Message& m);
-  void on_message_in_place(const Message& m);
-  void on_message_copied(const Message& m);
+  void on_message_in_place(const Message& m, bool lost);
+  void on_message_copied(const Message& m, bool lost);
   void append_padding(std::uint64_t from, std::uint64_t to);
   bool flush_chunk(Clock::time_point now);
   bool sync(Clock::time_point now);
