@@ -1,0 +1,21 @@
+// Named fault points for kill-point and fault-injection tests. Compiled in only when the build
+// defines RINGBUS_FAULT_POINTS (test builds; never release packages), where each point costs one
+// predictable branch until a test arms it through the environment:
+//   RINGBUS_KILL_AT=<name>[:<n>]   SIGKILL the process the n-th time (default 1st) it passes <name>
+//   RINGBUS_FAIL_AT=<name>[:<n>]   fault_point_fails(<name>) is true the n-th time it is asked
+#pragma once
+
+namespace ringbus::detail {
+
+#ifdef RINGBUS_FAULT_POINTS
+// Kills the process (SIGKILL, no cleanup) if RINGBUS_KILL_AT names this point and count.
+void kill_point(const char* name) noexcept;
+// True if RINGBUS_FAIL_AT names this point and count: the caller then fails as if the real
+// operation had (e.g. fdatasync returning EIO).
+bool fault_point_fails(const char* name) noexcept;
+#else
+inline void kill_point(const char*) noexcept {}
+inline bool fault_point_fails(const char*) noexcept { return false; }
+#endif
+
+}  // namespace ringbus::detail
