@@ -8,8 +8,11 @@
 
 #include <gtest/gtest.h>
 
+#include "layout/frame_layout.hpp"
 #include "ringbus/producer.hpp"
 #include "support/test_support.hpp"
+#include "testing/fault_point.hpp"
+#include "topic/topic_mapping.hpp"
 
 namespace ringbus {
 namespace {
@@ -283,6 +286,163 @@ TEST(Group, OverwriteTopicsAndBadNamesAreRejected) {
   auto bad = GroupMember::join(block, "no/slash");
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.code(), Errc::invalid_argument);
+}
+
+// Fills the ring until producers would block; returns how many messages went in.
+int fill_ring(Producer& p, int first) {
+  int n = first;
+  while (p.try_publish({}, as_bytes(std::to_string(n)))) ++n;
+  return n - first;
+}
+
+// Polls `m` until it hands out something or 30 s pass.
+std::vector<Got> poll_until_some(GroupMember& m) {
+  std::vector<Got> got;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (got.empty() && std::chrono::steady_clock::now() < deadline) {
+    got = poll_all(m);
+    if (got.empty()) std::this_thread::sleep_for(5ms);
+  }
+  return got;
+}
+
+TEST(Group, ATakeoverAfterProducersWrappedTheRingRedeliversTheUnackedRest) {
+  TempBus tb;
+  TopicOptions o = small();
+  o.capacity = 4096;
+  auto topic = tb.create("orders", o);
+  auto b = GroupMember::join(topic, "workers", from_earliest());
+  ASSERT_TRUE(b);
+  Producer p(topic);
+  publish_n(p, 0, 8);
+  {
+    auto a = GroupMember::join(topic, "workers", from_earliest());
+    ASSERT_TRUE(a);
+    auto got = poll_all(*a, 8);
+    ASSERT_EQ(got.size(), 8u);
+    ASSERT_TRUE(a->ack_up_to(got[3].offset));
+    // Producers take every byte the group lets them have: more than a ring's worth in all,
+    // so they write over the acknowledged part of a's batch if the group allows it.
+    EXPECT_GT(fill_ring(p, 8), 0);
+  }  // leaves with 4..7 unacknowledged
+  auto again = poll_until_some(*b);
+  ASSERT_EQ(again.size(), 4u);
+  for (std::size_t i = 0; i < again.size(); ++i) {
+    EXPECT_EQ(again[i].value, std::to_string(4 + i));
+    EXPECT_EQ(again[i].delivery, 2u);
+  }
+}
+
+TEST(Group, ALateBatchTakenOverAfterAWrapKeepsItsUnackedMessages) {
+  TempBus tb;
+  TopicOptions o = small();
+  o.capacity = 4096;
+  auto topic = tb.create("orders", o);
+  GroupOptions g = from_earliest();
+  g.processing_deadline = 20ms;
+  auto slow = GroupMember::join(topic, "workers", g);
+  auto fast = GroupMember::join(topic, "workers", g);
+  ASSERT_TRUE(slow);
+  ASSERT_TRUE(fast);
+  Producer p(topic);
+  publish_n(p, 0, 8);
+  auto held = poll_all(*slow, 8);
+  ASSERT_EQ(held.size(), 8u);
+  ASSERT_TRUE(slow->ack_up_to(held[5].offset));
+  EXPECT_GT(fill_ring(p, 8), 0);
+  std::this_thread::sleep_for(40ms);
+  auto taken = poll_until_some(*fast);
+  ASSERT_EQ(taken.size(), 2u);
+  EXPECT_EQ(taken[0].value, "6");
+  EXPECT_EQ(taken[1].value, "7");
+}
+
+TEST(Group, AFailedJoinLeavesNoGroupBehind) {
+  TempBus tb;
+  TopicOptions o = small();
+  o.capacity = 4096;
+  o.max_readers = 1;  // room for the group's slot, none for the member's
+  auto topic = tb.create("orders", o);
+  auto m = GroupMember::join(topic, "workers", from_earliest());
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.code(), Errc::no_reader_slot);
+  for (const auto& r : topic.snapshot().readers) EXPECT_NE(r.name, "group:workers");
+  // Nothing holds producers back: they can write several rings' worth.
+  Producer p(topic);
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(p.try_publish({}, as_bytes(std::to_string(i)))) << i;
+}
+
+TEST(Group, AFrameDamagedAfterItWasHandedOutIsCorruptNotAHugeMessage) {
+  TempBus tb;
+  TopicOptions o = small();
+  o.capacity = 4096;
+  auto topic = tb.create("orders", o);
+  auto m = GroupMember::join(topic, "workers", from_earliest());
+  ASSERT_TRUE(m);
+  Producer p(topic);
+  auto first = p.try_publish({}, as_bytes("first"));
+  auto second = p.try_publish({}, as_bytes("second"));
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(second);
+  auto& map = topic.mapping();
+  auto* frame = reinterpret_cast<layout::FrameHeader*>(map.ring() + (*second & 4095));
+  std::size_t largest = 0;
+  int calls = 0;
+  auto r = m->poll([&](const Message& msg) {
+    largest = std::max(largest, msg.value.size());
+    if (++calls == 1) {
+      // Damage the second frame while the first is being handled: a length far past the ring.
+      frame->commit = layout::make_commit(layout::commit_lap(frame->commit),
+                                          layout::FrameKind::kData, std::uint64_t{1} << 29);
+    }
+  });
+  EXPECT_LE(largest, o.capacity);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.code(), Errc::corrupt);
+}
+
+// Interleaves a late owner's next batch into a takeover, at the step after the taker decided
+// that the batch it looks at is late.
+struct LateOwner {
+  GroupMember* owner;
+  std::vector<Got>* first;
+  std::vector<Got> second;
+  bool done = false;
+};
+
+TEST(Group, ATakeoverNeverStealsTheFreshBatchOfALiveOwner) {
+  TempBus tb;
+  auto topic = tb.create("orders", small());
+  GroupOptions g = from_earliest();
+  g.processing_deadline = 30ms;
+  auto owner = GroupMember::join(topic, "workers", g);
+  auto taker = GroupMember::join(topic, "workers", g);
+  ASSERT_TRUE(owner);
+  ASSERT_TRUE(taker);
+  Producer p(topic);
+  publish_n(p, 0, 4);
+  auto first = poll_all(*owner, 2);
+  ASSERT_EQ(first.size(), 2u);
+  std::this_thread::sleep_for(60ms);  // the first batch is late now
+  LateOwner late{&*owner, &first, {}};
+  detail::set_fault_hook(
+      [](const char* name, void* arg) {
+        auto& l = *static_cast<LateOwner*>(arg);
+        if (l.done || std::string_view(name) != "group.takeover.decided") return;
+        l.done = true;
+        // The owner finishes the late batch and takes a fresh one before the taker acts.
+        EXPECT_TRUE(l.owner->ack_up_to(l.first->back().offset));
+        l.second = poll_all(*l.owner, 2);
+      },
+      &late);
+  auto stolen = poll_all(*taker);
+  detail::set_fault_hook(nullptr, nullptr);
+  ASSERT_TRUE(late.done) << "the takeover never reached its decision point";
+  ASSERT_EQ(late.second.size(), 2u);
+  EXPECT_EQ(late.second[0].value, "2");
+  for (auto& s : stolen) EXPECT_EQ(s.delivery, 1u) << "redelivered " << s.value;
+  // The owner's fresh batch is still its own.
+  EXPECT_TRUE(owner->ack_up_to(late.second.back().offset));
 }
 
 }  // namespace

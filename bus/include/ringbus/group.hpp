@@ -89,11 +89,13 @@ class GroupMember {
   enum class Take : std::uint8_t { taken, empty, corrupt };
   Take take_new_batch(std::size_t max);
   bool skip_stuck_claim(std::uint64_t position, std::uint64_t word);
-  void publish_batch(std::uint64_t start, std::uint64_t end, std::uint64_t acked,
-                     std::uint32_t delivery);
+  void publish_own_batch(std::uint64_t start, std::uint64_t end);
+  bool batch_orphaned(std::uint32_t slot, std::uint64_t epoch, std::int64_t now,
+                      std::uint64_t deadline);
   bool take_over_batch();
   Result<void> set_acked(std::uint64_t bits);
   void batch_done();
+  void abandon_batch();
   void update_committed();
   void leave() noexcept;
 
@@ -108,8 +110,12 @@ class GroupMember {
   std::uint32_t count_ = 0;      // messages in the batch
   std::uint32_t delivered_ = 0;  // messages handed to the handler so far
   std::uint64_t acked_ = 0;      // bits acknowledged (our copy)
-  std::uint64_t epoch_ = 0;      // the slot's batch epoch when we took the batch
+  std::uint64_t epoch_ = 0;      // the batch slot's epoch when we took (or adopted) the batch
   std::uint32_t delivery_ = 1;
+  // The slot the batch sits in: ours, or that of a dead or late member whose batch we adopted.
+  std::uint32_t batch_slot_ = 0;
+  std::uint64_t batch_start_ = 0;
+  std::uint64_t batch_owner_state_ = 0;  // that slot's state word when we adopted its batch
   std::int64_t next_takeover_check_ns_ = 0;
   std::uint64_t stuck_position_ = ~std::uint64_t{0};  // a claim pending at the dispatch position
   std::int64_t stuck_since_ns_ = 0;

@@ -1,8 +1,9 @@
 // Queue-group members. Batches are handed out by a CAS on the group's dispatch position; acks
-// are a 16-byte CAS on the member slot's {acked bits, epoch}; a live member takes over the
-// batch of a dead (or late) one by bumping that epoch. The group's committed position, which
-// holds producers back, is the lowest unacknowledged message of any member, or the dispatch
-// position when none is in flight.
+// are a 16-byte CAS on the batch slot's {acked bits, epoch}; a live member adopts the batch of a
+// dead (or late) one in place, by a CAS that writes its own slot index into that epoch. The
+// group's committed position, which holds producers back, is the start of the oldest batch in
+// flight, or the dispatch position when none is: a batch's frames stay in the ring until it is
+// done, so whoever adopts it can always rebuild it.
 #include <sched.h>
 #include <time.h>
 
@@ -18,6 +19,7 @@
 #include "ring/start_position.hpp"
 #include "ring/stuck_claim.hpp"
 #include "ringbus/group.hpp"
+#include "testing/fault_point.hpp"
 #include "topic/reader_slots.hpp"
 #include "topic/recorder_fields.hpp"
 #include "topic/topic_mapping.hpp"
@@ -32,11 +34,6 @@ using layout::ReaderSlot;
 
 constexpr std::string_view kGroupPrefix = "group:";
 constexpr std::int64_t kTakeoverCheckNs = 20'000'000;  // how often poll looks for dead members
-
-// batch_epoch: a count in the low 63 bits, plus this bit once another member took the batch
-// over (so that a second member does not take it over again while it moves).
-constexpr std::uint64_t kTakenOver = std::uint64_t{1} << 63;
-std::uint64_t next_epoch(std::uint64_t epoch) { return ((epoch & ~kTakenOver) + 1) & ~kTakenOver; }
 
 std::uint64_t full_mask(std::uint32_t count) {
   return count >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << count) - 1;
@@ -119,7 +116,6 @@ Result<GroupMember> GroupMember::join(const Topic& topic, std::string_view group
                      "' (overwrite) producers could overwrite unacknowledged messages");
   }
   const std::string slot_name = std::string(kGroupPrefix) + std::string(group);
-  // The start matters only for a new group; an existing one resumes at its committed position.
   // The start matters only for a new group: an existing one resumes at its committed position,
   // so a start that cannot be resolved (a stale offset) is an error only if the group is new.
   detail::StartPoint start_point;
@@ -132,7 +128,14 @@ Result<GroupMember> GroupMember::join(const Topic& topic, std::string_view group
   } else if (!detail::find_persistent_slot(map, slot_name)) {
     return resolved.error();
   }
-  const detail::StartPoint* start = &start_point;
+  // The member's slot first: a join that cannot have one leaves no new group behind (a group
+  // nobody joins would hold producers back). It counts for no group until group_slot is set.
+  detail::SlotRequest member_request;
+  member_request.durable = false;  // the group's slot holds producers back, not its members
+  member_request.kind = layout::kReaderMember;
+  auto member_slot = detail::acquire_slot(map, member_request, 0, 0);
+  if (!member_slot) return member_slot.error();
+
   detail::SlotRequest group_request;
   group_request.name = slot_name;
   group_request.durable = true;
@@ -140,14 +143,12 @@ Result<GroupMember> GroupMember::join(const Topic& topic, std::string_view group
   group_request.shared = true;
   group_request.deadline_ns = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(options.processing_deadline).count());
-  auto group_slot = detail::acquire_slot(map, group_request, start->position, start->sequence);
-  if (!group_slot) return group_slot.error();
-
-  detail::SlotRequest member_request;
-  member_request.durable = false;  // the group's slot holds producers back, not its members
-  member_request.kind = layout::kReaderMember;
-  auto member_slot = detail::acquire_slot(map, member_request, 0, 0);
-  if (!member_slot) return member_slot.error();
+  auto group_slot =
+      detail::acquire_slot(map, group_request, start_point.position, start_point.sequence);
+  if (!group_slot) {
+    detail::release_slot(map, member_slot->index, false);
+    return group_slot.error();
+  }
   auto& group_state = map.slot(group_slot->index);
   if (!group_slot->resumed) {
     // A producer that scanned the slots before the group registered may still claim (once)
@@ -171,6 +172,7 @@ Result<GroupMember> GroupMember::join(const Topic& topic, std::string_view group
   m.group_ = std::string(group);
   m.group_slot_ = group_slot->index;
   m.member_slot_ = member_slot->index;
+  m.batch_slot_ = member_slot->index;
   m.joined_ = true;
   return m;
 }
@@ -192,6 +194,9 @@ GroupMember& GroupMember::operator=(GroupMember&& o) noexcept {
   acked_ = o.acked_;
   epoch_ = o.epoch_;
   delivery_ = o.delivery_;
+  batch_slot_ = o.batch_slot_;
+  batch_start_ = o.batch_start_;
+  batch_owner_state_ = o.batch_owner_state_;
   next_takeover_check_ns_ = o.next_takeover_check_ns_;
   stuck_position_ = o.stuck_position_;
   stuck_since_ns_ = o.stuck_since_ns_;
@@ -208,47 +213,58 @@ void GroupMember::leave() noexcept {
   if (!joined_) return;
   joined_ = false;
   auto& map = topic_.mapping();
-  if (count_ > 0 && acked_ != full_mask(count_)) {
-    // Unacknowledged messages stay in the slot, which now shows no process: another member
-    // (now or after it joins) takes them over and delivers them again.
+  auto& me = map.slot(member_slot_);
+  // An adopted batch we leave unfinished: the slot it sits in names us as its handler, and we
+  // stop serving it, so another member adopts it (and delivers its unacknowledged messages).
+  // release: pairs with the acquire load in take_over_batch().
+  atomic(me.serving).store(layout::kNotServing, std::memory_order_release);
+  // seq_cst: orders the load after our last ack's CAS (and after an adopter's CAS on our slot).
+  if (atomic(me.batch_start).load(std::memory_order_seq_cst) != layout::kNoBatch) {
+    // Our own batch, unfinished (or one a member adopted from us): it stays in our slot, which
+    // now shows no process, until a live member finishes it and frees the slot.
     // release: our batch fields are visible before the slot shows no owner.
-    atomic(map.slot(member_slot_).pid).store(0, std::memory_order_release);
+    atomic(me.pid).store(0, std::memory_order_release);
+    detail::kill_point("group.leave.marked");
     return;
   }
-  atomic(map.slot(member_slot_).batch_start).store(layout::kNoBatch, std::memory_order_seq_cst);
-  update_committed();
+  detail::kill_point("group.leave.marked");
   detail::release_slot(map, member_slot_, false);
+  update_committed();
 }
 
 std::size_t GroupMember::unacked() const noexcept {
   return count_ - static_cast<std::size_t>(std::popcount(acked_ & full_mask(count_)));
 }
 
-// Records the batch this member holds in its slot. seq_cst on batch_start: a committed-position
-// computation that reads the dispatch position after our CAS on it (or after a takeover) must
-// see this batch (update_committed() reads dispatch first, then the members).
-void GroupMember::publish_batch(std::uint64_t start, std::uint64_t end, std::uint64_t acked,
-                                std::uint32_t delivery) {
+// Records a new batch in our own (empty) slot. seq_cst on batch_start: a committed-position
+// computation that reads the dispatch position after our CAS on it must see this batch
+// (update_committed() reads dispatch first, then the members).
+void GroupMember::publish_own_batch(std::uint64_t start, std::uint64_t end) {
   auto& me = topic_.mapping().slot(member_slot_);
-  auto relaxed = std::memory_order_relaxed;
-  std::uint32_t first = static_cast<std::uint32_t>(std::countr_one(acked));
+  auto relaxed = std::memory_order_relaxed;  // published by the CAS and the store below
   atomic(me.batch_end).store(end, relaxed);
   atomic(me.batch_count).store(count_, relaxed);
-  atomic(me.delivery).store(delivery, relaxed);
-  atomic(me.low_water).store(first < count_ ? offsets_[first] : end, relaxed);
-  atomic(me.low_water_seq).store(first < count_ ? sequences_[first] : 0, relaxed);
+  atomic(me.delivery).store(1, relaxed);
+  atomic(me.low_water).store(start, relaxed);
+  atomic(me.low_water_seq).store(count_ > 0 ? sequences_[0] : 0, relaxed);
   atomic(me.taken_ns).store(static_cast<std::uint64_t>(detail::monotonic_ns()), relaxed);
-  // A new epoch for every batch: a member taking over checks that the batch it read is the
-  // one whose epoch it bumps. Only this member writes its own pair while it holds no batch.
+  // A new epoch (adopted bit clear) for every batch: a member adopting the batch checks that
+  // the batch it read is the one whose epoch it replaces. Nobody else writes the pair while the
+  // slot holds no batch (take_new_batch() checked), but a stale adopter's CAS may still fail
+  // against it: loop until ours is in.
   detail::WordPair current{atomic(me.batch_acked).load(relaxed),
                            atomic(me.batch_epoch).load(relaxed)};
   for (;;) {
-    detail::WordPair seen =
-        detail::cas16(&me.batch_acked, current, {acked, next_epoch(current.high)});
-    if (seen == current) break;
+    const detail::WordPair next{0, layout::next_batch_epoch(current.high)};
+    detail::WordPair seen = detail::cas16(&me.batch_acked, current, next);
+    if (seen == current) {
+      epoch_ = next.high;
+      break;
+    }
     current = seen;
   }
-  epoch_ = next_epoch(current.high);
+  batch_slot_ = member_slot_;
+  batch_start_ = start;
   atomic(me.batch_start).store(start, std::memory_order_seq_cst);
 }
 
@@ -277,6 +293,12 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
   auto& me = map.slot(member_slot_);
   const auto& config = map.config();
   const std::uint64_t mask = config.capacity - 1;
+  // Our previous batch may still sit in our slot, adopted by another member after our deadline
+  // passed: a new one can go there only once that member finished it.
+  // acquire: pairs with the clearing CAS in batch_done().
+  if (atomic(me.batch_start).load(std::memory_order_acquire) != layout::kNoBatch) {
+    return Take::empty;
+  }
   for (int attempt = 0; attempt < 1000; ++attempt) {
     // acquire: pairs with other members' dispatch CAS.
     const std::uint64_t dispatch = atomic(group.dispatch).load(std::memory_order_acquire);
@@ -337,22 +359,63 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
     }
     if (p == dispatch) return Take::empty;
     count_ = n;
-    publish_batch(dispatch, p, 0, 1);
+    publish_own_batch(dispatch, p);
+    detail::kill_point("group.take.published");
     std::uint64_t expected = dispatch;
-    // seq_cst: after our batch is published (see publish_batch()).
+    // seq_cst: after our batch is published (see publish_own_batch()).
     if (atomic(group.dispatch).compare_exchange_strong(expected, p, std::memory_order_seq_cst)) {
+      detail::kill_point("group.take.dispatched");
       delivered_ = 0;
       acked_ = 0;
       delivery_ = 1;
       if (n == 0) batch_done();  // only padding
       return Take::taken;
     }
-    count_ = 0;  // another member took it first
+    count_ = 0;  // another member took it first: withdraw ours
+    // Withdraw it by a new epoch, unless a member adopted it meanwhile (we were past the
+    // deadline already): then that member delivers it (as a redelivery) and clears the slot.
+    const detail::WordPair mine{0, epoch_};
+    if (detail::cas16(&me.batch_acked, mine, {0, layout::next_batch_epoch(epoch_)}) != mine) {
+      return Take::empty;
+    }
+    std::uint64_t start = dispatch;
     // seq_cst: like batch_done(); an update that saw our tentative batch is redone below.
-    atomic(me.batch_start).store(layout::kNoBatch, std::memory_order_seq_cst);
+    atomic(me.batch_start).compare_exchange_strong(start, layout::kNoBatch,
+                                                   std::memory_order_seq_cst);
     update_committed();
   }
   return Take::empty;
+}
+
+bool GroupMember::batch_orphaned(std::uint32_t index, std::uint64_t epoch, std::int64_t now,
+                                 std::uint64_t deadline) {
+  auto& map = topic_.mapping();
+  auto& slot = map.slot(index);
+  std::uint64_t since = 0;
+  if (layout::epoch_adopted(epoch)) {
+    // Handled by the adopter the epoch names, for as long as it is a live member of this group
+    // that still says it serves this slot (a dead adopter's slot may be reused by anyone).
+    const std::uint32_t adopter = layout::epoch_adopter(epoch);
+    if (adopter == member_slot_) return false;              // we handle it
+    if (adopter >= map.config().max_readers) return true;  // a damaged epoch: nobody does
+    auto& a = map.slot(adopter);
+    // acquire: pairs with the adopter's release store of `serving` before its CAS.
+    if (!is_member_of(a, group_slot_) ||
+        atomic(a.serving).load(std::memory_order_acquire) != index ||
+        !detail::slot_owner_alive(a)) {
+      return true;
+    }
+    since = atomic(a.serve_ns).load(std::memory_order_relaxed);
+  } else {
+    if (index == member_slot_) return false;  // our own batch
+    if (!detail::slot_owner_alive(slot)) return true;
+    // Read after the epoch (acquire): the time of this batch or of a later one, never of an
+    // earlier one, so a fresh batch is never judged by its predecessor's age.
+    since = atomic(slot.taken_ns).load(std::memory_order_relaxed);
+  }
+  // A batch taken after `now` was read is not late (and must not wrap the subtraction).
+  const auto taken = static_cast<std::int64_t>(since);
+  return deadline != 0 && now > taken && static_cast<std::uint64_t>(now - taken) > deadline;
 }
 
 bool GroupMember::take_over_batch() {
@@ -361,56 +424,50 @@ bool GroupMember::take_over_batch() {
   next_takeover_check_ns_ = now + kTakeoverCheckNs;
   auto& map = topic_.mapping();
   const auto& config = map.config();
+  auto& me = map.slot(member_slot_);
   const std::uint64_t deadline =
       atomic(map.slot(group_slot_).deadline_ns).load(std::memory_order_relaxed);
   // acquire: pairs with the producers' reclaim CAS (frame_at(): below it, the disk log).
   ring_from_ = atomic(map.header().reclaimed).load(std::memory_order_acquire);
   for (std::uint32_t i = 0; i < config.max_readers; ++i) {
-    if (i == member_slot_) continue;
     auto& other = map.slot(i);
-    // The state word before the takeover: freeing a dead member's slot below must fail if the
-    // slot was freed and claimed by someone else meanwhile (its generation changes).
+    // The state word before the takeover: freeing a dead member's slot when its batch is done
+    // must fail if the slot was freed and claimed by someone else meanwhile (generation).
     const std::uint64_t state = atomic(other.state).load(std::memory_order_acquire);
     if (!is_member_of(other, group_slot_)) continue;
-    if (atomic(other.batch_start).load(std::memory_order_acquire) == layout::kNoBatch) continue;
-    const bool dead = !detail::slot_owner_alive(other);
-    // A batch taken after `now` was read is not late (and must not wrap the subtraction).
-    const auto taken =
-        static_cast<std::int64_t>(atomic(other.taken_ns).load(std::memory_order_relaxed));
-    const bool late =
-        deadline != 0 && now > taken && static_cast<std::uint64_t>(now - taken) > deadline;
-    if (!dead && !late) continue;
-    // Read batch_start on both sides of the batch's fields: it goes from a batch to kNoBatch
-    // (batch_done) before its owner writes the next batch's fields, so an unchanged start means
-    // the fields and the epoch belong to that batch. The CAS below then fails if the owner
-    // moved on since.
+    // The epoch first (acquire: pairs with the CAS that set it): every field read after it
+    // belongs to its batch or a later one, and the CAS below fails if a later one came.
+    const std::uint64_t epoch = atomic(other.batch_epoch).load(std::memory_order_acquire);
+    const std::uint64_t acked = atomic(other.batch_acked).load(std::memory_order_acquire);
+    // acquire: pairs with the owner's seq_cst store in publish_own_batch().
     const std::uint64_t start = atomic(other.batch_start).load(std::memory_order_acquire);
-    detail::WordPair seen{atomic(other.batch_acked).load(std::memory_order_acquire),
-                          atomic(other.batch_epoch).load(std::memory_order_acquire)};
-    const std::uint64_t end = atomic(other.batch_end).load(std::memory_order_acquire);
-    const std::uint32_t delivery = atomic(other.delivery).load(std::memory_order_acquire);
-    if (start == layout::kNoBatch ||
-        atomic(other.batch_start).load(std::memory_order_acquire) != start) {
-      continue;
+    if (start == layout::kNoBatch) continue;
+    const std::uint64_t end = atomic(other.batch_end).load(std::memory_order_relaxed);
+    const std::uint32_t count =
+        std::min(atomic(other.batch_count).load(std::memory_order_relaxed), layout::kMaxBatch);
+    const std::uint32_t delivery = atomic(other.delivery).load(std::memory_order_relaxed);
+    if (count > 0 && acked == full_mask(count)) continue;  // done: its handler clears it
+    if (!batch_orphaned(i, epoch, now, deadline)) continue;
+    detail::kill_point("group.takeover.decided");
+    // Say which batch we serve before taking it: whoever judges the new epoch looks here.
+    atomic(me.serve_ns).store(static_cast<std::uint64_t>(now), std::memory_order_relaxed);
+    // release: pairs with the acquire load in batch_orphaned(); serve_ns before it.
+    atomic(me.serving).store(i, std::memory_order_release);
+    // The new epoch makes the previous handler's acks fail from now on; its acks before this
+    // CAS are kept (in `acked`), so acknowledged messages are never delivered again.
+    const detail::WordPair seen{acked, epoch};
+    const detail::WordPair adopted{acked, layout::adopted_batch_epoch(epoch, member_slot_)};
+    if (detail::cas16(&other.batch_acked, seen, adopted) != seen) {
+      atomic(me.serving).store(layout::kNotServing, std::memory_order_relaxed);
+      continue;  // acked or adopted meanwhile: look again at the next check
     }
-    // The new epoch makes the old owner's acks fail from now on; its acks before this CAS
-    // are kept (in seen.low), so acknowledged messages are never delivered again.
-    // While takeovers are in progress, committed-position scans stand aside (see
-    // update_committed()): the batch moves between two slots that a scan reads one by one.
-    auto& group = map.slot(group_slot_);
-    atomic(group.batch_count).fetch_add(1, std::memory_order_seq_cst);
-    // A batch already taken (kTakenOver) is on its way to another member: leave it.
-    if ((seen.high & kTakenOver) != 0 ||
-        detail::cas16(&other.batch_acked, seen, {seen.low, next_epoch(seen.high) | kTakenOver}) !=
-            seen) {
-      atomic(group.batch_count).fetch_sub(1, std::memory_order_seq_cst);
-      continue;
-    }
-    // Rebuild the batch's message offsets: its frames are still in the ring, held by the
-    // group's committed position (at most the old owner's low water).
+    detail::kill_point("group.takeover.cas");
+    // Rebuild the batch's message offsets. Its frames are all still there: the group's
+    // committed position stays at or below a batch's start until the batch is done.
     const std::uint64_t mask = config.capacity - 1;
     std::uint32_t n = 0;
-    for (std::uint64_t p = start; p < end && n < layout::kMaxBatch;) {
+    std::uint64_t p = start;
+    while (p < end && n < count) {
       bool from_log = false;
       const auto* frame = frame_at(map, log_, ring_from_, p, from_log);
       std::uint64_t word =
@@ -425,28 +482,31 @@ bool GroupMember::take_over_batch() {
       }
       p += stride;
     }
-    count_ = n;
-    acked_ = seen.low & full_mask(n);
-    delivery_ = delivery + 1;
-    delivered_ = 0;
-    publish_batch(start, end, acked_, delivery_);  // ours before it leaves the other slot
-    std::uint64_t expected_start = start;
-    // acq_rel: only this batch leaves the slot, never a newer one its (live) owner took since.
-    atomic(other.batch_start)
-        .compare_exchange_strong(expected_start, layout::kNoBatch, std::memory_order_acq_rel);
-    if (dead) {
-      std::uint64_t word = state;
-      // acq_rel: frees the dead member's slot unless it changed meanwhile.
-      atomic(other.state)
-          .compare_exchange_strong(
-              word, layout::make_slot_state(layout::kSlotFree, layout::slot_generation(word)),
-              std::memory_order_acq_rel);
+    std::uint64_t damaged = 0;
+    if (n < count) {
+      // Only a damaged topic file gets here: the unrebuildable rest is counted as lost (and
+      // acknowledged below), never silently dropped.
+      for (std::uint32_t k = n; k < count; ++k) damaged += ((acked >> k) & 1U) == 0;
+      // relaxed: a monitoring counter.
+      atomic(map.slot(group_slot_).lost_messages).fetch_add(damaged, std::memory_order_relaxed);
     }
-    // seq_cst: pairs with the loads in update_committed(); one more takeover done.
-    atomic(group.batch_epoch).fetch_add(1, std::memory_order_seq_cst);
-    atomic(group.batch_count).fetch_sub(1, std::memory_order_seq_cst);
+    detail::kill_point("group.takeover.rebuilt");
+    delivery_ = delivery + 1;
+    // relaxed: we are the batch's handler now; the monitor reads it.
+    atomic(other.delivery).store(delivery_, std::memory_order_relaxed);
+    count_ = count;
+    for (std::uint32_t k = n; k < count; ++k) offsets_[k] = sequences_[k] = ~std::uint64_t{0};
+    acked_ = acked & full_mask(count);
+    delivered_ = 0;
+    epoch_ = adopted.high;
+    batch_slot_ = i;
+    batch_start_ = start;
+    batch_owner_state_ = state;
+    if (damaged != 0) {
+      if (!set_acked(full_mask(count) & ~full_mask(n))) continue;
+    }
     if (acked_ == full_mask(count_)) {
-      batch_done();
+      if (count_ == 0) batch_done();  // only padding; set_acked() finished any other
       continue;
     }
     return true;
@@ -471,7 +531,8 @@ Result<PollResult> GroupMember::poll_some(FunctionRef<void(const Message&)> hand
     }
   }
   auto& map = topic_.mapping();
-  const std::uint64_t mask = map.config().capacity - 1;
+  const auto& config = map.config();
+  const std::uint64_t mask = config.capacity - 1;
   // acquire: pairs with the creator's release store (it only ever goes down).
   safe_from_ = atomic(map.slot(group_slot_).safe_from).load(std::memory_order_acquire);
   std::uint64_t lost_bits = 0;
@@ -486,16 +547,15 @@ Result<PollResult> GroupMember::poll_some(FunctionRef<void(const Message&)> hand
       // Below safe_from a claim older than the group may be overwriting this frame: copy it,
       // then check the tail (as a lossy subscriber does). Overwritten: lost, acknowledged.
       const std::uint64_t word = detail::load_racy_acquire(&frame->commit);
-      const std::uint64_t stride =
-          layout::committed_stride(word, p & mask, map.config().capacity, map.config().max_message,
-                                   map.config().frame_alignment);
+      const std::uint64_t stride = layout::committed_stride(
+          word, p & mask, config.capacity, config.max_message, config.frame_alignment);
       bool intact = stride != 0 && layout::commit_kind(word) == FrameKind::kData &&
                     layout::commit_lap(word) == layout::lap_of(p, map.lap_shift());
       if (intact) {
         detail::copy_racy(copy_.data(), map.ring() + (p & mask), stride / 8);
         detail::load_load_barrier();
         intact = atomic(map.header().tail_position).load(std::memory_order_relaxed) <=
-                     p + map.config().capacity &&
+                     p + config.capacity &&
                  copy_[0] == word;
       }
       source = reinterpret_cast<const FrameHeader*>(copy_.data());
@@ -509,7 +569,15 @@ Result<PollResult> GroupMember::poll_some(FunctionRef<void(const Message&)> hand
       const std::uint64_t word =
           atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
       length = layout::commit_length(word);
-      if (layout::commit_kind(word) != FrameKind::kData || frame->key_length > length) {
+      // The same bounds as the subscriber's: a damaged frame never yields a view past the
+      // frame's stride, the end of the ring or max_message.
+      const bool bounded =
+          from_log ? length <= config.max_message
+                   : layout::committed_stride(word, p & mask, config.capacity, config.max_message,
+                                              config.frame_alignment) != 0 &&
+                         layout::commit_lap(word) == layout::lap_of(p, map.lap_shift());
+      if (!bounded || layout::commit_kind(word) != FrameKind::kData ||
+          frame->key_length > length) {
         return Error(Errc::corrupt,
                      "topic '" + topic_.name() + "': invalid frame at offset " + std::to_string(p));
       }
@@ -524,33 +592,23 @@ Result<PollResult> GroupMember::poll_some(FunctionRef<void(const Message&)> hand
 }
 
 Result<void> GroupMember::set_acked(std::uint64_t bits) {
-  auto& me = topic_.mapping().slot(member_slot_);
+  auto& slot = topic_.mapping().slot(batch_slot_);
   detail::WordPair expected{acked_, epoch_};
   for (;;) {
-    detail::WordPair seen = detail::cas16(&me.batch_acked, expected, {expected.low | bits, epoch_});
+    detail::WordPair seen =
+        detail::cas16(&slot.batch_acked, expected, {expected.low | bits, epoch_});
     if (seen == expected) break;
     if (seen.high != epoch_) {
-      // Taken over after the processing deadline: it will be delivered again elsewhere.
-      count_ = 0;
-      delivered_ = 0;
-      acked_ = 0;
+      // Adopted by another member after the processing deadline: it delivers the rest again.
+      abandon_batch();
       return Error(Errc::aborted, "the batch was taken over by another member of group '" + group_ +
                                       "' after the processing deadline");
     }
     expected = seen;
   }
-  const auto old_first = static_cast<std::uint32_t>(std::countr_one(acked_));
+  detail::kill_point("group.ack.cas");
   acked_ |= bits;
-  if (acked_ == full_mask(count_)) {
-    batch_done();
-    return {};
-  }
-  const auto first = static_cast<std::uint32_t>(std::countr_one(acked_));
-  if (first == old_first) return {};
-  atomic(me.low_water_seq).store(sequences_[first], std::memory_order_relaxed);
-  // release: pairs with the acquire load in update_committed().
-  atomic(me.low_water).store(offsets_[first], std::memory_order_release);
-  update_committed();  // our oldest unacknowledged message moved on
+  if (acked_ == full_mask(count_)) batch_done();
   return {};
 }
 
@@ -574,13 +632,43 @@ Result<void> GroupMember::ack_up_to(std::uint64_t offset) {
   return set_acked(bits);
 }
 
-void GroupMember::batch_done() {
+// Forgets the batch we were handling, which another member adopted.
+void GroupMember::abandon_batch() {
   count_ = 0;
   delivered_ = 0;
   acked_ = 0;
-  // seq_cst: pairs with update_committed() in other members.
-  atomic(topic_.mapping().slot(member_slot_).batch_start)
-      .store(layout::kNoBatch, std::memory_order_seq_cst);
+  if (batch_slot_ != member_slot_) {
+    // relaxed: the adopter's epoch no longer names us; this only tidies our slot.
+    atomic(topic_.mapping().slot(member_slot_).serving)
+        .store(layout::kNotServing, std::memory_order_relaxed);
+  }
+  batch_slot_ = member_slot_;
+}
+
+void GroupMember::batch_done() {
+  auto& map = topic_.mapping();
+  auto& slot = map.slot(batch_slot_);
+  count_ = 0;
+  delivered_ = 0;
+  acked_ = 0;
+  // Clear this batch, never a newer one its slot's live owner published since (a late owner
+  // whose batch we adopted starts a new one once we are done). seq_cst: pairs with
+  // update_committed() in other members.
+  std::uint64_t start = batch_start_;
+  atomic(slot.batch_start).compare_exchange_strong(start, layout::kNoBatch,
+                                                   std::memory_order_seq_cst);
+  detail::kill_point("group.finish.cleared");
+  if (batch_slot_ != member_slot_) {
+    // An adopted batch: if its owner is gone, nobody else will free its slot.
+    if (!detail::slot_owner_alive(slot)) {
+      std::uint64_t word = batch_owner_state_;
+      // acq_rel: frees the dead member's slot unless it changed meanwhile (generation).
+      atomic(slot.state).compare_exchange_strong(
+          word, layout::make_slot_state(layout::kSlotFree, layout::slot_generation(word)),
+          std::memory_order_acq_rel);
+    }
+    abandon_batch();
+  }
   update_committed();
 }
 
@@ -588,24 +676,14 @@ void GroupMember::update_committed() {
   auto& map = topic_.mapping();
   auto& group = map.slot(group_slot_);
   // Dispatch first, then the members (seq_cst): a batch taken after this load starts at or
-  // after it, and one taken before is published in its member's slot (publish_batch()).
-  // A takeover moves a batch from one member slot to another, which a scan reads one at a
-  // time: if one is in progress, or one completed during the scan, leave the committed position
-  // as it is (it only ever lags; the next acknowledgement computes it again).
-  const std::uint32_t takeovers_busy = atomic(group.batch_count).load(std::memory_order_seq_cst);
-  const std::uint64_t takeovers_done = atomic(group.batch_epoch).load(std::memory_order_seq_cst);
-  if (takeovers_busy != 0) return;
+  // after it, and one taken before is published in its member's slot (publish_own_batch()).
+  // A batch never moves between slots (adoption leaves it where it is), so one pass sees every
+  // batch in flight.
   std::uint64_t committed = atomic(group.dispatch).load(std::memory_order_seq_cst);
   for (std::uint32_t i = 0; i < map.config().max_readers; ++i) {
     auto& s = map.slot(i);
     if (!is_member_of(s, group_slot_)) continue;
-    if (atomic(s.batch_start).load(std::memory_order_seq_cst) == layout::kNoBatch) continue;
-    // acquire: pairs with the release store of low_water in set_acked().
-    committed = std::min(committed, atomic(s.low_water).load(std::memory_order_acquire));
-  }
-  if (atomic(group.batch_count).load(std::memory_order_seq_cst) != 0 ||
-      atomic(group.batch_epoch).load(std::memory_order_seq_cst) != takeovers_done) {
-    return;
+    committed = std::min(committed, atomic(s.batch_start).load(std::memory_order_seq_cst));
   }
   std::uint64_t current = atomic(group.position).load(std::memory_order_acquire);
   // release: pairs with the producers' acquire of reader positions (Producer::rescan_limit).

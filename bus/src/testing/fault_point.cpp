@@ -19,6 +19,9 @@ struct Armed {
 };
 
 void parse(const char* env, Armed& a) {
+  a.name[0] = '\0';
+  a.target = 0;
+  a.seen.store(0, std::memory_order_relaxed);
   const char* spec = std::getenv(env);
   if (spec == nullptr || *spec == '\0') return;
   const char* colon = std::strrchr(spec, ':');
@@ -30,22 +33,21 @@ void parse(const char* env, Armed& a) {
 }
 
 Armed& kill_spec() {
-  static Armed a = [] {
-    Armed x;
-    parse("RINGBUS_KILL_AT", x);
-    return x;
-  }();
+  static Armed a;
+  static const bool parsed = (parse("RINGBUS_KILL_AT", a), true);
+  (void)parsed;
   return a;
 }
 
 Armed& fail_spec() {
-  static Armed a = [] {
-    Armed x;
-    parse("RINGBUS_FAIL_AT", x);
-    return x;
-  }();
+  static Armed a;
+  static const bool parsed = (parse("RINGBUS_FAIL_AT", a), true);
+  (void)parsed;
   return a;
 }
+
+std::atomic<FaultHook> hook_fn{nullptr};
+std::atomic<void*> hook_arg{nullptr};
 
 bool hit(Armed& a, const char* name) {
   if (a.target == 0 || std::strcmp(a.name, name) != 0) return false;
@@ -56,7 +58,22 @@ bool hit(Armed& a, const char* name) {
 }  // namespace
 
 void kill_point(const char* name) noexcept {
+  // acquire: pairs with set_fault_hook(); the argument is stored before the function.
+  if (FaultHook hook = hook_fn.load(std::memory_order_acquire)) {
+    hook(name, hook_arg.load(std::memory_order_relaxed));
+  }
   if (hit(kill_spec(), name)) ::kill(::getpid(), SIGKILL);
+}
+
+void reload_fault_points() noexcept {
+  parse("RINGBUS_KILL_AT", kill_spec());
+  parse("RINGBUS_FAIL_AT", fail_spec());
+}
+
+void set_fault_hook(FaultHook hook, void* arg) noexcept {
+  hook_arg.store(arg, std::memory_order_relaxed);
+  // release: the argument is visible before the hook is.
+  hook_fn.store(hook, std::memory_order_release);
 }
 
 bool fault_point_fails(const char* name) noexcept { return hit(fail_spec(), name); }

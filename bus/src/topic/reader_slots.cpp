@@ -81,6 +81,8 @@ void fill_slot(ReaderSlot& s, const SlotRequest& r, std::uint64_t position,
   atomic(s.batch_acked).store(0, relaxed);
   atomic(s.batch_start).store(layout::kNoBatch, relaxed);
   atomic(s.batch_end).store(layout::kNoBatch, relaxed);
+  atomic(s.serving).store(layout::kNotServing, relaxed);
+  atomic(s.serve_ns).store(0, relaxed);
   atomic(s.dead_since_ns).store(0, relaxed);
   atomic(s.expiry_ns).store(r.expiry_ns, relaxed);
   atomic(s.attached_unix_ns).store(static_cast<std::uint64_t>(realtime_ns()), relaxed);
@@ -102,11 +104,13 @@ long find_named(TopicMapping& map, std::string_view name, std::uint32_t below) {
   return -1;
 }
 
-// Decides, right after activating slot `self` for a new persistent name, whether to keep it.
-// Two processes creating one name at once both activate (seq_cst) and then look (seq_cst), so
-// at least one sees the other. A slot that sees a lower one backs off. A slot that sees only
-// higher ones waits a little for them to back off (they do if they saw it), and backs off
-// itself if they stay (they did not see it, so they keep theirs).
+// Decides, right after slot `self` began contending for a new persistent name, whether to keep
+// it. Contending slots are invisible to joiners (find_named() wants kSlotActive), so nobody
+// attaches to a slot that then backs off. Two processes creating one name at once both contend
+// (seq_cst) and then look (seq_cst), so at least one sees the other. A slot backs off when it
+// sees the name active, or a lower contender; seeing only higher contenders it waits a little
+// for them to back off (they do if they saw it), and backs off itself if they stay (they did
+// not see it, so they go on). A contender whose process died is ignored (and reaped).
 bool keep_new_named_slot(TopicMapping& map, std::string_view name, std::uint32_t self) {
   const std::int64_t deadline = monotonic_ns() + 50'000'000;
   for (;;) {
@@ -114,12 +118,15 @@ bool keep_new_named_slot(TopicMapping& map, std::string_view name, std::uint32_t
     bool higher = false;
     for (std::uint32_t i = 0; i < map.config().max_readers; ++i) {
       ReaderSlot& s = map.slot(i);
-      if (i == self ||
-          layout::slot_state(atomic(s.state).load(std::memory_order_seq_cst)) !=
-              layout::kSlotActive ||
+      if (i == self) continue;
+      const std::uint64_t state =
+          layout::slot_state(atomic(s.state).load(std::memory_order_seq_cst));
+      if ((state != layout::kSlotActive && state != layout::kSlotContending) ||
           !is_persistent(s) || slot_name(s) != name) {
         continue;
       }
+      if (state == layout::kSlotActive) return false;
+      if (!slot_owner_alive(s)) continue;
       (i < self ? lower : higher) = true;
     }
     if (lower) return false;
@@ -190,20 +197,37 @@ Result<AcquiredSlot> acquire_slot(TopicMapping& map, const SlotRequest& request,
       }
       claimed = true;
       fill_slot(s, request, position, messages);
+      // A new persistent name first contends with other creators of the same name (see
+      // keep_new_named_slot()): one keeps its slot, the others back off and retry, resuming or
+      // joining it. While it contends the slot shows its creator, so a creator that dies here
+      // neither blocks the others nor leaks the slot (the reaper frees it).
+      if (!request.name.empty()) {
+        const auto self = self_identity();
+        atomic(s.pid).store(self.pid, std::memory_order_relaxed);
+        atomic(s.start_time).store(self.start_time, std::memory_order_relaxed);
+        // seq_cst: pairs with the seq_cst loads of other creators' keep_new_named_slot().
+        atomic(s.state).store(layout::make_slot_state(layout::kSlotContending, gen),
+                              std::memory_order_seq_cst);
+        if (!keep_new_named_slot(map, request.name, i)) {
+          // release: our reads of the slot are done.
+          atomic(s.state).store(layout::make_slot_state(layout::kSlotFree, gen),
+                                std::memory_order_release);
+          break;
+        }
+      }
       // seq_cst: the registration point. Pairs with the producer's scan, which reads the tail
       // before the slots (Producer::rescan_limit) and with the reader's tail load after attach.
       atomic(s.state).store(layout::make_slot_state(layout::kSlotActive, gen),
                             std::memory_order_seq_cst);
+      if (request.shared) {
+        // A group's slot has no process of its own. Only now: a contender that showed no
+        // process would look dead to the other creators, which would then keep theirs too.
+        atomic(s.pid).store(0, std::memory_order_relaxed);
+        atomic(s.start_time).store(0, std::memory_order_relaxed);
+      }
       // seq_cst: after the registration; producers that see the new epoch rescan the slots.
       if (request.durable)
         atomic(map.header().readers_epoch).fetch_add(1, std::memory_order_seq_cst);
-      // Two processes creating the same persistent name at once: one keeps its slot, the other
-      // backs off and retries, resuming or joining it (keep_new_named_slot()).
-      if (!request.name.empty() && !keep_new_named_slot(map, request.name, i)) {
-        atomic(s.state).store(layout::make_slot_state(layout::kSlotFree, gen),
-                              std::memory_order_release);
-        break;
-      }
       return AcquiredSlot{i, false};
     }
     if (!claimed && attempt == 0 && reap_dead_readers(map) > 0) continue;  // freed some
@@ -236,6 +260,16 @@ std::size_t reap_dead_readers(TopicMapping& map) {
   for (std::uint32_t i = 0; i < map.config().max_readers; ++i) {
     ReaderSlot& s = map.slot(i);
     std::uint64_t word = load_state(s);
+    if (layout::slot_state(word) == layout::kSlotContending && !slot_owner_alive(s)) {
+      // A creator that died while contending for a name: nobody else will free its slot.
+      // acq_rel: the generation in `word` makes this fail if the slot moved on meanwhile.
+      if (atomic(s.state).compare_exchange_strong(
+              word, layout::make_slot_state(layout::kSlotFree, layout::slot_generation(word)),
+              std::memory_order_acq_rel)) {
+        ++freed;
+      }
+      continue;
+    }
     if (layout::slot_state(word) != layout::kSlotActive || slot_owner_alive(s)) continue;
     // A dead group member's unacknowledged batch waits for a live member to take it over.
     if (atomic(s.kind).load(std::memory_order_relaxed) == layout::kReaderMember &&

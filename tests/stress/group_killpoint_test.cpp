@@ -1,0 +1,269 @@
+// Queue groups killed at every named step: a member process is SIGKILLed (RINGBUS_KILL_AT) inside
+// take-batch, ack, takeover, finish and leave, on a small ring that producers wrap many times,
+// with a producer and other members running. After each kill: every message is handled at least
+// once, a message is handled twice only as a redelivery (delivery_count > 1), the producer is
+// never blocked for good, and the group's committed position catches up with the tail.
+// Also: several processes creating and joining one group at once end up in one group.
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "ringbus/group.hpp"
+#include "ringbus/producer.hpp"
+#include "support/test_support.hpp"
+#include "testing/fault_point.hpp"
+
+namespace ringbus {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::fork_child;
+using testing::TempBus;
+using testing::wait_child;
+
+constexpr auto kChildTimeout = std::chrono::seconds(180);
+constexpr int kKilled = 128 + SIGKILL;
+
+// Per-message delivery counts, in memory shared with the forked children.
+struct Tally {
+  std::uint32_t total[4096];         // deliveries of message i
+  std::uint32_t first[4096];         // deliveries of message i with delivery_count == 1
+  std::uint64_t distinct;            // messages delivered at least once
+};
+
+Tally* shared_tally() {
+  void* p = ::mmap(nullptr, sizeof(Tally), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                   -1, 0);
+  if (p == MAP_FAILED) std::abort();
+  std::memset(p, 0, sizeof(Tally));
+  return static_cast<Tally*>(p);
+}
+
+std::uint64_t value_of(const Message& m) {
+  std::uint64_t v = 0;
+  std::memcpy(&v, m.value.data(), std::min<std::size_t>(8, m.value.size()));
+  return v;
+}
+
+// The group's committed position has reached the tail (everything acknowledged).
+bool caught_up(const Topic& t, const std::string& group) {
+  auto snap = t.snapshot();
+  for (const auto& r : snap.readers) {
+    if (r.name == "group:" + group) return r.position == snap.tail;
+  }
+  return false;
+}
+
+enum class Role {
+  dropper,   // dies (no leave) holding a batch after a few messages
+  leaver,    // leaves with unacknowledged messages after a few messages
+  worker,    // works until every message is handled and the group caught up
+};
+
+// One member process. Acknowledges the first message of a batch on its own and the rest with
+// ack_up_to, so both ack paths run.
+int run_member(const TempBus& tb, Tally* tally, std::uint64_t n, Role role) {
+  auto t = tb.bus().open_topic("orders");
+  if (!t) return 10;
+  auto m = GroupMember::join(*t, "workers");
+  if (!m) return 11;
+  std::uint64_t handled = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 150s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (role == Role::worker && __atomic_load_n(&tally->distinct, __ATOMIC_ACQUIRE) == n &&
+        caught_up(*t, "workers")) {
+      return 0;
+    }
+    std::vector<std::uint64_t> offsets;
+    auto r = m->poll_wait(
+        [&](const Message& msg) {
+          const std::uint64_t v = value_of(msg);
+          if (v >= n) return;
+          if (__atomic_fetch_add(&tally->total[v], 1, __ATOMIC_RELAXED) == 0) {
+            __atomic_fetch_add(&tally->distinct, 1, __ATOMIC_RELEASE);
+          }
+          if (msg.delivery_count == 1) __atomic_fetch_add(&tally->first[v], 1, __ATOMIC_RELAXED);
+          offsets.push_back(msg.offset);
+        },
+        8, Wait::spin_yield(50ms));
+    if (!r) {
+      if (r.code() == Errc::timed_out) continue;
+      return 12;
+    }
+    if (offsets.empty()) continue;
+    handled += offsets.size();
+    if (role == Role::dropper && handled >= 20) ::_exit(0);  // dies holding the batch
+    auto first = m->ack(offsets.front());
+    if (!first && first.code() != Errc::aborted) return 13;
+    if (role == Role::leaver && handled >= 30 && offsets.size() > 1) return 0;  // leaves
+    if (first && offsets.size() > 1) {
+      auto rest = m->ack_up_to(offsets.back());
+      if (!rest && rest.code() != Errc::aborted) return 14;
+    }
+  }
+  return role == Role::worker ? 15 : 0;
+}
+
+struct KillPoint {
+  const char* name;
+  int pass;    // killed the pass-th time the victim reaches it
+  Role role;   // what the victim does when it is not killed first
+};
+
+class GroupKillPoint : public ::testing::TestWithParam<KillPoint> {};
+
+TEST_P(GroupKillPoint, EveryMessageIsHandledAndTheGroupCatchesUp) {
+  const KillPoint kp = GetParam();
+  TempBus tb;
+  TopicOptions o;
+  o.capacity = 4096;  // ~100 messages a lap: wrapped many times
+  auto topic = tb.create("orders", o);
+  const std::uint64_t n = std::min<std::uint64_t>(
+      testing::env_or("RINGBUS_KILLPOINT_MESSAGES", 1500), std::size(Tally{}.total));
+  Tally* tally = shared_tally();
+  GroupOptions g;
+  g.start = StartFrom::earliest();
+  { ASSERT_TRUE(GroupMember::join(topic, "workers", g)); }  // the group starts at offset 0
+
+  pid_t producer = fork_child([&] {
+    auto t = tb.bus().open_topic("orders");
+    if (!t) return 20;
+    Producer p(*t);
+    for (std::uint64_t i = 0; i < n; ++i) {
+      if (!p.publish({}, ConstBytes(reinterpret_cast<std::byte*>(&i), 8), Wait::spin_yield(90s))) {
+        return 21;  // blocked for good
+      }
+    }
+    return 0;
+  });
+  // A member dies holding a batch, so that the victim has a batch to take over.
+  pid_t dropper = fork_child([&] { return run_member(tb, tally, n, Role::dropper); });
+  ASSERT_EQ(wait_child(dropper, kChildTimeout), 0);
+  pid_t victim = fork_child([&] {
+    const std::string spec = std::string(kp.name) + ":" + std::to_string(kp.pass);
+    ::setenv("RINGBUS_KILL_AT", spec.c_str(), 1);
+    detail::reload_fault_points();
+    return run_member(tb, tally, n, kp.role);
+  });
+  EXPECT_EQ(wait_child(victim, kChildTimeout), kKilled) << "the victim never reached " << kp.name;
+  pid_t worker = fork_child([&] { return run_member(tb, tally, n, Role::worker); });
+  EXPECT_EQ(wait_child(worker, kChildTimeout), 0) << "the group did not catch up after a kill at "
+                                                   << kp.name;
+  EXPECT_EQ(wait_child(producer, kChildTimeout), 0) << "the producer was blocked for good";
+  std::uint64_t missing = 0, duplicated_first = 0;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    missing += tally->total[i] == 0;
+    duplicated_first += tally->first[i] > 1;
+  }
+  EXPECT_EQ(missing, 0u) << "messages never handled after a kill at " << kp.name;
+  EXPECT_EQ(duplicated_first, 0u) << "messages handed out twice as first deliveries";
+  EXPECT_TRUE(caught_up(topic, "workers"));
+  ::munmap(tally, sizeof(Tally));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Steps, GroupKillPoint,
+    ::testing::Values(KillPoint{"group.take.published", 3, Role::worker},
+                      KillPoint{"group.take.dispatched", 3, Role::worker},
+                      KillPoint{"group.ack.cas", 3, Role::worker},
+                      KillPoint{"group.finish.cleared", 4, Role::worker},
+                      KillPoint{"group.takeover.decided", 1, Role::worker},
+                      KillPoint{"group.takeover.cas", 1, Role::worker},
+                      KillPoint{"group.takeover.rebuilt", 1, Role::worker},
+                      KillPoint{"group.finish.cleared", 1, Role::worker},
+                      KillPoint{"group.leave.marked", 1, Role::leaver}),
+    [](const ::testing::TestParamInfo<KillPoint>& param_info) {
+      std::string s = param_info.param.name;
+      for (char& c : s) {
+        if (c == '.') c = '_';
+      }
+      return s + "_" + std::to_string(param_info.param.pass);
+    });
+
+TEST(GroupProcesses, ConcurrentCreatorsAndJoinersOfOneGroupEndUpInOneGroup) {
+  const std::uint64_t rounds = testing::env_or("RINGBUS_GROUP_CREATE_ROUNDS", 40);
+  TempBus tb;
+  TopicOptions o;
+  o.capacity = 64 * 1024;
+  auto topic = tb.create("orders", o);
+  constexpr int kMembers = 3;
+  constexpr std::uint64_t kMessages = 30;
+  for (std::uint64_t round = 0; round < rounds; ++round) {
+    const std::string group = "g" + std::to_string(round);
+    Tally* tally = shared_tally();
+    auto* gate = static_cast<std::uint32_t*>(::mmap(nullptr, 4096, PROT_READ | PROT_WRITE,
+                                                    MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(gate, MAP_FAILED);
+    gate[0] = 0;  // start signal
+    gate[1] = 0;  // members joined
+    std::vector<pid_t> members;
+    for (int k = 0; k < kMembers; ++k) {
+      members.push_back(fork_child([&] {
+        auto t = tb.bus().open_topic("orders");
+        if (!t) return 10;
+        while (__atomic_load_n(&gate[0], __ATOMIC_ACQUIRE) == 0) sched_yield();
+        auto m = GroupMember::join(*t, group);  // from latest: this round's messages only
+        if (!m) return 11;
+        __atomic_fetch_add(&gate[1], 1, __ATOMIC_RELEASE);
+        const auto deadline = std::chrono::steady_clock::now() + 60s;
+        while (__atomic_load_n(&tally->distinct, __ATOMIC_ACQUIRE) < kMessages ||
+               __atomic_load_n(&gate[2], __ATOMIC_ACQUIRE) == 0) {
+          if (std::chrono::steady_clock::now() > deadline) return 12;
+          std::uint64_t last = 0;
+          bool any = false;
+          auto r = m->poll(
+              [&](const Message& msg) {
+                const std::uint64_t v = value_of(msg);
+                if (v < kMessages &&
+                    __atomic_fetch_add(&tally->total[v], 1, __ATOMIC_RELAXED) == 0) {
+                  __atomic_fetch_add(&tally->distinct, 1, __ATOMIC_RELEASE);
+                }
+                last = msg.offset;
+                any = true;
+              },
+              4);
+          if (!r) return 13;
+          if (any && !m->ack_up_to(last)) return 14;
+          if (!any) std::this_thread::sleep_for(1ms);
+        }
+        return 0;
+      }));
+    }
+    __atomic_store_n(&gate[0], 1, __ATOMIC_RELEASE);
+    const auto joined_by = std::chrono::steady_clock::now() + 60s;
+    while (__atomic_load_n(&gate[1], __ATOMIC_ACQUIRE) < kMembers &&
+           std::chrono::steady_clock::now() < joined_by) {
+      std::this_thread::sleep_for(1ms);
+    }
+    int groups = 0;
+    for (const auto& r : topic.snapshot().readers) groups += r.name == "group:" + group;
+    EXPECT_EQ(groups, 1) << "round " << round;
+    Producer p(topic);
+    for (std::uint64_t i = 0; i < kMessages; ++i) {
+      ASSERT_TRUE(p.publish({}, ConstBytes(reinterpret_cast<std::byte*>(&i), 8),
+                            Wait::spin_yield(30s)));
+    }
+    __atomic_store_n(&gate[2], 1, __ATOMIC_RELEASE);  // all published: stop once all handled
+    for (pid_t pid : members) EXPECT_EQ(wait_child(pid, kChildTimeout), 0) << "round " << round;
+    for (std::uint64_t i = 0; i < kMessages; ++i) {
+      EXPECT_EQ(tally->total[i], 1u) << "round " << round << " message " << i;
+    }
+    // The round's group would hold producers back from now on: remove it.
+    EXPECT_TRUE(topic.remove_reader("group:" + group)) << "round " << round;
+    ::munmap(gate, 4096);
+    ::munmap(tally, sizeof(Tally));
+    if (::testing::Test::HasFailure()) break;
+  }
+}
+
+}  // namespace
+}  // namespace ringbus
