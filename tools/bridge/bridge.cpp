@@ -94,9 +94,11 @@ void Bridge::restore_lost_topics(const std::vector<std::string>& present, Clock:
     std::uint64_t end = 0;
     std::uint64_t sequence = state->durable_messages;
     {
-      auto log =
-          TopicLog::open(dir, TopicLogOptions{config_.segment_bytes, state->config.max_message,
-                                              state->config.frame_alignment});
+      TopicLogOptions log_options{config_.segment_bytes, state->config.max_message,
+                                  state->config.frame_alignment,
+                                  config_.fsync != FsyncPolicy::never};
+      log_options.durable_hint = state->durable_position;
+      auto log = TopicLog::open(dir, log_options);
       if (!log) {
         report_once(name, log.error().message());
         retry_at_[name] = now + config_.retry_interval;
@@ -104,6 +106,7 @@ void Bridge::restore_lost_topics(const std::vector<std::string>& present, Clock:
       }
       end = log->end();
       log->end_sequence(sequence);
+      if (!log->recovery().empty()) log_event(name, "log recovery: " + log->recovery());
     }
     TopicOptions options;
     options.capacity = state->config.capacity;
@@ -177,7 +180,7 @@ void Bridge::scan(Clock::time_point now) {
 
 int Bridge::run(const std::atomic<bool>& stop) {
   if (config_.cpu) {
-    if (auto pinned = pin_this_thread(*config_.cpu); !pinned) {
+    if (auto pinned = pin_this_thread(static_cast<int>(*config_.cpu)); !pinned) {
       log_event("", "error: " + pinned.error().message());
       return 1;
     }

@@ -1,12 +1,17 @@
 // Bridge configuration: TOML via toml++, validated with messages that name the option.
 #include "bridge_config.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <string>
 
 #include <toml++/toml.h>
 
+#include "layout/reader_slot_layout.hpp"
+#include "ringbus/topic.hpp"
 #include "sizes.hpp"
 
 namespace ringbus::bridge {
@@ -14,6 +19,27 @@ namespace ringbus::bridge {
 namespace {
 
 Error invalid(const std::string& message) { return Error(Errc::invalid_argument, message); }
+
+// The bridge's reader name is a reader slot's name: at most 63 bytes.
+constexpr std::size_t kReaderNameMax = layout::kReaderNameMax;
+
+Result<void> validate_reader_name(const std::string& name) {
+  const bool chars_ok = validate_name(name, "reader_name").has_value();
+  if (name.empty() || name.size() > kReaderNameMax || !chars_ok) {
+    return invalid("reader_name '" + name + "' is not valid: it must be 1 to " +
+                   std::to_string(kReaderNameMax) +
+                   " characters of A-Z a-z 0-9 . _ -, not starting with '.'");
+  }
+  return {};
+}
+
+Result<void> validate_cpu(const std::optional<std::int64_t>& cpu) {
+  if (cpu && (*cpu < 0 || *cpu > INT_MAX)) {
+    return invalid("cpu " + std::to_string(*cpu) + " is not a core number (0 to " +
+                   std::to_string(INT_MAX) + "; `ringbus topo` lists the cores)");
+  }
+  return {};
+}
 
 // A size given as a number of bytes or as text with a unit ("64MiB").
 Result<std::uint64_t> size_option(const toml::node& node, const std::string& where) {
@@ -86,6 +112,10 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text, std::str
 }
 
 Result<BridgeConfig> load_config_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return invalid("config " + path + " is a directory, not a TOML file");
+  }
   toml::table table;
   try {
     table = toml::parse_file(path);
@@ -120,6 +150,11 @@ Result<BridgeConfig> load_config_file(const std::string& path) {
   if (auto ok = text("bus_dir", c.bus_dir); !ok) return ok.error();
   if (auto ok = text("log_dir", c.log_dir); !ok) return ok.error();
   if (auto ok = text("reader_name", c.reader_name); !ok) return ok.error();
+  if (const auto* node = table.get("reader_name")) {
+    if (auto ok = validate_reader_name(c.reader_name); !ok) {
+      return invalid(located(path, *node, ok.error().message()));
+    }
+  }
   if (const auto* node = table.get("record")) {
     if (auto s = node->value<std::string>()) {
       c.record.push_back(*s);
@@ -148,8 +183,9 @@ Result<BridgeConfig> load_config_file(const std::string& path) {
   }
   if (const auto* node = table.get("cpu")) {
     auto v = node->value<std::int64_t>();
-    if (!v || *v < 0) return invalid(located(path, *node, "cpu") + " must be a core number");
-    c.cpu = static_cast<int>(*v);
+    if (!v) return invalid(located(path, *node, "cpu") + " must be a core number");
+    c.cpu = *v;
+    if (auto ok = validate_cpu(c.cpu); !ok) return invalid(located(path, *node, ok.error().message()));
   }
   if (const auto* node = table.get("restore_topics")) {
     auto v = node->value<bool>();
@@ -219,10 +255,8 @@ Result<void> validate_config(const BridgeConfig& c) {
   if (c.scan_interval.count() <= 0 || c.retry_interval.count() <= 0) {
     return invalid("scan and retry intervals must be positive");
   }
-  if (c.reader_name.empty() || c.reader_name.size() > 63) {
-    return invalid("reader_name must be 1 to 63 characters");
-  }
-  return {};
+  if (auto ok = validate_reader_name(c.reader_name); !ok) return ok;
+  return validate_cpu(c.cpu);
 }
 
 }  // namespace ringbus::bridge

@@ -32,7 +32,7 @@ struct BridgeConfig {
   std::string reader_name = "ringbus-bridge";      // its persistent reader in each topic
   std::chrono::milliseconds scan_interval{1000};   // looking for new topics
   std::chrono::milliseconds retry_interval{1000};  // after a failed write or open
-  std::optional<int> cpu;                          // pin the recording thread to this core (hwloc)
+  std::optional<std::int64_t> cpu;  // pin the recording thread to this core (hwloc)
   bool restore_topics = true;  // re-create a recorded topic missing from the bus directory
 };
 
@@ -40,7 +40,9 @@ struct BridgeConfig {
 // the option at fault).
 Result<BridgeConfig> load_config_file(const std::string& path);
 
-// Checks a complete configuration (after flags). Errors: invalid_argument.
+// Checks a complete configuration (after flags; the same checks for both): required options,
+// sizes, intervals, reader_name (1 to 63 characters of A-Z a-z 0-9 . _ -, not starting with
+// '.'), cpu (0 to INT_MAX). Errors: invalid_argument.
 Result<void> validate_config(const BridgeConfig& config);
 
 // "10ms", "2s", "30m", "12h", "7d" (a bare number is milliseconds).

@@ -9,21 +9,18 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
 #include "layout/log_layout.hpp"
+#include "log_files.hpp"
 
 namespace ringbus::bridge {
 
 namespace {
 
 constexpr int kStateVersion = 1;
-
-Error io_error(const std::string& what, int err) {
-  Errc code = (err == ENOSPC || err == EDQUOT || err == EFBIG) ? Errc::no_space : Errc::io_error;
-  return Error(code, what + ": " + std::strerror(err));
-}
 
 }  // namespace
 
@@ -76,13 +73,7 @@ Result<void> write_log_state(const std::string& dir, const LogState& s, bool syn
     ::unlink(temp.c_str());
     return io_error("cannot rename " + temp + " to " + path, err);
   }
-  if (sync) {
-    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
+  if (sync) return sync_directory(dir);
   return {};
 }
 
@@ -95,9 +86,24 @@ Result<LogState> read_log_state(const std::string& dir) {
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
-  auto bad = [&](const std::string& why) { return Error(Errc::corrupt, path + ": " + why); };
+  auto bad = [&](const std::string& why) {
+    return Error(Errc::corrupt, path + ": " + why +
+                                    ". Move it away (e.g. to state.json.bad): the bridge then "
+                                    "writes a new one from the log; only the queue group "
+                                    "positions it held, used to restore a lost topic, are lost");
+  };
   nlohmann::json j = nlohmann::json::parse(buffer.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return bad("not valid JSON");
+  if (j.is_discarded()) return bad("not valid JSON");
+  if (!j.is_object()) return bad("holds a JSON " + std::string(j.type_name()) + ", not an object");
+  // A JSON number that is not a whole number >= 0 (nlohmann would wrap -1 to 2^64 - 1).
+  auto unsigned_field = [&](const nlohmann::json& o, const char* key) -> std::uint64_t {
+    const auto& v = o.at(key);
+    if (!v.is_number_unsigned()) {
+      throw std::invalid_argument(std::string(key) + " is " + v.dump() +
+                                  ", not a whole number >= 0");
+    }
+    return v.get<std::uint64_t>();
+  };
   try {
     if (j.at("format") != "ringbus-log-state") return bad("not a ringbus log state file");
     if (j.at("version").get<int>() != kStateVersion) {
@@ -107,12 +113,12 @@ Result<LogState> read_log_state(const std::string& dir) {
     }
     LogState s;
     s.topic = j.at("topic").get<std::string>();
-    s.durable_position = j.at("durable_position").get<std::uint64_t>();
-    s.durable_messages = j.at("durable_messages").get<std::uint64_t>();
-    s.log_start = j.at("log_start").get<std::uint64_t>();
+    s.durable_position = unsigned_field(j, "durable_position");
+    s.durable_messages = unsigned_field(j, "durable_messages");
+    s.log_start = unsigned_field(j, "log_start");
     const auto& c = j.at("config");
-    s.config.capacity = c.at("capacity").get<std::uint64_t>();
-    s.config.max_message = c.at("max_message").get<std::uint64_t>();
+    s.config.capacity = unsigned_field(c, "capacity");
+    s.config.max_message = unsigned_field(c, "max_message");
     auto policy = c.at("policy").get<std::string>();
     if (policy != "block" && policy != "overwrite") return bad("unknown policy '" + policy + "'");
     s.config.policy = policy == "block" ? Policy::block : Policy::overwrite;
@@ -122,12 +128,14 @@ Result<LogState> read_log_state(const std::string& dir) {
         std::chrono::milliseconds(c.at("stuck_claim_timeout_ms").get<std::int64_t>());
     for (const auto& g : j.at("groups")) {
       s.groups.push_back(GroupPosition{g.at("name").get<std::string>(),
-                                       g.at("position").get<std::uint64_t>(),
-                                       g.at("messages").get<std::uint64_t>()});
+                                       unsigned_field(g, "position"),
+                                       unsigned_field(g, "messages")});
     }
     return s;
   } catch (const nlohmann::json::exception& e) {
     return bad(std::string("missing or invalid field (") + e.what() + ")");
+  } catch (const std::invalid_argument& e) {
+    return bad(e.what());
   }
 }
 

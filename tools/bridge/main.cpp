@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
   std::string retention_age;
   std::string reader_name;
   std::string scan_interval;
-  int cpu = -1;
+  std::int64_t cpu = -1;
   std::string retry_interval;
   bool no_restore = false;
   app.add_option("--config", config_path, "TOML configuration file");
@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   if (!log_dir.empty()) config.log_dir = log_dir;
   if (!record.empty()) config.record = record;
   if (!reader_name.empty()) config.reader_name = reader_name;
-  if (cpu >= 0) config.cpu = cpu;
+  if (cpu != -1) config.cpu = cpu;  // -1: not pinned; other values are checked
   if (no_restore) config.restore_topics = false;
   auto size_flag = [](const std::string& text, const char* what, std::uint64_t& out) {
     if (text.empty()) return Result<void>{};

@@ -45,9 +45,10 @@ Result<std::unique_ptr<TopicRecorder>> TopicRecorder::start(const Topic& topic,
   } else if (prior.error().code() != Errc::not_found) {
     return prior.error();
   }
-  auto log =
-      TopicLog::open(dir, TopicLogOptions{config.segment_bytes, tc.max_message, tc.frame_alignment,
-                                          config.fsync != FsyncPolicy::never});
+  TopicLogOptions log_options{config.segment_bytes, tc.max_message, tc.frame_alignment,
+                              config.fsync != FsyncPolicy::never};
+  if (prior) log_options.durable_hint = prior->durable_position;
+  auto log = TopicLog::open(dir, log_options);
   if (!log) return log.error();
   if (!log->recovery().empty()) log_event(topic.name(), "log recovery: " + log->recovery());
 
@@ -59,50 +60,64 @@ Result<std::unique_ptr<TopicRecorder>> TopicRecorder::start(const Topic& topic,
                      ": the topic was re-created without its log. Remove the topic to let the "
                      "bridge restore it from the log, or move the log away");
   }
-  SubscriberOptions options;
-  options.name = config.reader_name;
-  options.durability = Durability::durable;
-  options.manual_commit = true;
-  // A new reader continues the log (or starts at the ring's oldest frame); an existing one
-  // resumes at what it committed, which is at most the log's end.
-  std::uint64_t start = snap.earliest;
-  if (!log->empty()) start = std::max(log->end(), snap.earliest);
-  options.start = StartFrom::at(start);
-  auto reader = Subscriber::attach(topic, options);
-  if (!reader) {
-    if (reader.error().code() == Errc::busy) {
-      return Error(Errc::busy, "already recorded by another ringbus-bridge (its reader '" +
-                                   config.reader_name + "' is attached)");
-    }
-    return reader.error();
-  }
   std::unique_ptr<TopicRecorder> r(new TopicRecorder(topic, config, std::move(*log)));
-  r->reader_.emplace(std::move(*reader));
-  r->in_place_ = r->reader_->durable();
-  const std::uint64_t resume = r->reader_->position();
-  r->committed_ = resume;
-  const std::uint64_t end = r->log_.end();
-  r->skip_below_ = r->log_.empty() ? 0 : end;
-  r->durable_ = end;
-  std::uint64_t sequence = 0;
-  r->durable_messages_ = r->log_.end_sequence(sequence) ? sequence : r->reader_->next_sequence();
-  r->force_new_run_ = !r->log_.empty() && resume > end;
-  if (r->force_new_run_) {
-    log_event(topic.name(), "the log ends at offset " + std::to_string(end) +
-                                " but the ring continues at " + std::to_string(resume) +
-                                ": offsets in between are lost (overwritten while no bridge "
-                                "recorded, or lost from disk past the durable position)");
-  }
+  if (auto ok = r->attach_reader(); !ok) return ok.error();
   if (prior) r->state_ = std::move(*prior);
   r->state_.topic = topic.name();
   r->state_.config = tc;
   r->counters_.attach(dir);
   r->publish_counters();
+  const std::uint64_t resume = r->reader_->position();
+  const std::uint64_t end = r->log_.end();
   log_event(topic.name(), "recording from offset " + std::to_string(std::max(resume, end)) +
                               " into " + dir + " (log holds [" + std::to_string(r->log_.start()) +
                               ", " + std::to_string(end) + "), " +
                               std::to_string(r->log_.segment_count()) + " segments)");
   return r;
+}
+
+Result<void> TopicRecorder::attach_reader() {
+  reader_.reset();  // a persistent reader: detaching keeps its committed position
+  runs_.clear();
+  chunk_.clear();
+  const TopicSnapshot snap = topic_.snapshot();
+  SubscriberOptions options;
+  options.name = config_.reader_name;
+  options.durability = Durability::durable;
+  options.manual_commit = true;
+  // A new reader continues the log (or starts at the ring's oldest frame); an existing one
+  // resumes at what it committed, which is at most the log's synced end.
+  std::uint64_t start = snap.earliest;
+  if (!log_.empty()) start = std::max(log_.end(), snap.earliest);
+  options.start = StartFrom::at(start);
+  auto reader = Subscriber::attach(topic_, options);
+  if (!reader) {
+    if (reader.error().code() == Errc::busy) {
+      return Error(Errc::busy, "already recorded by another ringbus-bridge (its reader '" +
+                                   config_.reader_name + "' is attached)");
+    }
+    return reader.error();
+  }
+  reader_.emplace(std::move(*reader));
+  in_place_ = reader_->durable();
+  seen_lost_bytes_ = 0;
+  const std::uint64_t resume = reader_->position();
+  committed_ = resume;
+  const std::uint64_t end = log_.end();
+  skip_below_ = log_.empty() ? 0 : end;
+  // Durable is what a sync covered (TopicLog::open synced what an earlier writer left).
+  durable_ = log_.synced_end();
+  synced_at_end_ = durable_;
+  std::uint64_t sequence = 0;
+  durable_messages_ = log_.end_sequence(sequence) ? sequence : reader_->next_sequence();
+  force_new_run_ = !log_.empty() && resume > end;
+  if (force_new_run_) {
+    log_event(topic_.name(), "the log ends at offset " + std::to_string(end) +
+                                 " but the ring continues at " + std::to_string(resume) +
+                                 ": offsets in between are lost (overwritten while no bridge "
+                                 "recorded, or lost from disk past the durable position)");
+  }
+  return {};
 }
 
 TopicRecorder::TopicRecorder(const Topic& topic, const BridgeConfig& config, TopicLog log)
@@ -242,7 +257,15 @@ void TopicRecorder::on_message_copied(const Message& m, bool lost) {
 bool TopicRecorder::flush_chunk(Clock::time_point now) {
   std::size_t done = 0;
   for (; done < runs_.size(); ++done) {
-    const Run& run = runs_[done];
+    Run& run = runs_[done];
+    if (run.start < log_.end() && run.start + run.size > log_.end()) {
+      // A chunk split across segments was partly written before an error: the log holds
+      // those frames, continue after them.
+      const std::uint64_t written = log_.end() - run.start;
+      run.start += written;
+      run.size -= written;
+      if (!run.in_ring) run.offset += written;
+    }
     if (run.size == 0) continue;
     if (run.start < log_.end()) {  // cannot happen; never write a duplicate offset
       fail("chunk at offset " + std::to_string(run.start) + " is behind the log's end " +
@@ -250,6 +273,7 @@ bool TopicRecorder::flush_chunk(Clock::time_point now) {
            now);
       break;
     }
+    const std::uint64_t end_before = log_.end();
     Result<void> ok;
     if (run.in_ring) {
       // Straight from the ring: the frames stay there until we commit past them.
@@ -265,6 +289,10 @@ bool TopicRecorder::flush_chunk(Clock::time_point now) {
     }
     if (!ok) {
       fail(ok.error().message(), now);
+      if (log_.end() < end_before) {  // a failed sync at a roll cut the log back
+        reread_from_ring(now);
+        return false;
+      }
       break;
     }
   }
@@ -313,12 +341,15 @@ Result<void> TopicRecorder::write_state(bool sync_file) {
 bool TopicRecorder::sync(Clock::time_point now) {
   const bool fsync = config_.fsync != FsyncPolicy::never;
   if (fsync) {
+    const std::uint64_t end_before = log_.end();
     if (auto ok = log_.sync(); !ok) {
       fail(ok.error().message(), now);
+      if (log_.end() < end_before) reread_from_ring(now);
       return false;
     }
   }
-  durable_ = log_.end();
+  // Only what a successful sync covered (under `never`: what was written).
+  durable_ = log_.synced_end();
   std::uint64_t sequence = 0;
   if (log_.end_sequence(sequence)) durable_messages_ = sequence;
   // state.json follows once a second (housekeeping) and at stop: the log is the authority, the
@@ -355,8 +386,25 @@ void TopicRecorder::publish_counters() {
   counters_.publish(f);
 }
 
+void TopicRecorder::reread_from_ring(Clock::time_point now) {
+  // The log dropped its unsynced tail, which the kernel may have lost after the failed sync.
+  // The reader committed only what was durable, so under `block` the ring still holds the
+  // rest for it: attach again at the committed position and write it again. Under
+  // `overwrite` what the ring no longer holds is reported as a loss, as any lap.
+  log_event(topic_.name(), "the log was cut back to offset " + std::to_string(log_.end()) +
+                               " after a failed sync; reading again from offset " +
+                               std::to_string(committed_) + " in the ring");
+  if (auto ok = attach_reader(); !ok) fail(ok.error().message(), now);
+}
+
 bool TopicRecorder::step(Clock::time_point now) {
   if (failing_ && now < retry_at_) return false;
+  if (!reader_) {
+    if (auto ok = attach_reader(); !ok) {
+      fail(ok.error().message(), now);
+      return false;
+    }
+  }
   bool recorded = false;
   if (!runs_.empty() && !flush_chunk(now)) return false;
   for (int round = 0; round < 64; ++round) {
@@ -392,12 +440,18 @@ bool TopicRecorder::step(Clock::time_point now) {
 
   if (now - last_housekeeping_ >= kHousekeeping) {
     last_housekeeping_ = now;
-    auto removed = log_.apply_retention(config_.retention_bytes, config_.retention_age);
-    if (!removed.empty()) {
-      std::string names;
-      for (const std::string& r : removed) names += (names.empty() ? "" : ", ") + r;
-      log_event(topic_.name(), "retention removed " + std::to_string(removed.size()) +
-                                   " segment(s) (" + names + "); the log now starts at " +
+    const auto removed = log_.apply_retention(config_.retention_bytes, config_.retention_age);
+    if (removed.vanished > 0) {
+      log_event(topic_.name(), std::to_string(removed.vanished) +
+                                   " oldest segment(s) were deleted by hand; the log now starts "
+                                   "at " + std::to_string(log_.start()));
+    }
+    if (removed.segments > 0) {
+      log_event(topic_.name(), "retention removed " + std::to_string(removed.segments) +
+                                   " segment(s), offsets [" + std::to_string(removed.from) + ", " +
+                                   std::to_string(removed.to) + "), " +
+                                   std::to_string(removed.bytes) +
+                                   " bytes; the log now starts at " +
                                    std::to_string(log_.start()));
     }
     if (auto ok = log_.check_active(); !ok) fail(ok.error().message(), now);
@@ -412,6 +466,13 @@ bool TopicRecorder::step(Clock::time_point now) {
 
 void TopicRecorder::stop() {
   const auto now = Clock::now();
+  if (!reader_) {
+    counters_.detach();
+    log_event(name(), "stopped; the log holds [" + std::to_string(log_.start()) + ", " +
+                          std::to_string(log_.end()) + "), durable up to " +
+                          std::to_string(durable_));
+    return;
+  }
   // Read what is left, so a clean stop leaves nothing behind in the ring.
   for (int round = 0; round < 64 && !failing_; ++round) {
     auto polled = reader_->poll([this](const Message& m) { on_message(m); }, kPollMessages);

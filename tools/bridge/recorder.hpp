@@ -52,6 +52,10 @@ class TopicRecorder {
     bool in_ring = false;  // the bytes are the ring's [start, start + size), held for us
   };
   TopicRecorder(const Topic& topic, const BridgeConfig& config, TopicLog log);
+  // (Re)attaches the bridge's persistent reader, resuming at its committed position, and
+  // resets what was read but not written. Used at start and after a failed sync.
+  Result<void> attach_reader();
+  void reread_from_ring(Clock::time_point now);
   std::uint64_t pending_bytes() const noexcept;
   void on_message(const Message& m);
   void on_message_in_place(const Message& m, bool lost);
@@ -67,7 +71,7 @@ class TopicRecorder {
   Topic topic_;
   BridgeConfig config_;
   TopicLog log_;
-  std::optional<Subscriber> reader_;  // empty once stopped
+  std::optional<Subscriber> reader_;  // empty once stopped, or while it cannot attach
   RecorderCounters counters_;
   // Block topics: the reader is durable, so frames it reads in place stay in the ring until we
   // commit past them, and chunks are written straight from the ring. Frames it had to copy and

@@ -1,22 +1,23 @@
-// TopicLog: segment files, chunk records, crash recovery and retention (docs/formats/log.md).
+// TopicLog: segment files, chunk records, syncs, retention (docs/formats/log.md). Recovery is in
+// log_recovery.cpp.
 #include "topic_log.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "layout/frame_layout.hpp"
 #include "layout/log_layout.hpp"
 #include "log/crc32c.hpp"
 #include "log/segments.hpp"
+#include "log_files.hpp"
 
 namespace ringbus::bridge {
 
@@ -24,100 +25,65 @@ namespace {
 
 using detail::segment_file;
 
-std::string errno_text(int err) { return std::strerror(err); }
-
-Error io_error(const std::string& what, int err) {
-  Errc code = (err == ENOSPC || err == EDQUOT || err == EFBIG) ? Errc::no_space : Errc::io_error;
-  return Error(code, what + ": " + errno_text(err));
+std::uint64_t index_size(std::uint64_t records) {
+  return sizeof(layout::LogIndexHeader) + records * sizeof(layout::ChunkRecord);
 }
 
-// Creates `dir` and its missing parents.
-Result<void> make_directories(const std::string& dir) {
-  for (std::size_t i = 1; i <= dir.size(); ++i) {
-    if (i != dir.size() && dir[i] != '/') continue;
-    std::string part = dir.substr(0, i);
-    if (::mkdir(part.c_str(), 0750) != 0 && errno != EEXIST) {
-      return io_error("cannot create log directory " + part, errno);
+// How many leading bytes of `pieces` (from byte `skip` on) are whole frames that fit in
+// `limit`; with `at_least_one`, the first frame even if it is larger (a frame larger than a
+// segment gets a segment of its own). `last` is the sequence number of the last message among
+// them. Frames never span pieces (they never wrap the ring). nullopt if the bytes do not parse
+// as frames (then nothing is split).
+std::optional<std::size_t> whole_frames(std::span<const ConstBytes> pieces, std::size_t skip,
+                                        std::size_t limit, bool at_least_one,
+                                        std::uint64_t alignment, std::uint64_t& last,
+                                        bool& has_last) {
+  std::size_t taken = 0;
+  std::size_t seen = 0;
+  has_last = false;
+  for (const auto& piece : pieces) {
+    std::size_t at = skip > seen ? std::min(skip - seen, piece.size()) : 0;
+    seen += piece.size();
+    while (at < piece.size()) {
+      if (piece.size() - at < layout::kFrameHeaderSize) return std::nullopt;
+      layout::FrameHeader h{};
+      std::memcpy(&h, piece.data() + at, sizeof h);
+      const std::uint64_t length = layout::commit_length(h.commit);
+      std::uint64_t stride = 0;
+      if (layout::commit_kind(h.commit) == layout::FrameKind::kData) {
+        stride = layout::frame_stride(length, alignment);
+      } else if (layout::commit_kind(h.commit) == layout::FrameKind::kPadding) {
+        stride = length;
+      }
+      if (stride == 0 || stride > piece.size() - at) return std::nullopt;
+      if (taken + stride > limit && (taken > 0 || !at_least_one)) return taken;
+      if (layout::commit_kind(h.commit) == layout::FrameKind::kData) {
+        last = h.sequence;
+        has_last = true;
+      }
+      taken += stride;
+      at += stride;
     }
   }
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return Error(Errc::io_error, "log directory " + dir + " is not a directory");
-  }
-  return {};
+  return taken;
 }
 
-Result<void> write_all(int fd, const void* data, std::size_t size, std::uint64_t offset) {
-  const auto* p = static_cast<const std::byte*>(data);
-  while (size > 0) {
-    ssize_t n = ::pwrite(fd, p, size, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return io_error("write failed", errno);
-    }
-    p += n;
-    size -= static_cast<std::size_t>(n);
-    offset += static_cast<std::uint64_t>(n);
-  }
-  return {};
-}
-
-// pwritev of every piece, resuming after partial writes.
-Result<void> write_all(int fd, std::span<const ConstBytes> pieces, std::uint64_t offset) {
-  std::vector<iovec> iov;
+// `size` bytes of `pieces` from byte `skip` on, as pieces.
+std::vector<ConstBytes> sub_pieces(std::span<const ConstBytes> pieces, std::size_t skip,
+                                   std::size_t size) {
+  std::vector<ConstBytes> out;
   for (const auto& p : pieces) {
-    if (!p.empty()) iov.push_back(iovec{const_cast<std::byte*>(p.data()), p.size()});
+    if (size == 0) break;
+    if (skip >= p.size()) {
+      skip -= p.size();
+      continue;
+    }
+    const std::size_t n = std::min(p.size() - skip, size);
+    out.emplace_back(p.data() + skip, n);
+    size -= n;
+    skip = 0;
   }
-  std::size_t first = 0;
-  while (first < iov.size()) {
-    const int count = static_cast<int>(std::min<std::size_t>(iov.size() - first, IOV_MAX));
-    ssize_t n = ::pwritev(fd, iov.data() + first, count, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return io_error("write failed", errno);
-    }
-    offset += static_cast<std::uint64_t>(n);
-    auto left = static_cast<std::size_t>(n);
-    while (first < iov.size() && left >= iov[first].iov_len) {
-      left -= iov[first].iov_len;
-      ++first;
-    }
-    if (left > 0) {
-      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
-      iov[first].iov_len -= left;
-    }
-  }
-  return {};
-}
-
-void sync_directory(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
-// The sequence number after the last message among the whole frames in [data, data + size).
-bool last_sequence_in(const std::byte* data, std::uint64_t size, std::uint64_t alignment,
-                      std::uint64_t& out) {
-  bool found = false;
-  std::uint64_t p = 0;
-  while (p + layout::kFrameHeaderSize <= size) {
-    layout::FrameHeader h{};
-    std::memcpy(&h, data + p, sizeof h);
-    std::uint64_t length = layout::commit_length(h.commit);
-    std::uint64_t stride = 0;
-    if (layout::commit_kind(h.commit) == layout::FrameKind::kData) {
-      out = h.sequence + 1;
-      found = true;
-      stride = layout::frame_stride(length, alignment);
-    } else if (layout::commit_kind(h.commit) == layout::FrameKind::kPadding) {
-      stride = length;
-    }
-    if (stride == 0) break;
-    p += stride;
-  }
-  return found;
+  return out;
 }
 
 }  // namespace
@@ -138,6 +104,11 @@ TopicLog& TopicLog::operator=(TopicLog&& o) noexcept {
   end_ = o.end_;
   end_sequence_ = o.end_sequence_;
   has_sequence_ = o.has_sequence_;
+  synced_end_ = o.synced_end_;
+  synced_records_ = o.synced_records_;
+  synced_sequence_ = o.synced_sequence_;
+  synced_has_sequence_ = o.synced_has_sequence_;
+  roll_next_ = o.roll_next_;
   recovery_ = std::move(o.recovery_);
   return *this;
 }
@@ -175,7 +146,7 @@ std::uint64_t TopicLog::room() const noexcept {
 }
 
 Result<TopicLog> TopicLog::open(const std::string& dir, const TopicLogOptions& options) {
-  if (auto ok = make_directories(dir); !ok) return ok.error();
+  if (auto ok = make_directories(dir, options.sync_on_roll); !ok) return ok.error();
   TopicLog log;
   log.dir_ = dir;
   log.options_ = options;
@@ -189,93 +160,18 @@ Result<TopicLog> TopicLog::open(const std::string& dir, const TopicLogOptions& o
     return io_error("cannot lock " + lock_path, errno);
   }
   if (auto ok = log.recover(); !ok) return ok.error();
+  // Whatever a previous writer left in the page cache is durable only once synced: until then
+  // nothing past what a sync covered may be called durable (a kill -9 skips the last sync).
+  log.synced_end_ = log.end_;
+  log.synced_records_ = log.index_records_;
+  log.synced_sequence_ = log.end_sequence_;
+  log.synced_has_sequence_ = log.has_sequence_;
+  if (options.sync_on_roll && log.log_fd_ >= 0) {
+    const std::string name = segment_file(dir, log.segments_.back().base, layout::kSegmentSuffix);
+    if (auto ok = sync_file(log.log_fd_, name); !ok) return ok.error();
+    if (auto ok = sync_file(log.index_fd_, "the chunk index of " + name); !ok) return ok.error();
+  }
   return log;
-}
-
-Result<void> TopicLog::recover() {
-  auto bases = detail::list_segments(dir_);
-  if (!bases) return bases.error();
-  auto note = [&](const std::string& line) {
-    if (!recovery_.empty()) recovery_ += "; ";
-    recovery_ += line;
-  };
-  for (std::uint64_t base : *bases) {
-    struct stat st {};
-    std::string path = segment_file(dir_, base, layout::kSegmentSuffix);
-    if (::stat(path.c_str(), &st) != 0) return io_error("cannot stat " + path, errno);
-    segments_.push_back(Segment{base, static_cast<std::uint64_t>(st.st_size)});
-  }
-  // The newest segment may end in a torn or garbage tail: keep its chunks whose CRC matches.
-  std::vector<std::byte> buffer;
-  while (!segments_.empty()) {
-    Segment& last = segments_.back();
-    std::string log_path = segment_file(dir_, last.base, layout::kSegmentSuffix);
-    std::string index_path = segment_file(dir_, last.base, layout::kIndexSuffix);
-    int lfd = ::open(log_path.c_str(), O_RDWR | O_CLOEXEC);
-    if (lfd < 0) return io_error("cannot open " + log_path, errno);
-    int ifd = ::open(index_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (ifd < 0) {
-      int err = errno;
-      ::close(lfd);
-      return io_error("cannot open " + index_path, err);
-    }
-    std::vector<layout::ChunkRecord> records;
-    if (auto r = detail::read_chunk_records(ifd, last.base, 0, last.base); r) {
-      records = std::move(*r);
-    } else {
-      note("segment " + log_path + ": " + r.error().message());
-    }
-    std::uint64_t valid = last.base;
-    std::size_t good = 0;
-    for (const auto& rec : records) {
-      std::uint64_t length = rec.end_position - valid;
-      buffer.resize(length);
-      ssize_t n = ::pread(lfd, buffer.data(), length, static_cast<off_t>(valid - last.base));
-      if (n != static_cast<ssize_t>(length) ||
-          detail::crc32c(buffer.data(), length) != rec.data_crc) {
-        break;
-      }
-      std::uint64_t sequence = 0;
-      if (last_sequence_in(buffer.data(), length, options_.frame_alignment, sequence)) {
-        end_sequence_ = sequence;
-        has_sequence_ = true;
-      }
-      valid = rec.end_position;
-      ++good;
-    }
-    const std::uint64_t valid_size = valid - last.base;
-    if (last.size != valid_size) {
-      note("cut segment " + log_path + " from " + std::to_string(last.size) + " to " +
-           std::to_string(valid_size) + " bytes (tail after offset " + std::to_string(valid) +
-           " failed its checksum or was never indexed)");
-    }
-    bool ok = ::ftruncate(lfd, static_cast<off_t>(valid_size)) == 0 &&
-              ::ftruncate(ifd, static_cast<off_t>(sizeof(layout::LogIndexHeader) +
-                                                  good * sizeof(layout::ChunkRecord))) == 0;
-    int err = errno;
-    ::close(lfd);
-    ::close(ifd);
-    if (!ok) return io_error("cannot truncate " + log_path, err);
-    if (good == 0) {
-      // No valid chunk at all: a segment created just before a crash. Remove it.
-      ::unlink(log_path.c_str());
-      ::unlink(index_path.c_str());
-      note("removed empty segment " + log_path);
-      end_ = last.base;
-      segments_.pop_back();
-      continue;
-    }
-    last.size = valid_size;
-    end_ = valid;
-    index_records_ = good;
-    break;
-  }
-  // If the newest segment holds padding only, the message count stays unknown (recovery reads
-  // no further back); the recorder learns it from the next message.
-  if (!segments_.empty()) {
-    if (auto ok = open_active(segments_.back().base, false); !ok) return ok.error();
-  }
-  return {};
 }
 
 Result<void> TopicLog::open_active(std::uint64_t base, bool create) {
@@ -294,15 +190,15 @@ Result<void> TopicLog::open_active(std::uint64_t base, bool create) {
   }
   if (create) {
     auto header = detail::make_index_header(base);
-    if (auto ok = write_all(index_fd_, &header, sizeof header, 0); !ok) {
+    Result<void> ok = write_all(index_fd_, &header, sizeof header, 0);
+    if (ok && options_.sync_on_roll) ok = sync_directory(dir_);
+    if (!ok) {
       close_active();
       ::unlink(log_path.c_str());
       ::unlink(index_path.c_str());
-      return Error(ok.code(),
-                   "cannot create chunk index " + index_path + ": " + ok.error().message());
+      return Error(ok.code(), "cannot create segment " + log_path + ": " + ok.error().message());
     }
     index_records_ = 0;
-    if (options_.sync_on_roll) sync_directory(dir_);
   }
   return {};
 }
@@ -322,16 +218,54 @@ Result<void> TopicLog::append(std::uint64_t position, std::span<const ConstBytes
     return Error(Errc::invalid_argument, "append at offset " + std::to_string(position) +
                                              " before the log's end " + std::to_string(end_));
   }
-  const bool roll = log_fd_ < 0 || segments_.empty() || position != end_ ||
+  std::size_t done = 0;
+  while (done < size) {
+    const std::uint64_t at = position + done;
+    const bool fresh = roll_next_ || log_fd_ < 0 || segments_.empty() ||
+                       at != segments_.back().base + segments_.back().size ||
+                       segments_.back().size >= options_.segment_bytes;
+    const std::uint64_t limit = fresh ? options_.segment_bytes : room();
+    std::size_t part = size - done;
+    std::uint64_t sequence = last_sequence != nullptr ? *last_sequence : 0;
+    bool has_sequence = last_sequence != nullptr;
+    if (part > limit) {
+      std::uint64_t part_sequence = 0;
+      bool part_has_sequence = false;
+      auto fit = whole_frames(pieces, done, limit, fresh, options_.frame_alignment,
+                              part_sequence, part_has_sequence);
+      if (fit && *fit == 0) {
+        roll_next_ = true;  // not even one frame fits the room left: the next segment
+        continue;
+      }
+      if (fit && *fit < part) {  // else unparsable: written whole
+        part = *fit;
+        sequence = part_sequence;
+        has_sequence = part_has_sequence;
+      }
+    }
+    auto chunk = sub_pieces(pieces, done, part);
+    if (auto ok = append_chunk(at, chunk, part, has_sequence ? &sequence : nullptr); !ok) {
+      return ok;
+    }
+    done += part;
+  }
+  return {};
+}
+
+Result<void> TopicLog::append_chunk(std::uint64_t position, std::span<const ConstBytes> pieces,
+                                    std::size_t size, const std::uint64_t* last_sequence) {
+  const bool roll = roll_next_ || log_fd_ < 0 || segments_.empty() ||
+                    position != segments_.back().base + segments_.back().size ||
                     segments_.back().size >= options_.segment_bytes;
   if (roll) {
     // Whatever the previous segment holds must reach the device before a newer one exists.
     if (log_fd_ >= 0 && options_.sync_on_roll) {
-      ::fdatasync(log_fd_);
-      ::fdatasync(index_fd_);
+      if (auto ok = sync_active("before starting a new segment"); !ok) return ok;
     }
     if (auto ok = open_active(position, true); !ok) return ok.error();
     segments_.push_back(Segment{position, 0});
+    roll_next_ = false;
+    synced_records_ = 0;  // (with sync_on_roll, synced_end_ is now at or before its base)
   }
   Segment& active = segments_.back();
   auto undo = [&](Error e) {
@@ -339,8 +273,7 @@ Result<void> TopicLog::append(std::uint64_t position, std::span<const ConstBytes
     // retry writes the chunk and its record again at the same offsets, and recovery cuts an
     // unindexed tail.
     (void)!::ftruncate(log_fd_, static_cast<off_t>(active.size));
-    (void)!::ftruncate(index_fd_, static_cast<off_t>(sizeof(layout::LogIndexHeader) +
-                                                     index_records_ * sizeof(layout::ChunkRecord)));
+    (void)!::ftruncate(index_fd_, static_cast<off_t>(index_size(index_records_)));
     if (active.size == 0) {
       // A segment that never got a chunk: remove it, so recovery never sees it.
       ::unlink(segment_file(dir_, active.base, layout::kSegmentSuffix).c_str());
@@ -359,15 +292,14 @@ Result<void> TopicLog::append(std::uint64_t position, std::span<const ConstBytes
                                      ": " + ok.error().message()));
   }
   auto record = detail::make_chunk_record(position + size, crc);
-  std::uint64_t record_offset =
-      sizeof(layout::LogIndexHeader) + index_records_ * sizeof(layout::ChunkRecord);
-  if (auto ok = write_all(index_fd_, &record, sizeof record, record_offset); !ok) {
+  if (auto ok = write_all(index_fd_, &record, sizeof record, index_size(index_records_)); !ok) {
     return undo(Error(ok.code(), "cannot append to chunk index of segment " +
                                      std::to_string(active.base) + ": " + ok.error().message()));
   }
   ++index_records_;
   active.size += size;
   end_ = position + size;
+  if (!options_.sync_on_roll) synced_end_ = end_;
   if (last_sequence != nullptr) {
     end_sequence_ = *last_sequence + 1;
     has_sequence_ = true;
@@ -375,10 +307,51 @@ Result<void> TopicLog::append(std::uint64_t position, std::span<const ConstBytes
   return {};
 }
 
+Result<void> TopicLog::sync_active(const char* when) {
+  const std::string name = segment_file(dir_, segments_.back().base, layout::kSegmentSuffix);
+  Result<void> ok = sync_file(log_fd_, name);
+  if (ok) ok = sync_file(index_fd_, "the chunk index of " + name);
+  if (!ok) {
+    const std::uint64_t from = synced_end_;
+    const std::uint64_t to = end_;
+    rewind_unsynced();
+    return Error(ok.code(), ok.error().message() + " (" + when + "); offsets [" +
+                                std::to_string(from) + ", " + std::to_string(to) +
+                                ") may not be on the device and are cut from the log to be "
+                                "written again");
+  }
+  synced_end_ = end_;
+  synced_records_ = index_records_;
+  synced_sequence_ = end_sequence_;
+  synced_has_sequence_ = has_sequence_;
+  return {};
+}
+
+void TopicLog::rewind_unsynced() noexcept {
+  if (segments_.empty() || log_fd_ < 0) return;
+  Segment& active = segments_.back();
+  if (synced_end_ <= active.base) {
+    // Nothing of the active segment is known to be on the device.
+    ::unlink(segment_file(dir_, active.base, layout::kSegmentSuffix).c_str());
+    ::unlink(segment_file(dir_, active.base, layout::kIndexSuffix).c_str());
+    close_active();
+    segments_.pop_back();
+  } else {
+    // Truncating drops the suspect pages; a rewrite makes fresh dirty ones that the next
+    // fdatasync writes (or fails on, loudly).
+    (void)!::ftruncate(log_fd_, static_cast<off_t>(synced_end_ - active.base));
+    (void)!::ftruncate(index_fd_, static_cast<off_t>(index_size(synced_records_)));
+    active.size = synced_end_ - active.base;
+    index_records_ = synced_records_;
+  }
+  end_ = synced_end_;
+  end_sequence_ = synced_sequence_;
+  has_sequence_ = synced_has_sequence_;
+}
+
 Result<void> TopicLog::sync() {
   if (log_fd_ < 0) return {};
-  if (::fdatasync(log_fd_) != 0) return io_error("fdatasync of the active segment failed", errno);
-  if (::fdatasync(index_fd_) != 0) return io_error("fdatasync of the chunk index failed", errno);
+  if (auto ok = sync_active("periodic sync"); !ok) return ok;
   return check_active();
 }
 
@@ -398,17 +371,24 @@ Result<void> TopicLog::check_active() {
   return {};
 }
 
-std::vector<std::string> TopicLog::apply_retention(std::uint64_t max_bytes,
-                                                   std::chrono::milliseconds max_age) {
-  std::vector<std::string> removed;
+TopicLog::Retention TopicLog::apply_retention(std::uint64_t max_bytes,
+                                              std::chrono::milliseconds max_age) {
+  Retention removed;
   const auto now = std::chrono::system_clock::now();
   while (segments_.size() > 1) {
-    const Segment& oldest = segments_.front();
+    const Segment oldest = segments_.front();
     std::string log_path = segment_file(dir_, oldest.base, layout::kSegmentSuffix);
+    struct stat st {};
+    if (::stat(log_path.c_str(), &st) != 0 && errno == ENOENT) {
+      // Deleted by hand: it is no longer part of the log; look at the next one.
+      ::unlink(segment_file(dir_, oldest.base, layout::kIndexSuffix).c_str());
+      segments_.erase(segments_.begin());
+      ++removed.vanished;
+      continue;
+    }
     bool too_big = max_bytes != 0 && bytes() > max_bytes;
     bool too_old = false;
-    struct stat st {};
-    if (max_age.count() > 0 && ::stat(log_path.c_str(), &st) == 0) {
+    if (max_age.count() > 0) {
       auto modified = std::chrono::system_clock::time_point(
           std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec));
       too_old = now - modified > max_age;
@@ -417,8 +397,19 @@ std::vector<std::string> TopicLog::apply_retention(std::uint64_t max_bytes,
     // The segment first, so a reader never finds a segment without its index.
     ::unlink(log_path.c_str());
     ::unlink(segment_file(dir_, oldest.base, layout::kIndexSuffix).c_str());
-    removed.push_back(log_path);
+    if (removed.segments == 0) removed.from = oldest.base;
+    removed.to = oldest.base + oldest.size;
+    ++removed.segments;
+    removed.bytes += oldest.size;
     segments_.erase(segments_.begin());
+  }
+  // Damaged ranges set aside below what retention removed go with it.
+  if (removed.segments > 0) {
+    for (const auto& d : detail::list_damaged(dir_)) {
+      if (d.end <= removed.to) {
+        ::unlink(segment_file(dir_, d.start, layout::kDamagedSuffix).c_str());
+      }
+    }
   }
   return removed;
 }

@@ -8,6 +8,9 @@
 //   00000000000001048576.idx   words included; a frame never spans two segments
 //   state.json                 durable position, log start, topic config, group positions;
 //                              replaced atomically (write, fsync, rename, fsync directory)
+//   00000000000000065536.corrupt  bytes [65536, 65536 + size) that failed their check at
+//                              recovery, set aside: the segments do not hold those offsets,
+//                              and readers that reach them get `corrupt`
 //
 // Chunk index file (<base>.idx), little-endian:
 //   off  size  field
@@ -37,6 +40,7 @@ inline constexpr std::uint32_t kLogIndexVersion = 1;
 inline constexpr std::size_t kSegmentNameDigits = 20;
 inline constexpr const char* kSegmentSuffix = ".log";
 inline constexpr const char* kIndexSuffix = ".idx";
+inline constexpr const char* kDamagedSuffix = ".corrupt";
 inline constexpr const char* kLogStateFile = "state.json";
 
 struct LogIndexHeader {

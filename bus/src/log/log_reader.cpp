@@ -43,9 +43,21 @@ bool LogReader::open_segment(std::uint64_t base) {
   }
   std::string index_path = segment_file(dir_, base, layout::kIndexSuffix);
   s.index_fd = ::open(index_path.c_str(), O_RDONLY | O_CLOEXEC);
-  vanished_ = s.index_fd < 0 && errno == ENOENT;
   if (s.index_fd < 0) {
-    error_ = "cannot open chunk index " + index_path + ": " + std::strerror(errno);
+    const int err = errno;
+    error_ = "cannot open chunk index " + index_path + ": " + std::strerror(err);
+    struct stat st {};
+    const bool sealed = !bases_.empty() && base < bases_.back();
+    if (err == ENOENT && sealed && ::fstat(s.log_fd, &st) == 0 && st.st_nlink > 0) {
+      // Not a segment being created or deleted: its index is gone.
+      error_ = "segment " + log_path + ": its chunk index " + index_path +
+               " is missing, so offsets [" + std::to_string(base) + ", " +
+               std::to_string(base + static_cast<std::uint64_t>(st.st_size)) +
+               ") cannot be verified (ringbus-bridge rebuilds it from the segment when it next "
+               "starts recording the topic)";
+    } else {
+      vanished_ = err == ENOENT;
+    }
     ::close(s.log_fd);
     return false;
   }
@@ -84,22 +96,54 @@ bool LogReader::map_up_to(std::uint64_t end) {
 bool LogReader::extend() {
   auto records = read_chunk_records(seg_.index_fd, seg_.base, seg_.records, seg_.verified_end);
   if (!records) {
-    error_ = records.error().message();
+    error_ = segment_file(dir_, seg_.base, layout::kIndexSuffix) + ": " +
+             records.error().message() + " (ringbus-bridge rebuilds it from the segment when it "
+             "next starts recording the topic)";
     return false;
   }
+  std::size_t verified = 0;
   for (const auto& r : *records) {
-    if (!map_up_to(r.end_position)) return false;
+    if (!map_up_to(r.end_position)) return verified > 0;
     const std::byte* chunk = seg_.map + (seg_.verified_end - seg_.base);
     if (crc32c(chunk, r.end_position - seg_.verified_end) != r.data_crc) {
       error_ = "segment " + segment_file(dir_, seg_.base, layout::kSegmentSuffix) +
                ": CRC32C mismatch in chunk [" + std::to_string(seg_.verified_end) + ", " +
                std::to_string(r.end_position) + ")";
-      return false;
+      // The chunks before it are good: hand them out; a reader that reaches this one fails.
+      return verified > 0;
     }
+    ++verified;
     seg_.verified_end = r.end_position;
     ++seg_.records;
   }
   return true;
+}
+
+LogReader::Read LogReader::gap_or_corrupt(std::uint64_t position, std::uint64_t next) {
+  // A segment that is not the newest must be covered by its index to its last byte (it was
+  // complete before the next one began): bytes past its verified end are damage, not a gap.
+  struct stat st {};
+  if (open_ && position >= seg_.base && ::fstat(seg_.log_fd, &st) == 0 &&
+      position < seg_.base + static_cast<std::uint64_t>(st.st_size)) {
+    const std::uint64_t file_end = seg_.base + static_cast<std::uint64_t>(st.st_size);
+    return fail("segment " + segment_file(dir_, seg_.base, layout::kSegmentSuffix) +
+                ": offsets [" + std::to_string(seg_.verified_end) + ", " +
+                std::to_string(file_end) + ") cannot be verified: its chunk index " +
+                segment_file(dir_, seg_.base, layout::kIndexSuffix) +
+                " is damaged, truncated or empty (ringbus-bridge rebuilds it from the segment "
+                "when it next starts recording the topic)");
+  }
+  // Offsets that recovery set aside as damaged are an error, not a loss to skip silently.
+  for (const DamagedRange& d : list_damaged(dir_)) {
+    if (d.start < next && d.end > position) {
+      return fail("log " + dir_ + ": offsets [" + std::to_string(d.start) + ", " +
+                  std::to_string(d.end) + ") are damaged and were set aside in " +
+                  segment_file(dir_, d.start, layout::kDamagedSuffix) +
+                  "; the log continues at offset " + std::to_string(next) + " (read on with " +
+                  "--from " + std::to_string(next) + ")");
+    }
+  }
+  return Read{Status::gap, nullptr, 0, next};
 }
 
 LogReader::Read LogReader::fail(std::string message) {
@@ -111,6 +155,9 @@ bool LogReader::earliest(std::uint64_t& out) {
   auto bases = list_segments(dir_);
   if (!bases || bases->empty()) return false;
   out = bases->front();
+  // A damaged range before the first segment is part of the log: reading from the earliest
+  // offset must meet it (and fail), not start after it.
+  for (const DamagedRange& d : list_damaged(dir_)) out = std::min(out, d.start);
   return true;
 }
 
@@ -127,7 +174,12 @@ LogReader::Read LogReader::read(std::uint64_t position) {
     if (!bases) return fail(bases.error().message());
     bases_ = std::move(*bases);
     if (bases_.empty()) return Read{Status::end, nullptr, 0, 0};
-    if (position < bases_.front()) return Read{Status::out_of_range, nullptr, 0, bases_.front()};
+    if (position < bases_.front()) {
+      for (const DamagedRange& d : list_damaged(dir_)) {  // damaged, not deleted by retention
+        if (d.start < bases_.front() && d.end > position) return gap_or_corrupt(position, d.end);
+      }
+      return Read{Status::out_of_range, nullptr, 0, bases_.front()};
+    }
     auto after = std::upper_bound(bases_.begin(), bases_.end(), position);
     const std::uint64_t base = *(after - 1);
     if (!open_ || seg_.base != base) {
@@ -143,11 +195,11 @@ LogReader::Read LogReader::read(std::uint64_t position) {
     if (position > seg_.verified_end) {
       // Not recorded (yet): past the newest segment's end, or in a gap before the next one.
       if (after == bases_.end()) return Read{Status::end, nullptr, 0, 0};
-      return Read{Status::gap, nullptr, 0, *after};
+      return gap_or_corrupt(position, *after);
     }
     // At the end of this segment: the next one continues here, later (a gap), or not yet.
     if (after == bases_.end()) return Read{Status::end, nullptr, 0, 0};
-    if (*after != position) return Read{Status::gap, nullptr, 0, *after};
+    if (*after != position) return gap_or_corrupt(position, *after);
     if (!open_segment(*after)) {
       if (vanished_) continue;
       return Read{Status::corrupt, nullptr, 0, 0};

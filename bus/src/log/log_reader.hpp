@@ -15,9 +15,11 @@ class LogReader {
   enum class Status : std::uint8_t {
     frame,         // `frame` is a complete data or padding frame of `stride` bytes
     end,           // nothing recorded at `position` yet
-    gap,           // the log has no bytes at `position`; it continues at `next`
+    gap,           // the log has no bytes at `position` (lost before they were recorded); it
+                   // continues at `next`
     out_of_range,  // `position` is older than the log's earliest offset `next` (retention)
-    corrupt,       // a chunk fails its CRC or a frame is invalid: error() says where
+    corrupt,       // a chunk fails its CRC, a frame is invalid, a segment's index does not
+                   // cover it, or the offsets were set aside as damaged: error() says where
   };
   struct Read {
     Status status = Status::end;
@@ -54,10 +56,14 @@ class LogReader {
   };
   bool open_segment(std::uint64_t base);
   void close_segment() noexcept;
-  // Verifies more chunks of the open segment. False on a CRC or I/O error (error_ says which).
+  // Verifies more chunks of the open segment, up to the first that fails. False if none could
+  // be verified because of a CRC or I/O error (error_ says which).
   bool extend();
   bool map_up_to(std::uint64_t end);
   Read fail(std::string message);
+  // `position` is not in the open segment and the next one starts at `next`: a gap (lost
+  // before recording), or corrupt (bytes the index does not cover, or set aside as damaged).
+  Read gap_or_corrupt(std::uint64_t position, std::uint64_t next);
 
   std::string dir_;
   std::uint64_t max_message_;

@@ -2,6 +2,8 @@
 #include "log/segments.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,9 +34,13 @@ std::string segment_file(const std::string& dir, std::uint64_t base, std::string
 }
 
 std::optional<std::uint64_t> parse_segment_name(std::string_view file_name) {
-  constexpr std::string_view kSuffix = layout::kSegmentSuffix;
-  if (file_name.size() != layout::kSegmentNameDigits + kSuffix.size() ||
-      file_name.substr(layout::kSegmentNameDigits) != kSuffix) {
+  return parse_segment_name(file_name, layout::kSegmentSuffix);
+}
+
+std::optional<std::uint64_t> parse_segment_name(std::string_view file_name,
+                                                std::string_view suffix) {
+  if (file_name.size() != layout::kSegmentNameDigits + suffix.size() ||
+      file_name.substr(layout::kSegmentNameDigits) != suffix) {
     return std::nullopt;
   }
   std::uint64_t base = 0;
@@ -62,6 +68,23 @@ Result<std::vector<std::uint64_t>> list_segments(const std::string& dir) {
   ::closedir(d);
   std::sort(bases.begin(), bases.end());
   return bases;
+}
+
+std::vector<DamagedRange> list_damaged(const std::string& dir) {
+  std::vector<DamagedRange> ranges;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return ranges;
+  while (dirent* e = ::readdir(d)) {
+    auto start = parse_segment_name(e->d_name, layout::kDamagedSuffix);
+    struct stat st {};
+    if (start && ::fstatat(::dirfd(d), e->d_name, &st, 0) == 0) {
+      ranges.push_back(DamagedRange{*start, *start + static_cast<std::uint64_t>(st.st_size)});
+    }
+  }
+  ::closedir(d);
+  std::sort(ranges.begin(), ranges.end(),
+            [](const DamagedRange& a, const DamagedRange& b) { return a.start < b.start; });
+  return ranges;
 }
 
 layout::LogIndexHeader make_index_header(std::uint64_t base) noexcept {

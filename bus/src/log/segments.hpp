@@ -15,11 +15,23 @@ namespace ringbus::detail {
 // "<20-digit base>" + suffix, e.g. segment_file(dir, 4096, ".log").
 std::string segment_file(const std::string& dir, std::uint64_t base, std::string_view suffix);
 
-// The base offset in a segment file name ("00000000000000004096.log"), if it is one.
+// The base offset in a segment file name ("00000000000000004096.log"), if it is one; with
+// `suffix`, in a file name "<20 digits><suffix>".
 std::optional<std::uint64_t> parse_segment_name(std::string_view file_name);
+std::optional<std::uint64_t> parse_segment_name(std::string_view file_name,
+                                                std::string_view suffix);
 
 // Bases of the segments (.log files) in `dir`, ascending. Errors: not_found, io_error.
 Result<std::vector<std::uint64_t>> list_segments(const std::string& dir);
+
+// Offsets [start, end) that recovery set aside as damaged: a "<start>.corrupt" file of
+// end - start bytes (docs/formats/log.md).
+struct DamagedRange {
+  std::uint64_t start = 0;
+  std::uint64_t end = 0;
+};
+// The damaged ranges of the log in `dir`, ascending. A missing directory has none.
+std::vector<DamagedRange> list_damaged(const std::string& dir);
 
 // The index header for a new segment starting at `base`.
 layout::LogIndexHeader make_index_header(std::uint64_t base) noexcept;
