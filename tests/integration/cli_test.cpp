@@ -1,5 +1,9 @@
 // The `ringbus` tool end to end: the built binary runs as real processes against a temporary bus
 // directory; the test process attaches readers of its own where a test needs one.
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -18,7 +22,9 @@
 #include "ringbus/producer.hpp"
 #include "ringbus/subscriber.hpp"
 #include "ringbus/topic.hpp"
+#include "layout/frame_layout.hpp"
 #include "support/test_support.hpp"
+#include "topic/topic_mapping.hpp"
 
 namespace ringbus {
 namespace {
@@ -31,6 +37,32 @@ using ringbus::testing::TempBus;
 using Json = nlohmann::json;
 
 std::string ringbus_binary() { return testing::tool_path("ringbus"); }
+
+// A command run through /bin/sh with its CPU time (user + system, the shell and everything it
+// waited for) and wall time.
+struct Measured {
+  int status = -1;  // exit status, or 128 + signal
+  double cpu_s = 0;
+  double wall_s = 0;
+};
+Measured run_measured(const std::string& command) {
+  Measured m;
+  const auto start = std::chrono::steady_clock::now();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  if (pid < 0) return m;
+  int status = 0;
+  rusage usage{};
+  if (::wait4(pid, &status, 0, &usage) != pid) return m;
+  m.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  m.cpu_s = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+            static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  m.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return m;
+}
 
 class Cli : public ::testing::Test {
  protected:
@@ -309,6 +341,89 @@ TEST_F(Cli, ProduceTimesOutWhenAStalledReaderHoldsTheRing) {
   EXPECT_NE(r.status, 0);
   EXPECT_EQ(split_lines(r.out).size(), 1U) << r.out;
   EXPECT_TRUE(contains(r.out, "no space in topic 'full' within 100 ms")) << r.out;
+  EXPECT_TRUE(contains(r.out, "persistent reader 'slow' has no live process")) << r.out;
+  EXPECT_TRUE(contains(r.out, "ringbus topic remove-reader full slow")) << r.out;
+}
+
+// A durable queue group with no member (as a bridge restores it after a reboot) holds a full
+// ring: a waiting producer must sleep, not spin, and its error must name the group and what to
+// do; the monitor must not call the topic ok.
+TEST_F(Cli, ProduceBlockedByAMemberlessGroupSleepsAndNamesIt) {
+  ASSERT_EQ(ringbus_all("topic create held --capacity 4K").status, 0);
+  ASSERT_EQ(ringbus_all("consume held --group billing --count 0").status, 0);
+  std::string input;
+  for (int i = 0; i < 200; ++i) input += std::string(100, 'z') + "\n";
+  const std::string in_path = bus_.dir() + "/.input";
+  const std::string err_path = bus_.dir() + "/.err";
+  std::ofstream(in_path) << input;
+  const Measured m = run_measured(command("produce held --timeout-ms 2000") + " <" + in_path +
+                                  " >/dev/null 2>" + err_path);
+  std::ifstream err_in(err_path);
+  const std::string err((std::istreambuf_iterator<char>(err_in)),
+                        std::istreambuf_iterator<char>());
+  EXPECT_EQ(m.status, 1) << err;
+  EXPECT_GE(m.wall_s, 2.0);
+  // Spinning (or yielding) uses about as much CPU as wall time; sleeping uses next to none. The
+  // bound is far above what a sleeping producer uses, even on a loaded machine.
+  EXPECT_LT(m.cpu_s, 0.25 * m.wall_s) << "cpu " << m.cpu_s << " s in " << m.wall_s << " s";
+  RecordProperty("blocked_produce_cpu_ms", static_cast<int>(m.cpu_s * 1000));
+  EXPECT_EQ(split_lines(err).size(), 1U) << err;
+  EXPECT_TRUE(contains(err, "no space in topic 'held' within 2000 ms")) << err;
+  EXPECT_TRUE(contains(err, "queue group 'billing' has no live member")) << err;
+  EXPECT_TRUE(contains(err, "bytes (")) << err;
+  EXPECT_TRUE(contains(err, "ringbus topic remove-reader held group:billing")) << err;
+
+  CommandResult monitored = run_command(std::string(RINGBUS_MONITOR_PATH) + " --dir '" +
+                                        bus_.dir() + "' --json");
+  ASSERT_EQ(monitored.status, 0) << monitored.out;
+  const Json view = Json::parse(monitored.out);
+  ASSERT_EQ(view["topics"].size(), 1U);
+  const Json& topic = view["topics"][0];
+  EXPECT_EQ(topic["state"], "blocked") << topic.dump();
+  EXPECT_EQ(topic["held_by"]["kind"], "group") << topic.dump();
+  EXPECT_EQ(topic["held_by"]["name"], "group:billing") << topic.dump();
+  EXPECT_EQ(topic["held_by"]["live_members"], 0) << topic.dump();
+  CommandResult table = run_command(std::string(RINGBUS_MONITOR_PATH) + " --dir '" +
+                                    bus_.dir() + "' --once");
+  ASSERT_EQ(table.status, 0) << table.out;
+  bool row = false;
+  for (const std::string& line : split_lines(table.out)) {
+    if (line.rfind("held ", 0) != 0) continue;
+    row = true;
+    EXPECT_TRUE(contains(line, " blocked ")) << line;
+    EXPECT_FALSE(contains(line, " ok ")) << line;
+    EXPECT_TRUE(contains(line, "group 'billing' has no live member")) << line;
+  }
+  EXPECT_TRUE(row) << table.out;
+
+  // Removing the group, as the message says, frees the producers.
+  ASSERT_EQ(ringbus_all("topic remove-reader held group:billing").status, 0);
+  EXPECT_EQ(ringbus_all("produce held --timeout-ms 20000", input).status, 0);
+}
+
+// A lossy reader whose cursor sits on a claim that died before its mark was written, where the
+// stale bytes look like a later lap's frame: consume skips it after the stuck-claim timeout and
+// stops after --timeout-ms, without spinning.
+TEST_F(Cli, ConsumeOfADeadClaimBehindStaleBytesHonoursItsTimeout) {
+  ASSERT_EQ(ringbus_all("topic create stale --capacity 4K --policy overwrite "
+                        "--stuck-timeout-ms 50")
+                .status,
+            0);
+  {
+    auto topic = bus_.bus().open_topic("stale");
+    ASSERT_TRUE(topic) << topic.error().message();
+    auto& header = topic->mapping().header();
+    header.tail_position = 128;  // a producer's tail CAS; it died before writing its mark
+    header.tail_messages = 1;
+    auto* frame = reinterpret_cast<layout::FrameHeader*>(topic->mapping().ring());
+    frame->commit = layout::make_commit(5, layout::FrameKind::kData, 16);
+  }
+  const Measured m = run_measured("timeout -s KILL 60 " +
+                                  command("consume stale --from earliest --timeout-ms 1000") +
+                                  " >/dev/null 2>&1");
+  EXPECT_EQ(m.status, 0);
+  EXPECT_LT(m.wall_s, 30.0) << "consume ignored --timeout-ms";
+  EXPECT_LT(m.cpu_s, 0.5 * m.wall_s) << "cpu " << m.cpu_s << " s in " << m.wall_s << " s";
 }
 
 TEST_F(Cli, ProduceRejectsALineLargerThanTheMaxMessage) {

@@ -1,5 +1,9 @@
 // The ring in one process: framing, wrap and padding, sizes, back-pressure, laps, stuck claims,
 // start positions, persistent readers, waiting.
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <set>
 #include <string>
@@ -10,10 +14,17 @@
 
 #include "ringbus/producer.hpp"
 #include "ringbus/subscriber.hpp"
+#include "layout/frame_layout.hpp"
 #include "support/test_support.hpp"
 #include "topic/topic_mapping.hpp"
 
 namespace ringbus {
+
+// Reads a producer's count of commit words loaded by its reclaim walks.
+struct ProducerTestPeer {
+  static std::uint64_t reclaim_loads(const Producer& p) { return p.reclaim_loads_; }
+};
+
 namespace {
 
 using testing::TempBus;
@@ -523,17 +534,135 @@ TEST(Ring, FutexWaitWakesWhenAMessageArrives) {
   auto empty = sub->wait(Wait::futex(20ms));
   ASSERT_FALSE(empty);
   EXPECT_EQ(empty.code(), Errc::timed_out);
-  std::thread producer_thread([topic] {
-    std::this_thread::sleep_for(30ms);
+  // A sleeping reader naps at most 100 ms at a time, so it would see the message within that
+  // even without a wake-up. Publish only once it is asleep (counted in the header's sleepers),
+  // and measure from the publish: a missing wake-up shows as about 100 ms every round.
+  auto& header = topic.mapping().header();
+  std::vector<std::int64_t> latency_us;
+  for (int round = 0; round < 5; ++round) {
+    std::atomic<std::int64_t> published_at{0};
+    std::thread producer_thread([&, topic] {
+      const auto give_up = std::chrono::steady_clock::now() + 20s;
+      while (std::atomic_ref<std::uint32_t>(header.sleepers).load() == 0 &&
+             std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(100us);
+      }
+      std::this_thread::sleep_for(5ms);  // well into its futex wait
+      Producer producer(topic);
+      published_at = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::steady_clock::now().time_since_epoch())
+                         .count();
+      EXPECT_TRUE(producer.try_publish({}, as_bytes("wake")));
+    });
+    std::string value;
+    auto r =
+        sub->poll_wait([&](const Message& m) { value = as_string(m.value); }, 1, Wait::futex(30s));
+    const std::int64_t woke = std::chrono::duration_cast<std::chrono::microseconds>(
+                                  std::chrono::steady_clock::now().time_since_epoch())
+                                  .count();
+    producer_thread.join();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(value, "wake");
+    latency_us.push_back(woke - published_at.load());
+  }
+  std::sort(latency_us.begin(), latency_us.end());
+  // The median is far below the nap (about 0.1 ms on an idle machine); 40 ms leaves room for
+  // a loaded one while still failing when the wake-up is missing.
+  EXPECT_LT(latency_us[2], 40'000) << "wake-up latencies (us): " << latency_us[0] << " "
+                                   << latency_us[2] << " " << latency_us[4];
+}
+
+// Item: a successful reclaim CAS must not send the producer over the same frames again.
+TEST(Ring, ReclaimWalksEachFrameOfThePreviousLapOnce) {
+  TempBus tb;
+  auto topic = tb.create("reclaim", small(Policy::overwrite));
+  Producer producer(topic);
+  const std::string value(24, 'r');  // 56-byte frames
+  constexpr std::uint64_t kMessages = 20'000;
+  for (std::uint64_t i = 0; i < kMessages; ++i) {
+    ASSERT_TRUE(producer.try_publish({}, as_bytes(value)));
+  }
+  // Every frame of every lap but the last is walked once, plus one load where each walk stops
+  // (a walk covers at least capacity / 8 bytes, so about 9 frames).
+  const std::uint64_t loads = ProducerTestPeer::reclaim_loads(producer);
+  EXPECT_GT(loads, kMessages / 2);
+  EXPECT_LT(loads, kMessages + kMessages / 4) << "frames walked more than once";
+}
+
+// A producer that died between its tail CAS and writing its claim mark leaves stale bytes at a
+// lossy reader's cursor. When they look like a commit word of a later lap, the reader must
+// still skip the dead claim after the stuck-claim timeout (not report a lap it cannot resync
+// from, which made wait() return at once forever).
+TEST(Ring, LossyReaderSkipsADeadClaimBehindStaleBytesOfALaterLap) {
+  TempBus tb;
+  TopicOptions o = small(Policy::overwrite);
+  o.stuck_claim_timeout = 50ms;
+  auto topic = tb.create("stale", o);
+  auto sub = Subscriber::attach(topic, {});
+  ASSERT_TRUE(sub);
+  ASSERT_FALSE(sub->durable());
+  auto& header = topic.mapping().header();
+  // The dead producer's tail CAS: 64 bytes at position 0 claimed, no mark written...
+  header.tail_position = 64;
+  header.tail_messages = 1;
+  // ...and the bytes there are an old frame's payload that reads as a lap-3 data frame.
+  auto* frame = reinterpret_cast<layout::FrameHeader*>(topic.mapping().ring());
+  frame->commit = layout::make_commit(3, layout::FrameKind::kData, 8);
+  Producer producer(topic);
+  ASSERT_TRUE(producer.try_publish({}, as_bytes("behind")));  // at 64, up to the tail at 104
+  const std::uint64_t tail = topic.snapshot().tail;
+
+  // The length of a claim without a mark is unknown, so the reader continues at the tail (the
+  // next frame boundary it can trust) and reports everything before it as lost.
+  std::vector<std::string> got;
+  int waits = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (sub->position() < tail && std::chrono::steady_clock::now() < deadline) {
+    auto r = sub->poll_wait([&](const Message& m) { got.emplace_back(as_string(m.value)); }, 8,
+                            Wait::futex(1s));
+    ++waits;
+  }
+  ASSERT_EQ(sub->position(), tail) << "the reader never skipped the dead claim";
+  // A wait that returns at once without data would loop here thousands of times.
+  EXPECT_LT(waits, 200);
+  ASSERT_TRUE(producer.try_publish({}, as_bytes("after")));
+  auto r = sub->poll([&](const Message& m) { got.emplace_back(as_string(m.value)); });
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_EQ(got, std::vector<std::string>{"after"});
+  EXPECT_EQ(r->lost_bytes, tail);
+  EXPECT_EQ(r->lost_messages, 2u);
+}
+
+// A header whose magic is valid but whose tail is not frame aligned (near the end of the
+// ring, so the commit word would straddle it): producers and readers starting at `latest` get
+// `corrupt`, never a signal. Run in a child so a crash fails this test, not the whole suite.
+TEST(Ring, UnalignedTailIsCorruptForProducersAndNewReaders) {
+  TempBus tb;
+  auto topic = tb.create("unaligned", small());
+  pid_t pid = testing::fork_child([&] {
+    auto& header = topic.mapping().header();
+    header.tail_position = 4096 - 4;
+    header.reclaimed = 0;
+    auto sub = Subscriber::attach(topic, {});
+    if (sub) {
+      // It attached: polling and waiting must fail cleanly or find nothing.
+      auto r = sub->poll([](const Message&) {});
+      if (r && r->messages != 0) return 2;
+      (void)sub->wait(Wait::futex(10ms));
+    } else if (sub.code() != Errc::corrupt) {
+      return 3;
+    }
     Producer producer(topic);
-    EXPECT_TRUE(producer.try_publish({}, as_bytes("wake")));
+    auto p = producer.try_publish({}, as_bytes(std::string(36, 'x')));
+    if (p || p.code() != Errc::corrupt) return 4;
+    auto waited = producer.publish({}, as_bytes("y"), Wait::spin_yield(50ms));
+    if (waited || waited.code() != Errc::corrupt) return 5;
+    if (waited.error().message().find("tail position 4092") == std::string::npos) return 6;
+    return 0;
   });
-  std::string value;
-  auto r =
-      sub->poll_wait([&](const Message& m) { value = as_string(m.value); }, 1, Wait::futex(30s));
-  producer_thread.join();
-  ASSERT_TRUE(r);
-  EXPECT_EQ(value, "wake");
+  const int status = testing::wait_child(pid, 30s);
+  EXPECT_EQ(status, 0) << "3: attach not corrupt; 4, 5: producer not corrupt; 6: message; "
+                          "128+N: killed by signal N";
 }
 
 TEST(Ring, TwoMappingsOfOneTopicAtDifferentAddressesInteroperate) {

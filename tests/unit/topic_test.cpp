@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -212,16 +213,36 @@ TEST(Topic, WorksOnHugetlbfsWhenHugePagesAreReserved) {
   EXPECT_EQ(status, 0) << "1: create failed; 2: attach/publish failed; 3: wrong message";
 }
 
+// VmLck of this process, in KiB.
+std::uint64_t locked_kib() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmLck:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
+  }
+  return 0;
+}
+
 TEST(Topic, MlockOnRequestSucceedsOrExplainsTheLimit) {
   TempBus tb;
   TopicOptions o;
   o.capacity = 64 * 1024;
   o.lock_memory = true;
+  const std::uint64_t before_kb = locked_kib();
   auto r = tb.bus().create_topic("locked", o);
   if (!r) {
     EXPECT_EQ(r.code(), Errc::io_error);
     EXPECT_NE(r.error().message().find("lock"), std::string::npos) << r.error().message();
+    EXPECT_NE(r.error().message().find("RLIMIT_MEMLOCK"), std::string::npos)
+        << r.error().message();
+    return;
   }
+  // Created: the whole file is locked in this process (VmLck counts locked pages).
+  EXPECT_GE(locked_kib(), before_kb + r->config().file_size / 1024)
+      << "created with lock_memory, but " << locked_kib() << " KiB locked";
+  EXPECT_EQ(r->config().capacity, o.capacity);
+  auto opened = tb.bus().open_topic("locked", OpenOptions{.lock_memory = true});
+  ASSERT_TRUE(opened) << opened.error().message();
+  EXPECT_GE(locked_kib(), before_kb + 2 * (r->config().file_size / 1024));
 }
 
 TEST(Topic, FullFileSystemIsAClearErrorAtCreation) {

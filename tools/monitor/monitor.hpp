@@ -39,6 +39,12 @@ struct TopicRow {
   // slowest one is to being lapped).
   std::uint64_t max_lag_bytes = 0;
   double fill = 0.0;  // max_lag_bytes / capacity, capped at 1
+  // Block topics: "ok"; "stalled" when the slowest durable reader or group cannot move by
+  // itself (no live process, no live member); "full" when it is about a ring behind, so
+  // producers wait; "blocked" when both. Overwrite topics are always "ok".
+  std::string state = "ok";
+  // Who holds producers back, when state is not "ok" (see ringbus::back_pressure).
+  std::optional<BackPressure> held_by;
   // Publish rate since the previous sample (tail and message count); empty on the first one.
   std::optional<double> messages_per_second;
   std::optional<double> bytes_per_second;
@@ -83,7 +89,8 @@ class Sampler {
   std::optional<std::chrono::steady_clock::time_point> last_sample_;
 };
 
-// Derived figures of a snapshot (no rates): max_lag_bytes and fill. Exposed for tests.
+// Derived figures of a snapshot (no rates): max_lag_bytes, fill, state and held_by. Exposed for
+// tests.
 void compute_fill(TopicRow& row);
 
 // "alive", "stalled", "dead" or "shared", exactly as `ringbus topic describe` prints it.

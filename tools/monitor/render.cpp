@@ -77,7 +77,7 @@ std::vector<std::string> topic_cells(const TopicRow& t) {
           human_bytes(s.config.capacity),
           fixed(t.fill * 100.0, 1) + "%",
           "-",
-          "ok",
+          t.state,
           std::to_string(s.tail),
           std::to_string(t.max_lag_bytes),
           "-",
@@ -85,7 +85,26 @@ std::vector<std::string> topic_cells(const TopicRow& t) {
           mb_text(t.bytes_per_second),
           "-",
           std::to_string(s.aborted_claims),
-          std::to_string(t.readers.size()) + " readers"};
+          std::to_string(t.readers.size()) + " readers" +
+              (t.held_by ? "; held back by " + t.held_by->text : "")};
+}
+
+// The reader or group holding producers back, or null.
+nlohmann::ordered_json held_by_json(const TopicRow& t) {
+  if (!t.held_by) return nullptr;
+  const BackPressure& bp = *t.held_by;
+  return {
+      {"slot", bp.reader.slot},
+      {"kind", bp.reader.kind},
+      {"name", bp.reader.name},
+      {"alive", bp.reader.kind == "group" ? bp.live_members > 0 : bp.reader.alive},
+      {"live_members", bp.live_members},
+      {"stuck", bp.stuck},
+      {"full", bp.full},
+      {"lag_bytes", bp.reader.lag_bytes},
+      {"lag_messages", bp.reader.lag_messages},
+      {"text", bp.text},
+  };
 }
 
 std::vector<std::string> recorder_cells(const TopicRow& t, const RecorderInfo& r) {
@@ -386,6 +405,8 @@ std::string render_json(const BusView& view) {
         {"reaped_readers", s.reaped_readers},
         {"max_lag_bytes", t.max_lag_bytes},
         {"fill", t.fill},
+        {"state", t.state},
+        {"held_by", held_by_json(t)},
         {"publish_messages_per_second", optional_number(t.messages_per_second)},
         {"publish_bytes_per_second", optional_number(t.bytes_per_second)},
         {"readers", std::move(readers)},

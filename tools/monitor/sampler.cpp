@@ -76,6 +76,12 @@ void compute_fill(TopicRow& row) {
   row.fill = s.config.capacity == 0 ? 0.0
                                     : std::min(1.0, static_cast<double>(row.max_lag_bytes) /
                                                         static_cast<double>(s.config.capacity));
+  row.state = "ok";
+  row.held_by.reset();
+  if (auto bp = back_pressure(row.name, s); bp && (bp->stuck || bp->full)) {
+    row.state = bp->full ? (bp->stuck ? "blocked" : "full") : "stalled";
+    row.held_by = std::move(bp);
+  }
 }
 
 Sampler::Sampler(std::string directory) : directory_(std::move(directory)), bus_(directory_) {}

@@ -121,12 +121,13 @@ Error publish_error(const Error& error, const Topic& topic, std::uint64_t line_n
                                         " bytes (key and value) exceeds the max message size " +
                                         std::to_string(topic.config().max_message) + " of topic " +
                                         name);
-    case Errc::timed_out:
+    case Errc::timed_out: {
+      std::string why = "a producer stalled in the middle of a claim a ring ago";
+      if (auto bp = back_pressure(topic.name(), topic.snapshot())) why = bp->text;
       return Error(Errc::timed_out, where + "no space in topic " + name + " within " +
                                         std::to_string(args.timeout_ms.value_or(0)) +
-                                        " ms: a durable reader is a full ring behind (see "
-                                        "'ringbus topic describe " +
-                                        topic.name() + "')");
+                                        " ms: " + why);
+    }
     default:
       return Error(error.code(),
                    where + "cannot publish to topic " + name + ": " + error.message());
@@ -467,8 +468,8 @@ Result<void> produce(const Bus& bus, const ProduceArgs& args, const Io& io) {
   auto topic = bus.open_topic(args.topic);
   if (!topic) return topic.error();
   Producer producer(*topic);
-  const Wait wait =
-      args.timeout_ms ? Wait::spin_yield(wait_timeout(*args.timeout_ms)) : Wait::spin_yield();
+  // A full ring may stay full for hours (a durable group with no member): sleep while waiting.
+  const Wait wait = args.timeout_ms ? Wait::futex(wait_timeout(*args.timeout_ms)) : Wait::futex();
   const ConstBytes key = as_bytes(args.key);
   std::string line;
   for (std::uint64_t line_number = 1; std::getline(io.in, line); ++line_number) {
@@ -526,6 +527,9 @@ Result<void> consume(const Bus& bus, const ConsumeArgs& args, const Io& io) {
       io.err << "ringbus: lapped: lost " << polled->lost_messages << " messages ("
              << polled->lost_bytes << " bytes)" << std::endl;
     }
+    // A wait can end without a message to poll (e.g. a claim at the cursor about to be
+    // skipped): that is idle time too, or --timeout-ms would never be reached.
+    if (polled->messages == 0 && limits.idle(idle_since)) break;
   }
   return {};
 }

@@ -57,11 +57,15 @@ class Producer {
   explicit Producer(Topic topic);
 
   // Claims space for a value of value_size bytes with the given key (copied now). Errors:
-  // would_block (block policy: the slowest durable reader is a ring behind), too_large.
+  // would_block (block policy: the slowest durable reader is a ring behind), too_large,
+  // corrupt (the header's tail or reclaimed position is not a frame boundary of one ring).
   // Hot path: no alloc, no system call.
   Result<Claim> try_claim(std::size_t value_size, ConstBytes key = {}) noexcept;
   // Like try_claim, but waits for space with the given strategy; reaps dead readers while it
-  // waits. Errors: timed_out, too_large.
+  // waits. Only busy_spin keeps spinning: spin_yield yields for a millisecond, then it and
+  // futex sleep in growing naps (at most 2 ms), so a producer blocked for long uses next to no
+  // CPU. Errors: timed_out (its message names the reader or group holding producers back, how
+  // far behind it is, whether it is alive, and how to remove it), too_large, corrupt.
   Result<Claim> claim(std::size_t value_size, ConstBytes key, const Wait& wait);
 
   // Copies key and value into the ring and commits. Returns the message's offset.
@@ -74,8 +78,12 @@ class Producer {
   // The claim itself: fills `claim` or sets `error` (would_block, too_large).
   bool claim_into(Claim& claim, std::size_t value_size, ConstBytes key, Errc& error) noexcept;
   void rescan_limit() noexcept;
-  bool reclaim(std::uint64_t target) noexcept;
+  // Errc{} when the space below `target` may be reused; would_block or corrupt otherwise.
+  Errc reclaim(std::uint64_t target) noexcept;
   bool skip_stalled_claim(std::uint64_t position, std::uint64_t commit_word) noexcept;
+  // Slow-path errors with a message: the damaged positions; who holds producers back.
+  Error corrupt_error() const;
+  Error blocked_error(std::int64_t waited_ns) const;
 
   Topic topic_;
   std::byte* ring_ = nullptr;
@@ -92,6 +100,8 @@ class Producer {
   std::uint64_t stuck_position_ = ~std::uint64_t{0};
   std::int64_t stuck_since_ns_ = 0;
   std::uint64_t stuck_timeout_ns_ = 0;
+  std::uint64_t reclaim_loads_ = 0;  // commit words loaded by reclaim walks (tests read it)
+  friend struct ProducerTestPeer;
 };
 
 }  // namespace ringbus

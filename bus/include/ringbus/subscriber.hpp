@@ -140,7 +140,7 @@ class Subscriber {
   enum class Frame : std::uint8_t;
   Frame read_frame(Message& out) noexcept;
   bool resync_after_lap() noexcept;
-  bool stuck_claim_expired(std::uint64_t commit_word) noexcept;
+  Frame stuck_claim_expired(std::uint64_t commit_word) noexcept;
   bool data_available() const noexcept;
   void detach() noexcept;
   void store_position(std::uint64_t offset, std::uint64_t next_sequence) noexcept;

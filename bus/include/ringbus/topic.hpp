@@ -132,6 +132,26 @@ struct TopicSnapshot {
   std::optional<RecorderInfo> recorder;  // the topic's disk log, if a bridge records it
 };
 
+// What holds producers of a block topic back: the durable reader or queue group furthest
+// behind the tail (only these make producers wait).
+struct BackPressure {
+  ReaderInfo reader;             // the slowest durable reader or group
+  std::size_t live_members = 0;  // a group: members whose process is alive
+  // Nothing will move it by itself: a persistent reader with no live process, a dead reader
+  // not reaped yet, a group with no live member. It needs a reader, or removing.
+  bool stuck = false;
+  // About a ring behind (90% or more of the capacity): producers wait for it now.
+  bool full = false;
+  // One line for operators: which reader or group, how far behind, whether it is alive, and
+  // what to do (start a member, resume the reader, or `ringbus topic remove-reader`).
+  std::string text;
+};
+
+// The slowest durable reader or group of a block topic, from a snapshot; nullopt on an
+// overwrite topic or with no durable reader. `topic_name` is used in the commands it suggests.
+std::optional<BackPressure> back_pressure(std::string_view topic_name,
+                                          const TopicSnapshot& snapshot);
+
 // A mapped topic. Cheap to copy (shares the mapping); producers and subscribers keep it alive.
 // Thread safety: all const methods may be called from any thread.
 class Topic {

@@ -139,12 +139,20 @@ bool Producer::skip_stalled_claim(std::uint64_t position, std::uint64_t word) no
 // reused: a producer still writing into a claimed frame must not be lapped by another producer,
 // or it would scribble over the newer frame. Walks the old frames from the shared reclaimed
 // position (plus some slack, so this runs about once per slack bytes, not per message).
-bool Producer::reclaim(std::uint64_t target) noexcept {
+Errc Producer::reclaim(std::uint64_t target) noexcept {
   auto& header = *static_cast<TopicHeader*>(header_);
   const std::uint64_t goal = target + std::min<std::uint64_t>(capacity_ / 8, 64 * 1024);
   // acquire: pairs with the acq_rel CAS below in other producers.
   std::uint64_t reclaimed = atomic(header.reclaimed).load(std::memory_order_acquire);
-  while (reclaimed < target) {
+  for (;;) {
+    // A healthy ring never has a claimed byte more than a ring past `reclaimed` (claims check
+    // it first), and a walk never passes the tail by more than its slack; an unaligned value
+    // would make the walk load a commit word across the end of the ring.
+    if (reclaimed % alignment_ != 0 || reclaimed > target + 2 * capacity_ ||
+        target - std::min(target, reclaimed) > 2 * capacity_) {
+      return Errc::corrupt;
+    }
+    if (reclaimed >= target) break;
     std::uint64_t p = reclaimed;
     std::uint64_t word = 0;
     while (p < goal) {
@@ -153,6 +161,7 @@ bool Producer::reclaim(std::uint64_t target) noexcept {
       // another producer reclaimed past p meanwhile, a newer frame may be written here, but
       // then the CAS from `reclaimed` below fails and this walk is discarded.
       word = detail::load_racy_acquire(&frame->commit);
+      ++reclaim_loads_;
       if (layout::commit_lap(word) != layout::lap_of(p, lap_shift_)) break;
       const std::uint64_t stride =
           layout::committed_stride(word, p & mask_, capacity_, max_message_, alignment_);
@@ -160,16 +169,21 @@ bool Producer::reclaim(std::uint64_t target) noexcept {
       p += stride;
     }
     if (p > reclaimed) {
-      // acq_rel: publishes the walk; on failure `reclaimed` gets the newer value.
-      atomic(header.reclaimed).compare_exchange_strong(reclaimed, p, std::memory_order_acq_rel);
+      // acq_rel: publishes the walk; on failure `reclaimed` gets the newer value. On success it
+      // keeps the old one, so move on from p ourselves: walking [reclaimed, p) again would be
+      // wasted, and wrong once another producer reuses that space (a spurious would_block).
+      if (atomic(header.reclaimed)
+              .compare_exchange_strong(reclaimed, p, std::memory_order_acq_rel)) {
+        reclaimed = p;
+      }
       continue;
     }
-    if (!skip_stalled_claim(reclaimed, word)) return false;
+    if (!skip_stalled_claim(reclaimed, word)) return Errc::would_block;
     reclaimed = atomic(header.reclaimed).load(std::memory_order_acquire);
   }
   reclaimed_ = reclaimed;
   stuck_position_ = ~std::uint64_t{0};
-  return true;
+  return Errc{};
 }
 
 void Producer::rescan_limit() noexcept {
@@ -218,6 +232,12 @@ bool Producer::claim_into(Claim& claim, std::size_t value_size, ConstBytes key,
   std::uint64_t start = 0;
   std::uint64_t pad = 0;
   for (;;) {
+    // The tail is always a frame boundary. A damaged header whose tail is not would make the
+    // padding store below cross the end of the ring.
+    if ((current.position & (alignment_ - 1)) != 0) {
+      error = Errc::corrupt;
+      return false;
+    }
     const std::uint64_t index = current.position & mask_;
     pad = index + stride > capacity_ ? capacity_ - index : 0;  // frames never wrap
     start = current.position + pad;
@@ -242,9 +262,11 @@ bool Producer::claim_into(Claim& claim, std::size_t value_size, ConstBytes key,
     }
     // Only when a producer stalled mid-claim a whole lap ago: the one case where an overwrite
     // producer waits (see reclaim()).
-    if (end > reclaimed_ + capacity_ && !reclaim(end - capacity_)) {
-      error = Errc::would_block;
-      return false;
+    if (end > reclaimed_ + capacity_) {
+      if (const Errc failed = reclaim(end - capacity_); failed != Errc{}) {
+        error = failed;
+        return false;
+      }
     }
     detail::TailPair next{end, current.messages + 1};
     detail::TailPair seen = detail::cas_tail(&header->tail_position, current, next);
@@ -281,32 +303,69 @@ bool Producer::claim_into(Claim& claim, std::size_t value_size, ConstBytes key,
 
 Result<Claim> Producer::claim(std::size_t value_size, ConstBytes key, const Wait& wait) {
   constexpr std::int64_t kReapIntervalNs = 50'000'000;
+  // spin_yield yields only this long; then, as with futex, the producer sleeps. Readers do not
+  // wake producers (that would put a system call on every read), so a producer waiting for
+  // space naps, doubling the nap up to kMaxNapNs: a blocked producer uses next to no CPU, and
+  // notices space at most kMaxNapNs late.
+  constexpr std::int64_t kYieldForNs = 1'000'000;
+  constexpr std::int64_t kMinNapNs = 20'000;
+  constexpr std::int64_t kMaxNapNs = 2'000'000;
   const std::int64_t start = detail::monotonic_ns();
   const std::int64_t timeout = wait.timeout.count();
   std::int64_t last_reap = start;
+  std::int64_t nap = kMinNapNs;
   for (std::uint64_t spins = 0;; ++spins) {
     auto claimed = try_claim(value_size, key);
-    if (claimed || claimed.code() != Errc::would_block) return claimed;
+    if (claimed) return claimed;
+    if (claimed.code() == Errc::corrupt) return corrupt_error();
+    if (claimed.code() != Errc::would_block) return claimed;
     if (wait.kind == WaitKind::busy_spin && (spins & 1023) != 0) {
       detail::cpu_relax();
       continue;
     }
     const std::int64_t now = detail::monotonic_ns();
-    if (now - start >= timeout) return Errc::timed_out;
+    if (now - start >= timeout) return blocked_error(now - start);
     if (now - last_reap >= kReapIntervalNs) {
       // Dead readers must not hold us back forever; this is the slow path anyway.
       topic_.reap_dead_readers();
       last_reap = now;
     }
-    if (wait.kind == WaitKind::spin_yield && spins > 64) {
-      sched_yield();
-    } else if (wait.kind == WaitKind::futex && spins > 64) {
-      timespec nap{0, 50'000};  // readers do not wake producers: back off instead
-      nanosleep(&nap, nullptr);
-    } else {
+    if (spins <= 64 || wait.kind == WaitKind::busy_spin) {
       detail::cpu_relax();
+    } else if (wait.kind == WaitKind::spin_yield && now - start < kYieldForNs) {
+      sched_yield();
+    } else {
+      const std::int64_t left = timeout - (now - start);
+      const std::int64_t ns = std::min(nap, left);
+      timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+      nanosleep(&ts, nullptr);
+      nap = std::min(nap * 2, kMaxNapNs);
     }
   }
+}
+
+Error Producer::corrupt_error() const {
+  auto& header = *static_cast<TopicHeader*>(header_);
+  return Error(Errc::corrupt,
+               "topic file " + topic_.path() + " is corrupt: tail position " +
+                   std::to_string(atomic(header.tail_position).load(std::memory_order_relaxed)) +
+                   " and reclaimed position " +
+                   std::to_string(atomic(header.reclaimed).load(std::memory_order_relaxed)) +
+                   " are not frame boundaries of one ring (frame alignment " +
+                   std::to_string(alignment_) + ", capacity " + std::to_string(capacity_) +
+                   "); delete and re-create the topic");
+}
+
+Error Producer::blocked_error(std::int64_t waited_ns) const {
+  std::string text = "no space in topic '" + topic_.name() + "' (waited " +
+                     std::to_string(waited_ns / 1'000'000) + " ms)";
+  if (auto bp = back_pressure(topic_.name(), topic_.snapshot()); bp) {
+    text += ": " + bp->text;
+  } else {
+    text += ": a producer stalled in the middle of a claim a ring ago (it is skipped after the "
+            "topic's stuck-claim timeout)";
+  }
+  return Error(Errc::timed_out, std::move(text));
 }
 
 Result<std::uint64_t> Producer::try_publish(ConstBytes key, ConstBytes value) noexcept {

@@ -123,7 +123,15 @@ Result<StartPoint> resolve_start(TopicMapping& map, const StartFrom& start) {
   StartPoint sp;
   switch (start.kind) {
     case StartFrom::Kind::latest: {
+      // The tail becomes the reader's cursor: check it against `reclaimed` first (a tail that
+      // is not a frame boundary would make the reader load a commit word past the ring).
+      if (auto earliest = earliest_boundary(map); !earliest) return earliest.error();
       auto tail = read_tail(map.header());
+      if (tail.position % map.config().frame_alignment != 0) {
+        return Error(Errc::corrupt, "topic '" + map.name() + "' is corrupt: tail " +
+                                        std::to_string(tail.position) +
+                                        " is not a frame boundary");
+      }
       return StartPoint{tail.position, tail.messages, true};
     }
     case StartFrom::Kind::earliest: {

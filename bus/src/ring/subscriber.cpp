@@ -235,7 +235,7 @@ bool Subscriber::resync_after_lap() noexcept {
   // is at least tail - capacity, so past everything that was overwritten.
   const std::uint64_t boundary =
       atomic(header_of(header_).reclaimed).load(std::memory_order_acquire);
-  if (boundary <= cursor_ || boundary % layout::kFrameAlignment != 0) return false;
+  if (boundary <= cursor_ || boundary % alignment_ != 0) return false;
   lost_bytes_ += boundary - cursor_;
   pending_lost_bytes_ += boundary - cursor_;
   cursor_ = boundary;
@@ -244,29 +244,32 @@ bool Subscriber::resync_after_lap() noexcept {
   return true;
 }
 
-// Called when the frame at the cursor is not committed. Returns true if the caller should look
-// again: the claim was stuck past the timeout and has been skipped.
-bool Subscriber::stuck_claim_expired(std::uint64_t word) noexcept {
+// Called when the frame at the cursor is not committed. Returns skipped if the caller should
+// look again (the claim was stuck past the timeout and has been skipped, or the reader was
+// lapped meanwhile), corrupt if the tail is not a frame boundary, else empty.
+Subscriber::Frame Subscriber::stuck_claim_expired(std::uint64_t word) noexcept {
   auto& h = header_of(header_);
   const std::uint64_t tail = atomic(h.tail_position).load(std::memory_order_acquire);
   if (tail <= cursor_) {  // nothing claimed here yet: simply no data
     stuck_position_ = kNoPosition;
-    return false;
+    return Frame::empty;
   }
+  // The tail is always a frame boundary; the skip below moves the cursor there.
+  if (tail % alignment_ != 0) return Frame::corrupt;
   const std::int64_t now = detail::monotonic_ns();
   if (stuck_position_ != cursor_) {
     stuck_position_ = cursor_;
     stuck_since_ns_ = now;
-    return false;
+    return Frame::empty;
   }
-  if (static_cast<std::uint64_t>(now - stuck_since_ns_) < stuck_timeout_ns_) return false;
-  if (cursor_ < safe_from_ && tail > cursor_ + capacity_) return true;  // lapped: poll resyncs
+  if (static_cast<std::uint64_t>(now - stuck_since_ns_) < stuck_timeout_ns_) return Frame::empty;
+  if (cursor_ < safe_from_ && tail > cursor_ + capacity_) return Frame::skipped;  // poll resyncs
 
   const std::uint32_t lap = layout::lap_of(cursor_, lap_shift_);
   auto* frame = reinterpret_cast<FrameHeader*>(const_cast<std::byte*>(ring_) + (cursor_ & mask_));
   if (detail::pad_stuck_claim(h, *frame, word, lap, alignment_)) {
     // done: the frame is padding now (or its producer committed just in time)
-  } else if (tail % layout::kFrameAlignment == 0) {
+  } else {
     // The producer died between its tail CAS and writing its claim mark, so the frame's length
     // is unknown. The tail is always a frame boundary: continue there and count the skip.
     lost_bytes_ += tail - cursor_;
@@ -275,7 +278,7 @@ bool Subscriber::stuck_claim_expired(std::uint64_t word) noexcept {
     cursor_ = tail;
   }
   stuck_position_ = kNoPosition;
-  return true;
+  return Frame::skipped;
 }
 
 Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
@@ -304,13 +307,21 @@ Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
   if (layout::commit_lap(word) != lap || kind == FrameKind::kNone || kind == FrameKind::kClaimed) {
     if (checked && layout::commit_lap(word) != lap && kind != FrameKind::kNone &&
         static_cast<std::int32_t>(layout::commit_lap(word) - lap) > 0) {
-      return Frame::lapped;  // already a later lap's frame
+      // Looks like a later lap's frame. Only the tail can say so: a frame of a later lap here
+      // means a producer claimed past cursor_ + capacity_. Otherwise these are stale bytes
+      // (frames of different sizes start at different places in each lap, so the cursor may
+      // sit in an old frame's payload), e.g. behind a claim whose producer died before writing
+      // its mark: that is a stuck claim, and reporting a lap would never skip it.
+      detail::load_load_barrier();
+      if (atomic(h.tail_position).load(std::memory_order_relaxed) > cursor_ + capacity_) {
+        return Frame::lapped;
+      }
     }
     // Most empty polls only mean "not yet". Looking at the tail (the producers' hot line) on
     // each would slow them down, so the stuck-claim check runs on one empty poll in 256.
     // Once a claim is pending here (stuck_position_ set), every empty poll checks it.
     if (stuck_position_ != cursor_ && (++idle_polls_ & 255U) != 0) return Frame::empty;
-    return stuck_claim_expired(word) ? Frame::skipped : Frame::empty;
+    return stuck_claim_expired(word);
   }
   idle_polls_ = 0;
   if (kind == FrameKind::kPadding) {

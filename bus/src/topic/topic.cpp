@@ -145,6 +145,59 @@ TopicSnapshot Topic::snapshot() const {
   return snap;
 }
 
+std::optional<BackPressure> back_pressure(std::string_view topic_name,
+                                          const TopicSnapshot& snapshot) {
+  if (snapshot.config.policy != Policy::block) return std::nullopt;
+  const ReaderInfo* slowest = nullptr;
+  for (const ReaderInfo& r : snapshot.readers) {
+    if (!r.durable || r.kind == "member") continue;  // members hold nothing: their group does
+    if (slowest == nullptr || r.lag_bytes > slowest->lag_bytes) slowest = &r;
+  }
+  if (slowest == nullptr) return std::nullopt;
+  BackPressure bp;
+  bp.reader = *slowest;
+  const ReaderInfo& r = bp.reader;
+  const std::string topic(topic_name);
+  std::string who;
+  std::string state;
+  std::string action;
+  if (r.kind == "group") {
+    bp.live_members = static_cast<std::size_t>(
+        std::count_if(snapshot.readers.begin(), snapshot.readers.end(), [&](const ReaderInfo& m) {
+          return m.kind == "member" && m.group == r.group && m.alive;
+        }));
+    bp.stuck = bp.live_members == 0;
+    who = "queue group '" + r.group + "'";
+    state = bp.stuck ? "has no live member"
+                     : "has " + std::to_string(bp.live_members) + " live member" +
+                           (bp.live_members == 1 ? "" : "s");
+    action = bp.stuck ? "start a member ('ringbus consume " + topic + " --group " + r.group +
+                            "') or remove the group ('ringbus topic remove-reader " + topic +
+                            " group:" + r.group + "')"
+                      : "its members read slower than producers publish";
+  } else if (r.persistent) {
+    bp.stuck = !r.alive;
+    who = "persistent reader '" + r.name + "'";
+    state = r.alive ? "is attached by live process " + std::to_string(r.pid)
+                    : "has no live process (stalled)";
+    action = r.alive ? "it reads slower than producers publish"
+                     : "resume it ('ringbus consume " + topic + " --name " + r.name +
+                           "') or remove it ('ringbus topic remove-reader " + topic + " " +
+                           r.name + "')";
+  } else {
+    bp.stuck = !r.alive;
+    who = "reader in slot " + std::to_string(r.slot);
+    state = "of process " + std::to_string(r.pid) + (r.alive ? " (alive)" : " (dead)");
+    action = r.alive ? "it reads slower than producers publish"
+                     : "its slot is freed when a producer or reader reaps dead readers";
+  }
+  bp.full = r.lag_bytes >= snapshot.config.capacity - snapshot.config.capacity / 10;
+  bp.text = who + " " + state + " and is " + std::to_string(r.lag_bytes) + " bytes (" +
+            std::to_string(r.lag_messages) + " messages) behind the tail at position " +
+            std::to_string(r.position) + "; " + action;
+  return bp;
+}
+
 void Topic::free_dead_members(std::uint32_t group_slot) const {
   using detail::atomic;
   for (std::uint32_t j = 0; j < map_->config().max_readers; ++j) {
