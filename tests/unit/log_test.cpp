@@ -401,6 +401,19 @@ TEST(BridgeConfig, TheExampleFileInTheRepositoryIsValidAndHoldsTheDefaults) {
   EXPECT_EQ(c->restore_topics, defaults.restore_topics);
 }
 
+TEST(BridgeConfig, RetentionZeroMeansNoLimitInEveryForm) {
+  testing::TempDir dir;
+  std::string path = dir.path() + "/bridge.toml";
+  for (const char* bytes : {"0", "\"0\""}) {
+    std::ofstream(path) << "log_dir = \"/x\"\nrecord = \"*\"\n[retention]\nbytes = " << bytes
+                        << "\nage = 0\n";
+    auto c = bridge::load_config_file(path);
+    ASSERT_TRUE(c) << c.error().message();
+    EXPECT_EQ(c->retention_bytes, 0U);
+    EXPECT_EQ(c->retention_age.count(), 0);
+  }
+}
+
 TEST(BridgeConfig, ErrorsNameTheFileLineAndOption) {
   testing::TempDir dir;
   std::string path = dir.path() + "/bridge.toml";

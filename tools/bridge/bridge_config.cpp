@@ -222,10 +222,10 @@ Result<BridgeConfig> load_config_file(const std::string& path) {
       std::string k(key.str());
       std::string where = located(path, node, "retention." + k);
       if (k == "bytes") {
-        // 0 means no limit, as the default.
-        auto v = node.value<std::int64_t>() == std::optional<std::int64_t>(0)
-                     ? Result<std::uint64_t>(std::uint64_t{0})
-                     : size_option(node, where);
+        // 0 (or "0") means no limit, as the default, and as --retention-bytes 0.
+        const bool zero = node.value<std::int64_t>() == std::optional<std::int64_t>(0) ||
+                          node.value<std::string>() == std::optional<std::string>("0");
+        auto v = zero ? Result<std::uint64_t>(std::uint64_t{0}) : size_option(node, where);
         if (!v) return v.error();
         c.retention_bytes = *v;
       } else if (k == "age") {
