@@ -9,7 +9,10 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <atomic>
 #include <optional>
+#include <random>
+#include <thread>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -329,6 +332,114 @@ std::vector<Damage> damages() {
       {"FrameKeyLengthHuge", Region::frame, 24, 4, 0xFFFFFFFF},
       {"FrameReservedGarbage", Region::frame, 28, 4, 0xFFFFFFFF},
   };
+}
+
+// Damage while everything runs: random bytes written all over the ring, and the tail and
+// reclaimed positions set to random values now and then, while producer and reader threads
+// (one child), a group's members (another child), and the tools work on the topic.
+TEST(DamagedWhileRunning, RandomWritesToTheRingAndHeaderPositions) {
+  TempBus tb;
+  TopicOptions o;
+  o.capacity = kCapacity;
+  o.frame_alignment = 8;
+  o.stuck_claim_timeout = 20ms;
+  auto topic = tb.create("t", o);
+  constexpr auto kRunFor = 2s;
+  auto until = [](std::chrono::steady_clock::time_point end) {
+    return std::chrono::steady_clock::now() < end;
+  };
+  const pid_t ring_child = testing::fork_child([&] {
+    const auto end = std::chrono::steady_clock::now() + kRunFor;
+    std::vector<std::thread> threads;
+    int bad = 0;
+    for (int id = 0; id < 2; ++id) {
+      threads.emplace_back([&, id] {
+        Producer p(topic);
+        for (std::uint64_t i = 0; until(end); ++i) {
+          (void)p.publish({}, as_bytes(std::string(i % 150, static_cast<char>('a' + id))),
+                          Wait::futex(20ms));
+        }
+      });
+    }
+    for (Durability d : {Durability::durable, Durability::lossy}) {
+      threads.emplace_back([&, d] {
+        SubscriberOptions so;
+        so.durability = d;
+        while (until(end)) {
+          auto sub = Subscriber::attach(topic, so);
+          if (!sub) continue;
+          while (until(end)) {
+            auto r = sub->poll_wait(
+                [&](const Message& m) {
+                  if (bad == 0) bad = check_message(m, topic.config().max_message);
+                },
+                16, Wait::futex(20ms));
+            if (!r && r.code() != Errc::timed_out) break;  // corrupt: attach again
+          }
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    return bad;
+  });
+  const pid_t group_child = testing::fork_child([&] {
+    const auto end = std::chrono::steady_clock::now() + kRunFor;
+    int bad = 0;
+    while (until(end)) {
+      auto member = GroupMember::join(topic, "g", {});
+      if (!member) continue;
+      while (until(end)) {
+        std::uint64_t last = 0;
+        auto r = member->poll_wait(
+            [&](const Message& m) {
+              if (bad == 0) bad = check_message(m, topic.config().max_message);
+              last = m.offset;
+            },
+            8, Wait::futex(20ms));
+        if (!r && r.code() != Errc::timed_out) break;
+        if (r && r->messages > 0) (void)member->ack_up_to(last);
+      }
+    }
+    return bad;
+  });
+  // The damage, from this process, while the tools run too.
+  std::atomic<bool> stop{false};
+  std::thread vandal([&] {
+    std::mt19937_64 rng(7);
+    auto& header = topic.mapping().header();
+    std::byte* ring = topic.mapping().ring();
+    for (std::uint64_t n = 0; !stop.load(); ++n) {
+      const std::uint64_t word = rng();
+      const std::size_t at = (rng() % (kCapacity / 8)) * 8;
+      std::memcpy(ring + at, &word, 8);
+      // Half of the positions just short of a lap's end, where an unaligned one makes an
+      // 8-byte load or store cross the end of the ring.
+      auto position = [&] {
+        const std::uint64_t lap = rng() % 64;
+        return lap * kCapacity + (rng() % 2 == 0 ? kCapacity - 1 - rng() % 8 : rng() % kCapacity);
+      };
+      if (n % 200 == 0) std::atomic_ref<std::uint64_t>(header.tail_position).store(position());
+      if (n % 200 == 100) std::atomic_ref<std::uint64_t>(header.reclaimed).store(position());
+      std::this_thread::sleep_for(20us);
+    }
+  });
+  const std::string dir = "'" + tb.dir() + "'";
+  const auto end = std::chrono::steady_clock::now() + kRunFor;
+  while (until(end)) {
+    for (const std::string& c : {testing::tool_path("ringbus") + " --dir " + dir +
+                                     " consume t --from earliest --lossy --timeout-ms 50",
+                                 std::string(RINGBUS_MONITOR_PATH) + " --dir " + dir + " --json"}) {
+      auto r = testing::run_command("timeout -s KILL 60 " + c + " >/dev/null 2>&1; echo $?");
+      EXPECT_LE(std::atoi(r.out.c_str()), 2) << c;
+    }
+  }
+  stop = true;
+  vandal.join();
+  for (pid_t pid : {ring_child, group_child}) {
+    const int status = testing::wait_child(pid, 60s);
+    EXPECT_NE(status, -1) << (pid == ring_child ? "ring" : "group") << " child hung";
+    EXPECT_EQ(status, 0) << (pid == ring_child ? "ring" : "group") << " child: exit " << status;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Fields, DamagedTopic, ::testing::ValuesIn(damages()),
