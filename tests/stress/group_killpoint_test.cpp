@@ -38,6 +38,7 @@ struct Tally {
   std::uint32_t total[4096];         // deliveries of message i
   std::uint32_t first[4096];         // deliveries of message i with delivery_count == 1
   std::uint64_t distinct;            // messages delivered at least once
+  std::uint64_t armed;               // the victim armed its kill point
 };
 
 Tally* shared_tally() {
@@ -69,9 +70,17 @@ enum class Role {
   worker,    // works until every message is handled and the group caught up
 };
 
+// Arms RINGBUS_KILL_AT=<point>:<pass> in this process.
+void arm_kill_point(const char* point, int pass) {
+  ::setenv("RINGBUS_KILL_AT", (std::string(point) + ":" + std::to_string(pass)).c_str(), 1);
+  detail::reload_fault_points();
+}
+
 // One member process. Acknowledges the first message of a batch on its own and the rest with
-// ack_up_to, so both ack paths run.
-int run_member(const TempBus& tb, Tally* tally, std::uint64_t n, Role role) {
+// ack_up_to, so both ack paths run. With `kill_at`, arms that kill point once it has handled
+// `arm_after` messages itself.
+int run_member(const TempBus& tb, Tally* tally, std::uint64_t n, Role role,
+               const char* kill_at = nullptr, std::uint64_t arm_after = 0) {
   auto t = tb.bus().open_topic("orders");
   if (!t) return 10;
   auto m = GroupMember::join(*t, "workers");
@@ -82,6 +91,11 @@ int run_member(const TempBus& tb, Tally* tally, std::uint64_t n, Role role) {
     if (role == Role::worker && __atomic_load_n(&tally->distinct, __ATOMIC_ACQUIRE) == n &&
         caught_up(*t, "workers")) {
       return 0;
+    }
+    if (kill_at != nullptr && handled >= arm_after) {
+      arm_kill_point(kill_at, 3);  // a few passes on: the worker beside it has started by then
+      kill_at = nullptr;
+      __atomic_store_n(&tally->armed, 1, __ATOMIC_RELEASE);
     }
     std::vector<std::uint64_t> offsets;
     auto r = m->poll_wait(
@@ -115,8 +129,11 @@ int run_member(const TempBus& tb, Tally* tally, std::uint64_t n, Role role) {
 
 struct KillPoint {
   const char* name;
-  int pass;    // killed the pass-th time the victim reaches it
-  Role role;   // what the victim does when it is not killed first
+  // 0: the victim runs alone, armed from the start (it is killed at its first takeover, of the
+  // dropper's batch). Otherwise it runs beside another member, and is armed once it has
+  // handled this many messages.
+  std::uint64_t arm_after;
+  Role role;  // what the victim does when it is not killed first
 };
 
 class GroupKillPoint : public ::testing::TestWithParam<KillPoint> {};
@@ -148,14 +165,25 @@ TEST_P(GroupKillPoint, EveryMessageIsHandledAndTheGroupCatchesUp) {
   // A member dies holding a batch, so that the victim has a batch to take over.
   pid_t dropper = fork_child([&] { return run_member(tb, tally, n, Role::dropper); });
   ASSERT_EQ(wait_child(dropper, kChildTimeout), 0);
+  // A second member works beside the victim, except where the victim must be the one to adopt
+  // the dropper's batch.
+  const bool beside = kp.arm_after > 0;
   pid_t victim = fork_child([&] {
-    const std::string spec = std::string(kp.name) + ":" + std::to_string(kp.pass);
-    ::setenv("RINGBUS_KILL_AT", spec.c_str(), 1);
-    detail::reload_fault_points();
-    return run_member(tb, tally, n, kp.role);
+    if (!beside) arm_kill_point(kp.name, 1);
+    return run_member(tb, tally, n, kp.role, beside ? kp.name : nullptr, kp.arm_after);
   });
+  pid_t worker = -1;
+  if (beside) {
+    // The worker starts once the victim is armed, so that the victim gets there first.
+    const auto until = std::chrono::steady_clock::now() + 60s;
+    while (__atomic_load_n(&tally->armed, __ATOMIC_ACQUIRE) == 0 &&
+           std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(1ms);
+    }
+    worker = fork_child([&] { return run_member(tb, tally, n, Role::worker); });
+  }
   EXPECT_EQ(wait_child(victim, kChildTimeout), kKilled) << "the victim never reached " << kp.name;
-  pid_t worker = fork_child([&] { return run_member(tb, tally, n, Role::worker); });
+  if (!beside) worker = fork_child([&] { return run_member(tb, tally, n, Role::worker); });
   EXPECT_EQ(wait_child(worker, kChildTimeout), 0) << "the group did not catch up after a kill at "
                                                    << kp.name;
   EXPECT_EQ(wait_child(producer, kChildTimeout), 0) << "the producer was blocked for good";
@@ -172,21 +200,21 @@ TEST_P(GroupKillPoint, EveryMessageIsHandledAndTheGroupCatchesUp) {
 
 INSTANTIATE_TEST_SUITE_P(
     Steps, GroupKillPoint,
-    ::testing::Values(KillPoint{"group.take.published", 3, Role::worker},
-                      KillPoint{"group.take.dispatched", 3, Role::worker},
-                      KillPoint{"group.ack.cas", 3, Role::worker},
-                      KillPoint{"group.finish.cleared", 4, Role::worker},
-                      KillPoint{"group.takeover.decided", 1, Role::worker},
-                      KillPoint{"group.takeover.cas", 1, Role::worker},
-                      KillPoint{"group.takeover.rebuilt", 1, Role::worker},
-                      KillPoint{"group.finish.cleared", 1, Role::worker},
-                      KillPoint{"group.leave.marked", 1, Role::leaver}),
+    ::testing::Values(KillPoint{"group.take.published", 40, Role::worker},
+                      KillPoint{"group.take.dispatched", 40, Role::worker},
+                      KillPoint{"group.ack.cas", 40, Role::worker},
+                      KillPoint{"group.finish.cleared", 40, Role::worker},
+                      KillPoint{"group.takeover.decided", 0, Role::worker},
+                      KillPoint{"group.takeover.cas", 0, Role::worker},
+                      KillPoint{"group.takeover.rebuilt", 0, Role::worker},
+                      KillPoint{"group.finish.cleared", 0, Role::worker},
+                      KillPoint{"group.leave.marked", 0, Role::leaver}),
     [](const ::testing::TestParamInfo<KillPoint>& param_info) {
       std::string s = param_info.param.name;
       for (char& c : s) {
         if (c == '.') c = '_';
       }
-      return s + "_" + std::to_string(param_info.param.pass);
+      return s + (param_info.param.arm_after > 0 ? "_beside_a_worker" : "_alone");
     });
 
 TEST(GroupProcesses, ConcurrentCreatorsAndJoinersOfOneGroupEndUpInOneGroup) {

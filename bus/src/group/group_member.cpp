@@ -396,8 +396,9 @@ bool GroupMember::batch_orphaned(std::uint32_t index, std::uint64_t epoch, std::
     // Handled by the adopter the epoch names, for as long as it is a live member of this group
     // that still says it serves this slot (a dead adopter's slot may be reused by anyone).
     const std::uint32_t adopter = layout::epoch_adopter(epoch);
-    if (adopter == member_slot_) return false;              // we handle it
-    if (adopter >= map.config().max_readers) return true;  // a damaged epoch: nobody does
+    // Naming our slot but not the batch we handle: its adopter died and the slot came to us.
+    if (adopter == member_slot_) return count_ == 0 || batch_slot_ != index;
+    if (adopter >= map.config().max_readers) return true;  // a damaged epoch: nobody handles it
     auto& a = map.slot(adopter);
     // acquire: pairs with the adopter's release store of `serving` before its CAS.
     if (!is_member_of(a, group_slot_) ||
@@ -446,7 +447,8 @@ bool GroupMember::take_over_batch() {
     const std::uint32_t count =
         std::min(atomic(other.batch_count).load(std::memory_order_relaxed), layout::kMaxBatch);
     const std::uint32_t delivery = atomic(other.delivery).load(std::memory_order_relaxed);
-    if (count > 0 && acked == full_mask(count)) continue;  // done: its handler clears it
+    // A batch fully acknowledged but not cleared is taken over too when its handler is gone
+    // (killed between its last ack and clearing the slot): it is finished at once below.
     if (!batch_orphaned(i, epoch, now, deadline)) continue;
     detail::kill_point("group.takeover.decided");
     // Say which batch we serve before taking it: whoever judges the new epoch looks here.
@@ -503,10 +505,11 @@ bool GroupMember::take_over_batch() {
     batch_start_ = start;
     batch_owner_state_ = state;
     if (damaged != 0) {
-      if (!set_acked(full_mask(count) & ~full_mask(n))) continue;
+      // Finishes the batch (set_acked() calls batch_done()) if nothing else is left.
+      if (!set_acked(full_mask(count) & ~full_mask(n)) || count_ == 0) continue;
     }
     if (acked_ == full_mask(count_)) {
-      if (count_ == 0) batch_done();  // only padding; set_acked() finished any other
+      batch_done();  // nothing left to deliver (or only padding)
       continue;
     }
     return true;
