@@ -146,13 +146,22 @@ Errc Producer::reclaim(std::uint64_t target) noexcept {
   std::uint64_t reclaimed = atomic(header.reclaimed).load(std::memory_order_acquire);
   for (;;) {
     // A healthy ring never has a claimed byte more than a ring past `reclaimed` (claims check
-    // it first), and a walk never passes the tail by more than its slack; an unaligned value
-    // would make the walk load a commit word across the end of the ring.
-    if (reclaimed % alignment_ != 0 || reclaimed > target + 2 * capacity_ ||
-        target - std::min(target, reclaimed) > 2 * capacity_) {
+    // it first, against a value at most the one loaded here), so `target` is less than a ring
+    // past it; an unaligned value would make the walk load a commit word across the end of
+    // the ring.
+    if (reclaimed % alignment_ != 0 || target - std::min(target, reclaimed) > 2 * capacity_) {
       return Errc::corrupt;
     }
-    if (reclaimed >= target) break;
+    if (reclaimed >= target) {
+      // `target` may come from a stale guess of the tail, so check an upper bound against the
+      // tail itself, loaded after `reclaimed`: a walk never passes it by more than its slack.
+      // (Too far ahead, producers would never walk again and could overwrite claims in flight.)
+      if (reclaimed > target + capacity_ &&
+          reclaimed > atomic(header.tail_position).load(std::memory_order_acquire) + capacity_) {
+        return Errc::corrupt;
+      }
+      break;
+    }
     std::uint64_t p = reclaimed;
     std::uint64_t word = 0;
     while (p < goal) {
