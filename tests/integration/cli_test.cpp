@@ -396,6 +396,10 @@ TEST_F(Cli, ProduceBlockedByAMemberlessGroupSleepsAndNamesIt) {
   }
   EXPECT_TRUE(row) << table.out;
 
+  CommandResult described = ringbus("topic describe held");
+  EXPECT_TRUE(contains(described.out, "producers wait: queue group 'billing' has no live member"))
+      << described.out;
+
   // Removing the group, as the message says, frees the producers.
   ASSERT_EQ(ringbus_all("topic remove-reader held group:billing").status, 0);
   EXPECT_EQ(ringbus_all("produce held --timeout-ms 20000", input).status, 0);

@@ -116,6 +116,11 @@ std::string describe_text(const Topic& topic, const TopicSnapshot& snapshot) {
       {"aborted claims", std::to_string(snapshot.aborted_claims)},
       {"reaped readers", std::to_string(snapshot.reaped_readers)},
   });
+  // Said before the tables: it is why an operator looks.
+  if (auto bp = back_pressure(topic.name(), snapshot); bp && (bp->stuck || bp->full)) {
+    text += std::string(bp->full ? "producers wait: " : "will hold producers back: ") + bp->text +
+            "\n";
+  }
   if (snapshot.recorder) text += recorder_text(*snapshot.recorder);
   std::vector<const ReaderInfo*> subscribers;
   std::vector<const ReaderInfo*> groups;
