@@ -116,6 +116,7 @@ class GroupMember {
   std::uint32_t batch_slot_ = 0;
   std::uint64_t batch_start_ = 0;
   std::uint64_t batch_owner_state_ = 0;  // that slot's state word when we adopted its batch
+  bool adopted_ = false;                 // our slot's `serving` names the batch's slot
   std::int64_t next_takeover_check_ns_ = 0;
   std::uint64_t stuck_position_ = ~std::uint64_t{0};  // a claim pending at the dispatch position
   std::int64_t stuck_since_ns_ = 0;

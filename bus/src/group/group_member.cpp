@@ -197,6 +197,7 @@ GroupMember& GroupMember::operator=(GroupMember&& o) noexcept {
   batch_slot_ = o.batch_slot_;
   batch_start_ = o.batch_start_;
   batch_owner_state_ = o.batch_owner_state_;
+  adopted_ = o.adopted_;
   next_takeover_check_ns_ = o.next_takeover_check_ns_;
   stuck_position_ = o.stuck_position_;
   stuck_since_ns_ = o.stuck_since_ns_;
@@ -504,6 +505,7 @@ bool GroupMember::take_over_batch() {
     batch_slot_ = i;
     batch_start_ = start;
     batch_owner_state_ = state;
+    adopted_ = true;
     if (damaged != 0) {
       // Finishes the batch (set_acked() calls batch_done()) if nothing else is left.
       if (!set_acked(full_mask(count) & ~full_mask(n)) || count_ == 0) continue;
@@ -635,15 +637,17 @@ Result<void> GroupMember::ack_up_to(std::uint64_t offset) {
   return set_acked(bits);
 }
 
-// Forgets the batch we were handling, which another member adopted.
+// Forgets the batch we were handling (finished, or adopted by another member).
 void GroupMember::abandon_batch() {
   count_ = 0;
   delivered_ = 0;
   acked_ = 0;
-  if (batch_slot_ != member_slot_) {
-    // relaxed: the adopter's epoch no longer names us; this only tidies our slot.
+  if (adopted_) {
+    // relaxed: no epoch names us as this batch's handler any more (it is done, or another
+    // member's CAS replaced ours); this only tidies our slot.
     atomic(topic_.mapping().slot(member_slot_).serving)
         .store(layout::kNotServing, std::memory_order_relaxed);
+    adopted_ = false;
   }
   batch_slot_ = member_slot_;
 }
@@ -651,9 +655,6 @@ void GroupMember::abandon_batch() {
 void GroupMember::batch_done() {
   auto& map = topic_.mapping();
   auto& slot = map.slot(batch_slot_);
-  count_ = 0;
-  delivered_ = 0;
-  acked_ = 0;
   // Clear this batch, never a newer one its slot's live owner published since (a late owner
   // whose batch we adopted starts a new one once we are done). seq_cst: pairs with
   // update_committed() in other members.
@@ -661,17 +662,15 @@ void GroupMember::batch_done() {
   atomic(slot.batch_start).compare_exchange_strong(start, layout::kNoBatch,
                                                    std::memory_order_seq_cst);
   detail::kill_point("group.finish.cleared");
-  if (batch_slot_ != member_slot_) {
-    // An adopted batch: if its owner is gone, nobody else will free its slot.
-    if (!detail::slot_owner_alive(slot)) {
-      std::uint64_t word = batch_owner_state_;
-      // acq_rel: frees the dead member's slot unless it changed meanwhile (generation).
-      atomic(slot.state).compare_exchange_strong(
-          word, layout::make_slot_state(layout::kSlotFree, layout::slot_generation(word)),
-          std::memory_order_acq_rel);
-    }
-    abandon_batch();
+  if (batch_slot_ != member_slot_ && !detail::slot_owner_alive(slot)) {
+    // An adopted batch whose owner is gone: nobody else will free its slot.
+    std::uint64_t word = batch_owner_state_;
+    // acq_rel: frees the dead member's slot unless it changed meanwhile (generation).
+    atomic(slot.state).compare_exchange_strong(
+        word, layout::make_slot_state(layout::kSlotFree, layout::slot_generation(word)),
+        std::memory_order_acq_rel);
   }
+  abandon_batch();
   update_committed();
 }
 

@@ -92,12 +92,24 @@ void fill_slot(ReaderSlot& s, const SlotRequest& r, std::uint64_t position,
   for (std::size_t i = 0; i < sizeof name; ++i) atomic(s.name[i]).store(name[i], relaxed);
 }
 
+// Whether slot `s` holds `name`. Each character is read like fill_slot() writes it (relaxed
+// atomics): a slot may be freed and claimed again, its name rewritten, while we compare; the
+// caller then re-checks the slot's state (a stale match only makes a creator back off and retry).
+bool has_name(ReaderSlot& s, std::string_view name) {
+  if (name.size() > layout::kReaderNameMax) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    if (atomic(s.name[i]).load(std::memory_order_relaxed) != name[i]) return false;
+  }
+  return name.size() == layout::kReaderNameMax ||
+         atomic(s.name[name.size()]).load(std::memory_order_relaxed) == '\0';
+}
+
 // Index of the active persistent slot named `name`, or -1.
 long find_named(TopicMapping& map, std::string_view name, std::uint32_t below) {
   for (std::uint32_t i = 0; i < below; ++i) {
     ReaderSlot& s = map.slot(i);
     if (layout::slot_state(load_state(s)) == layout::kSlotActive && is_persistent(s) &&
-        slot_name(s) == name) {
+        has_name(s, name)) {
       return i;
     }
   }
@@ -122,7 +134,7 @@ bool keep_new_named_slot(TopicMapping& map, std::string_view name, std::uint32_t
       const std::uint64_t state =
           layout::slot_state(atomic(s.state).load(std::memory_order_seq_cst));
       if ((state != layout::kSlotActive && state != layout::kSlotContending) ||
-          !is_persistent(s) || slot_name(s) != name) {
+          !is_persistent(s) || !has_name(s, name)) {
         continue;
       }
       if (state == layout::kSlotActive) return false;
