@@ -633,6 +633,24 @@ TEST(Ring, LossyReaderSkipsADeadClaimBehindStaleBytesOfALaterLap) {
   EXPECT_EQ(r->lost_messages, 2u);
 }
 
+// A tail laps ahead of a lossy reader while `reclaimed` stays behind it: a sound ring never
+// looks like that (no claim ends more than a ring past `reclaimed`), so poll reports corrupt
+// instead of a lap it cannot resync from, which made poll_wait spin without sleeping.
+TEST(Ring, LapWithoutAReclaimedPositionPastTheReaderIsCorrupt) {
+  TempBus tb;
+  auto topic = tb.create("ahead", small(Policy::overwrite));
+  auto sub = Subscriber::attach(topic, {});
+  ASSERT_TRUE(sub);
+  auto& header = topic.mapping().header();
+  header.tail_position = 4096 * 1000;
+  header.reclaimed = 0;
+  auto r = sub->poll_wait([](const Message&) {}, 8, Wait::futex(100ms));
+  ASSERT_FALSE(r) << "polled " << r->messages << " messages";
+  EXPECT_EQ(r.code(), Errc::corrupt);
+  EXPECT_NE(r.error().message().find("reclaimed position 0"), std::string::npos)
+      << r.error().message();
+}
+
 // A header whose magic is valid but whose tail is not frame aligned (near the end of the
 // ring, so the commit word would straddle it): producers and readers starting at `latest` get
 // `corrupt`, never a signal. Run in a child so a crash fails this test, not the whole suite.

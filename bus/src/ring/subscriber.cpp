@@ -377,6 +377,21 @@ Result<PollResult> Subscriber::poll_some(FunctionRef<void(const Message&)> handl
         continue;
       }
       if (resync_after_lap()) continue;
+      // A sound ring never has a claim more than a ring past `reclaimed`, so a tail that laps
+      // us (loaded first) with `reclaimed` not past us is a damaged header. Report it, or
+      // wait() would find the lap again at once, forever.
+      auto& h = header_of(header_);
+      const std::uint64_t tail = atomic(h.tail_position).load(std::memory_order_acquire);
+      // acquire: pairs with the producers' reclaim CAS (after the tail, see above).
+      const std::uint64_t reclaimed = atomic(h.reclaimed).load(std::memory_order_acquire);
+      if (tail > cursor_ + capacity_ && (reclaimed <= cursor_ || reclaimed % alignment_ != 0)) {
+        if (cursor_ != published_) publish_position();
+        return Error(Errc::corrupt, "topic '" + topic_.name() + "' is corrupt: the reader at " +
+                                        std::to_string(cursor_) + " is lapped (tail " +
+                                        std::to_string(tail) + ") but the reclaimed position " +
+                                        std::to_string(reclaimed) +
+                                        " is not a frame boundary past it");
+      }
     }
     if (frame == Frame::corrupt) {
       if (cursor_ != published_) publish_position();
