@@ -23,6 +23,7 @@
 #include "ringbus/subscriber.hpp"
 #include "ringbus/topic.hpp"
 #include "support/test_support.hpp"
+#include "testing/fault_point.hpp"
 
 namespace ringbus {
 namespace {
@@ -262,6 +263,7 @@ TEST_F(LogDamage, MissingIndexOfAnOlderSegmentFailsReadersUntilTheBridgeRebuilds
 }
 
 TEST_F(LogDamage, FailedFdatasyncIsWrittenAgainFromTheRingAndNothingIsLost) {
+  if (!detail::kFaultPoints) GTEST_SKIP() << "needs a build with RINGBUS_FAULT_POINTS";
   bus_.create("orders", {.capacity = 64 * 1024});
   pid_t bridge = start({"--retry-interval", "10ms"}, "RINGBUS_FAIL_AT=log.fdatasync:6");
   ASSERT_TRUE(attached(bridge)) << bridge_log();
@@ -275,6 +277,7 @@ TEST_F(LogDamage, FailedFdatasyncIsWrittenAgainFromTheRingAndNothingIsLost) {
 }
 
 TEST_F(LogDamage, RestartCallsNothingDurableBeforeItsFirstSync) {
+  if (!detail::kFaultPoints) GTEST_SKIP() << "needs a build with RINGBUS_FAULT_POINTS";
   bus_.create("orders", {.capacity = 1 << 20});
   // Syncs once at the start, then not for an hour (the ring is too large to force one).
   std::vector<std::string> rare = {"--fsync", "interval", "--fsync-interval", "1h"};

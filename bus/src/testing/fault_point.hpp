@@ -20,9 +20,14 @@ void reload_fault_points() noexcept;
 using FaultHook = void (*)(const char* name, void* arg);
 // Calls `hook(name, arg)` at every kill point of this process; nullptr removes it.
 void set_fault_hook(FaultHook hook, void* arg) noexcept;
+inline constexpr bool kFaultPoints = true;
 #else
+inline constexpr bool kFaultPoints = false;  // tests that need them skip themselves
 inline void kill_point(const char*) noexcept {}
 inline bool fault_point_fails(const char*) noexcept { return false; }
+inline void reload_fault_points() noexcept {}
+using FaultHook = void (*)(const char* name, void* arg);
+inline void set_fault_hook(FaultHook, void*) noexcept {}
 #endif
 
 }  // namespace ringbus::detail
