@@ -49,7 +49,7 @@ int main() {
       .size = 64, .warmup = 200, .samples = 2000, .wait = WaitMode::busy, .cores = cores};
   LatencyParams blocking = busy;
   blocking.wait = WaitMode::blocking;
-  const ThroughputParams tp{.size = 64, .messages = 50'000, .cores = cores};
+  const ThroughputParams tp{.size = 64, .messages = 50'000, .cores = cores, .spread = {}};
 
   print("cache line, same line", cache_line_same(busy));
   print("cache line, split line", cache_line_split(busy));

@@ -46,7 +46,16 @@ struct ThroughputParams {
   std::size_t size = 64;
   std::uint64_t messages = 2'000'000;
   Cores cores;
+  // Scaling runs: one core per process (readers first, then producers), instead of `cores` for
+  // the first pair and no pinning for the rest. Empty: `cores`.
+  std::vector<int> spread;
 };
+
+// The core for process `k` of a scaling run, or -1 (unpinned) when `spread` is too short.
+inline int spread_core(const ThroughputParams& p, std::size_t k, int otherwise) {
+  if (p.spread.empty()) return otherwise;
+  return k < p.spread.size() ? p.spread[k] : -1;
+}
 
 // Sorts the round-trip samples (ns) and returns one-way percentiles (halved).
 LatencyStats one_way_stats(std::vector<double>& round_trips_ns);

@@ -1,5 +1,6 @@
 // ringbus-bench: ringbus latency and throughput between pinned processes, side by side with
 // the physical limits and the usual IPC transports, all measured in this one run.
+#include <sched.h>
 #include <sys/utsname.h>
 
 #include <cstdio>
@@ -176,6 +177,108 @@ nlohmann::json check_targets(const std::vector<LatencyRow>& lat,
   return out;
 }
 
+// The CPUs this process may run on, in order.
+std::vector<int> allowed_cpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  }
+  return cpus;
+}
+
+// --scaling: streaming throughput with many producer and subscriber processes (and queue-group
+// members), one pinned core each, beside the 1P1S copy-ring limit and Boost message_queue of
+// the same run. Meant for machines with many cores; shapes that need more processes than
+// cores are skipped.
+int run_scaling(const Options& o) {
+  const std::vector<int> cpus = allowed_cpus();
+  const int n = static_cast<int>(cpus.size());
+  auto pair = pick_core_pair();
+  Cores cores{pair ? pair->producer : -1, pair ? pair->consumer : -1};
+  utsname uts{};
+  ::uname(&uts);
+  std::printf("ringbus-bench --scaling: %s; %d cores; kernel %s\n", cpu_model().c_str(), n,
+              uts.release);
+  std::fflush(stdout);
+  BenchBus bus;
+  std::vector<ThroughputRow> thr;
+  for (std::size_t size : o.sizes) {
+    ThroughputParams base;
+    base.size = size;
+    base.cores = cores;
+    base.messages = size >= 16384 ? o.messages / 10 : o.messages;
+    auto stream = [&](const std::string& name, int producers, int subscribers, auto&& fn) {
+      if (producers + subscribers > n) return;
+      ThroughputParams p = base;
+      p.spread = cpus;
+      std::fprintf(stderr, "  throughput %-22s %6zu B %dP%dS ...\n", name.c_str(), size, producers,
+                   subscribers);
+      thr.push_back({name, size, producers, subscribers, fn(p)});
+    };
+    thr.push_back({"copy ring (limit)", size, 1, 1, copy_ring(base)});
+    thr.push_back({"boost message_queue", size, 1, 1, boost_mq_throughput(base)});
+    const std::pair<int, int> shapes[] = {{1, 1}, {2, 1}, {4, 1}, {8, 1}, {14, 1}, {1, 2},
+                                          {1, 4}, {1, 8}, {1, 14}, {2, 2}, {4, 4}, {8, 7}};
+    for (auto [producers, subscribers] : shapes) {
+      stream("ringbus", producers, subscribers, [&](const ThroughputParams& p) {
+        return ringbus_throughput(bus, p, producers, subscribers);
+      });
+    }
+    for (int members : {1, 2, 4, 8, 14}) {
+      stream("ringbus group", 1, members, [&](const ThroughputParams& p) {
+        return ringbus_group_throughput(bus, p, members);
+      });
+    }
+    const ThroughputRow* one = nullptr;
+    for (const auto& r : thr) {
+      if (r.transport == "ringbus" && r.size == size && r.producers == 1 && r.subscribers == 1) {
+        one = &r;
+      }
+    }
+    const ThroughputRow* limit = find(thr, "copy ring (limit)", size);
+    std::printf("\nscaling, %zu B messages (msg/s counts each message once, however many readers"
+                " get it)\n", size);
+    std::printf("  %-22s %3s %3s %14s %12s %14s\n", "transport", "P", "S", "msg/s",
+                "x ringbus 1:1", "x copy limit");
+    for (const auto& r : thr) {
+      if (r.size != size) continue;
+      if (r.stats.messages == 0) {
+        std::printf("  %-22s %3d %3d %14s\n", r.transport.c_str(), r.producers, r.subscribers,
+                    "failed");
+        continue;
+      }
+      const double x1 = one != nullptr && one->stats.messages > 0
+                            ? r.stats.messages_per_second / one->stats.messages_per_second
+                            : 0;
+      const double xl = limit != nullptr && limit->stats.messages > 0
+                            ? r.stats.messages_per_second / limit->stats.messages_per_second
+                            : 0;
+      std::printf("  %-22s %3d %3d %14.0f %12.2fx %13.3fx\n", r.transport.c_str(), r.producers,
+                  r.subscribers, r.stats.messages_per_second, x1, xl);
+    }
+  }
+  if (!o.json_path.empty()) {
+    nlohmann::json j;
+    j["schema"] = 1;
+    j["mode"] = "scaling";
+    j["cpu"] = cpu_model();
+    j["cores"] = n;
+    for (const auto& r : thr) {
+      j["throughput"].push_back({{"transport", r.transport},
+                                 {"size", r.size},
+                                 {"producers", r.producers},
+                                 {"subscribers", r.subscribers},
+                                 {"messages_per_second", r.stats.messages_per_second}});
+    }
+    std::ofstream(o.json_path) << j.dump(2) << "\n";
+    std::printf("\nwrote %s\n", o.json_path.c_str());
+  }
+  return 0;
+}
+
 int run(const Options& o) {
   auto pair = pick_core_pair();
   Cores cores{pair ? pair->producer : -1, pair ? pair->consumer : -1};
@@ -301,6 +404,10 @@ int main(int argc, char** argv) {
   app.add_option("--messages", o.messages, "throughput messages per case (default 2000000)");
   app.add_option("--sizes", o.sizes, "message sizes in bytes")->delimiter(',');
   app.add_option("--only", o.only, "run only the transports whose name contains this text");
+  bool scaling = false;
+  app.add_flag("--scaling", scaling,
+               "throughput with many producers, subscribers and group members, a core each "
+               "(for machines with many cores)");
   bool no_blocking = false;
   app.add_flag("--no-blocking", no_blocking, "skip the blocking (futex, kernel) latency cases");
   CLI11_PARSE(app, argc, argv);
@@ -310,6 +417,10 @@ int main(int argc, char** argv) {
     o.samples = std::min<std::uint64_t>(o.samples, 200'000);
     o.blocking_samples = std::min<std::uint64_t>(o.blocking_samples, 20'000);
     o.messages = std::min<std::uint64_t>(o.messages, 1'000'000);
+  }
+  if (scaling) {
+    if (app.count("--sizes") == 0) o.sizes = {64, 1024};
+    return ringbus::bench::run_scaling(o);
   }
   return ringbus::bench::run(o);
 }

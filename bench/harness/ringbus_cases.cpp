@@ -145,7 +145,8 @@ ThroughputStats ringbus_throughput(const BenchBus& bus, const ThroughputParams& 
   const std::uint64_t total = per_producer * static_cast<std::uint64_t>(producers);
   std::vector<pid_t> children;
   for (int s = 0; s < subscribers; ++s) {
-    children.push_back(spawn_pinned(s == 0 ? p.cores.b : -1, [&] {
+    const int core = spread_core(p, static_cast<std::size_t>(s), s == 0 ? p.cores.b : -1);
+    children.push_back(spawn_pinned(core, [&] {
       auto sub = Subscriber::attach(open_topic(bus, "stream"), {});
       if (!sub) return 2;
       shared->attached.fetch_add(1);
@@ -170,7 +171,9 @@ ThroughputStats ringbus_throughput(const BenchBus& bus, const ThroughputParams& 
   }
   while (shared->attached.load() < subscribers) std::this_thread::yield();
   for (int q = 0; q < producers; ++q) {
-    children.push_back(spawn_pinned(q == 0 ? p.cores.a : -1, [&] {
+    const int core =
+        spread_core(p, static_cast<std::size_t>(subscribers + q), q == 0 ? p.cores.a : -1);
+    children.push_back(spawn_pinned(core, [&] {
       Producer producer(open_topic(bus, "stream"));
       std::vector<std::byte> value(p.size, std::byte{1});
       for (std::uint64_t i = 0; i < per_producer; ++i) {
@@ -201,7 +204,8 @@ ThroughputStats ringbus_group_throughput(const BenchBus& bus, const ThroughputPa
   { (void)GroupMember::join(topic, "workers", options); }  // the group starts at offset 0
   std::vector<pid_t> children;
   for (int m = 0; m < members; ++m) {
-    children.push_back(spawn_pinned(m == 0 ? p.cores.b : -1, [&] {
+    const int core = spread_core(p, static_cast<std::size_t>(m), m == 0 ? p.cores.b : -1);
+    children.push_back(spawn_pinned(core, [&] {
       auto member = GroupMember::join(open_topic(bus, "queue"), "workers", options);
       if (!member) return 2;
       shared->joined.fetch_add(1);
@@ -230,7 +234,7 @@ ThroughputStats ringbus_group_throughput(const BenchBus& bus, const ThroughputPa
     }));
   }
   while (shared->joined.load() < members) std::this_thread::yield();
-  children.push_back(spawn_pinned(p.cores.a, [&] {
+  children.push_back(spawn_pinned(spread_core(p, static_cast<std::size_t>(members), p.cores.a), [&] {
     Producer producer(open_topic(bus, "queue"));
     std::vector<std::byte> value(p.size, std::byte{1});
     for (std::uint64_t i = 0; i < p.messages; ++i) {
