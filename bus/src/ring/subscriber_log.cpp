@@ -93,6 +93,15 @@ Result<void> Subscriber::poll_log(FunctionRef<void(const Message&)> handler,
   };
   while (result.messages < max_messages) {
     const LogReader::Read r = log_->read(cursor_);
+    // Every step must move forward and stay frame aligned, whatever the files say: a damaged
+    // log must not loop here or move the cursor back.
+    if (r.status != LogReader::Status::end && r.status != LogReader::Status::corrupt &&
+        (r.next <= cursor_ || r.next % alignment_ != 0)) {
+      if (cursor_ != published_) publish_position();
+      return Error(Errc::corrupt, "topic '" + topic_.name() + "': the disk log at offset " +
+                                      std::to_string(cursor_) + " leads to offset " +
+                                      std::to_string(r.next));
+    }
     switch (r.status) {
       case LogReader::Status::frame:
         if (layout::commit_kind(r.frame->commit) == layout::FrameKind::kData) {
