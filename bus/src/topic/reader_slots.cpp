@@ -138,7 +138,15 @@ bool keep_new_named_slot(TopicMapping& map, std::string_view name, std::uint32_t
         continue;
       }
       if (state == layout::kSlotActive) return false;
-      if (!slot_owner_alive(s)) continue;
+      if (!slot_owner_alive(s)) {
+        // Dead, or a group's winning creator that turned its slot active and then cleared the
+        // pid (release; slot_owner_alive() loads it with acquire): look at the state again.
+        if (layout::slot_state(atomic(s.state).load(std::memory_order_seq_cst)) ==
+            layout::kSlotActive) {
+          return false;
+        }
+        continue;
+      }
       (i < self ? lower : higher) = true;
     }
     if (lower) return false;
@@ -172,7 +180,8 @@ std::string_view slot_name(const ReaderSlot& slot) {
 bool slot_owner_alive(const ReaderSlot& slot) {
   auto& s = const_cast<ReaderSlot&>(slot);
   std::uint32_t pid = atomic(s.pid).load(std::memory_order_acquire);
-  return pid != 0 && is_alive(pid, atomic(s.start_time).load(std::memory_order_relaxed));
+  // acquire: pairs with the release stores that clear a new group slot's owner.
+  return pid != 0 && is_alive(pid, atomic(s.start_time).load(std::memory_order_acquire));
 }
 
 Result<AcquiredSlot> acquire_slot(TopicMapping& map, const SlotRequest& request,
@@ -234,8 +243,10 @@ Result<AcquiredSlot> acquire_slot(TopicMapping& map, const SlotRequest& request,
       if (request.shared) {
         // A group's slot has no process of its own. Only now: a contender that showed no
         // process would look dead to the other creators, which would then keep theirs too.
-        atomic(s.pid).store(0, std::memory_order_relaxed);
-        atomic(s.start_time).store(0, std::memory_order_relaxed);
+        // release (both): pair with the acquire loads in slot_owner_alive(); a contender that
+        // reads either cleared value then also sees the active state stored before them.
+        atomic(s.start_time).store(0, std::memory_order_release);
+        atomic(s.pid).store(0, std::memory_order_release);
       }
       // seq_cst: after the registration; producers that see the new epoch rescan the slots.
       if (request.durable)
