@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "log/segments.hpp"
+#include "ringbus/group.hpp"
 #include "ringbus/producer.hpp"
 #include "ringbus/subscriber.hpp"
 #include "ringbus/topic.hpp"
@@ -237,6 +238,37 @@ TEST_F(LogDamage, FlippedByteInTheNewestSegmentIsSetAsideAndTheLaterChunksKept) 
   EXPECT_TRUE(contains(out, "--from " + std::to_string(ends[0]))) << out;
   // Every later chunk is still there, to the last message.
   EXPECT_GT(read_consecutive(StartFrom::at(ends[0]), 2999), 0U);
+}
+
+TEST_F(LogDamage, AGroupReplayingTheLogStopsWithCorruptAtADamagedRange) {
+  bus_.create("orders", {.capacity = 16 * 1024});
+  pid_t bridge = start();
+  ASSERT_TRUE(attached(bridge)) << bridge_log();
+  publish(0, 3000);
+  ASSERT_TRUE(recorded_all(std::chrono::seconds(60))) << bridge_log();
+  stop(bridge);
+  flip_byte(detail::segment_file(topic_dir(), 0, ".log"), 100);  // in the first chunk
+  bridge = start();  // recovery sets the damaged chunk aside
+  ASSERT_TRUE(attached(bridge)) << bridge_log();
+  auto t = bus_.bus().open_topic("orders");
+  ASSERT_TRUE(t);
+  GroupOptions g;
+  g.start = StartFrom::earliest();
+  auto member = GroupMember::join(*t, "replay", g);
+  ASSERT_TRUE(member) << member.error().message();
+  std::uint64_t delivered = 0;
+  auto r = member->poll([&](const Message&) { ++delivered; });
+  // Never a silent skip past damaged bytes: the poll says what is damaged and where.
+  ASSERT_FALSE(r) << "delivered " << delivered << " messages past a damaged log range";
+  EXPECT_EQ(r.code(), Errc::corrupt);
+  EXPECT_TRUE(contains(r.error().message(), "disk log")) << r.error().message();
+  EXPECT_TRUE(contains(r.error().message(), "remove-reader")) << r.error().message();
+  EXPECT_EQ(delivered, 0U);
+  // It stays there (a second poll says the same) rather than moving on.
+  auto again = member->poll([&](const Message&) { ++delivered; });
+  EXPECT_FALSE(again);
+  EXPECT_EQ(delivered, 0U);
+  stop(bridge);
 }
 
 TEST_F(LogDamage, MissingIndexOfAnOlderSegmentFailsReadersUntilTheBridgeRebuildsIt) {

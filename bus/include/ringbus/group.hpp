@@ -126,6 +126,7 @@ class GroupMember {
   std::vector<std::uint64_t> copy_;
   std::unique_ptr<detail::LogReader> log_;  // frames older than the ring (disk log replay)
   std::uint64_t ring_from_ = 0;  // reclaimed position as of the current batch (frame_at())
+  std::string take_error_;       // why take_new_batch() said corrupt, when it knows
 };
 
 }  // namespace ringbus

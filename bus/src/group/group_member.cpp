@@ -72,9 +72,10 @@ const FrameHeader* frame_at(detail::TopicMapping& map, std::unique_ptr<detail::L
 
 // Where a group whose dispatch position `p` is in neither the ring (producers lapped it) nor the
 // disk log (retention deleted it, or the log has a gap there) continues: the log's next
-// available offset, else the ring's oldest frame. `p` itself if it is not lost after all.
-std::uint64_t lost_until(detail::TopicMapping& map, std::unique_ptr<detail::LogReader>& log,
-                         std::uint64_t p) {
+// available offset, else the ring's oldest frame. `p` itself if it is not lost after all. A
+// log that holds `p` but damaged is corrupt (an error naming it), never a silent skip.
+Result<std::uint64_t> lost_until(detail::TopicMapping& map,
+                                 std::unique_ptr<detail::LogReader>& log, std::uint64_t p) {
   // acquire: pairs with the producers' tail CAS; they claim before they write.
   if (atomic(map.header().tail_position).load(std::memory_order_acquire) <=
       p + map.config().capacity) {
@@ -86,6 +87,9 @@ std::uint64_t lost_until(detail::TopicMapping& map, std::unique_ptr<detail::LogR
   if (log) {
     auto r = log->read(p);
     if (r.status == detail::LogReader::Status::frame) return p;
+    if (r.status == detail::LogReader::Status::corrupt) {
+      return Error(Errc::corrupt, "the disk log is damaged where the group reads: " + log->error());
+    }
     if ((r.status == detail::LogReader::Status::gap ||
          r.status == detail::LogReader::Status::out_of_range) &&
         r.next > p && r.next < ring_earliest) {
@@ -205,6 +209,7 @@ GroupMember& GroupMember::operator=(GroupMember&& o) noexcept {
   copy_ = std::move(o.copy_);
   log_ = std::move(o.log_);
   ring_from_ = o.ring_from_;
+  take_error_ = std::move(o.take_error_);
   return *this;
 }
 
@@ -328,7 +333,12 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
           kind == FrameKind::kNone || kind == FrameKind::kClaimed) {
         if (p == dispatch && !from_log) {
           // Gone from the ring and the log alike: skip to what is left, and count it.
-          const std::uint64_t next = lost_until(map, log_, p);
+          auto lost = lost_until(map, log_, p);
+          if (!lost) {
+            take_error_ = lost.error().message();
+            return Take::corrupt;
+          }
+          const std::uint64_t next = *lost;
           if (next > p) {
             std::uint64_t expected = dispatch;
             // seq_cst: like a batch's dispatch CAS; nobody took these bytes.
@@ -529,8 +539,12 @@ Result<PollResult> GroupMember::poll_some(FunctionRef<void(const Message&)> hand
     if (!take_over_batch()) {
       Take take = take_new_batch(max);
       if (take == Take::corrupt) {
-        return Error(Errc::corrupt, "topic '" + topic_.name() + "': invalid frame at group '" +
-                                        group_ + "' dispatch position");
+        std::string why = take_error_.empty() ? "invalid frame at the dispatch position"
+                                              : std::exchange(take_error_, {});
+        return Error(Errc::corrupt, "topic '" + topic_.name() + "', group '" + group_ + "': " +
+                                        why + " (the group stays there; `ringbus topic " +
+                                        "remove-reader " + topic_.name() + " group:" + group_ +
+                                        "` removes it)");
       }
       if (take == Take::empty || count_ == 0) return result;
     }
