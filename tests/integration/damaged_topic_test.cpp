@@ -222,20 +222,7 @@ TEST_P(DamagedTopic, ReadersAndProducersFailCleanly) {
   });
 }
 
-// Damage that group code does not survive yet (bus/src/group is another part's): the case stays
-// here, skipped with the defect named, until that code validates what it reads.
-const char* known_group_defect(const std::string& damage) {
-  if (damage == "GroupDispatchUnaligned") {
-    return "bus/src/group/group_member.cpp: GroupMember::wait loads the commit word at the "
-           "group's dispatch position without checking that it is frame aligned (UBSan: "
-           "misaligned FrameHeader at group_member.cpp:714; a dispatch just short of the "
-           "ring's end reads past it)";
-  }
-  return nullptr;
-}
-
 TEST_P(DamagedTopic, GroupMembersFailCleanly) {
-  if (const char* defect = known_group_defect(GetParam().name)) GTEST_SKIP() << defect;
   expect_clean_child("group members", [&] {
     const std::uint64_t max_message = topic_.config().max_message;
     int bad = 0;
@@ -476,11 +463,6 @@ TEST(DamagedWhileRunning, RandomWritesUnderProducersReadersAndTools) {
 }
 
 TEST(DamagedWhileRunning, RandomWritesUnderGroupMembers) {
-  GTEST_SKIP() << "bus/src/group/group_member.cpp: GroupMember::wait (and the dispatch path) "
-                  "load the commit word at the group's dispatch position without checking that "
-                  "it is frame aligned; UBSan reports a misaligned FrameHeader at "
-                  "group_member.cpp:714, and a dispatch just short of the ring's end reads past "
-                  "it. Enable once group code validates dispatch like Subscriber does its cursor.";
   run_damaged_while_running(false, true);
 }
 

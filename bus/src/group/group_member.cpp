@@ -311,6 +311,11 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
     const std::uint64_t tail = atomic(map.header().tail_position).load(std::memory_order_acquire);
     // acquire: pairs with the producers' reclaim CAS (frame_at(): below it, the disk log).
     ring_from_ = atomic(map.header().reclaimed).load(std::memory_order_acquire);
+    if (dispatch % config.frame_alignment != 0 || tail % config.frame_alignment != 0) {
+      take_error_ = "the group's dispatch position " + std::to_string(dispatch) +
+                    " or the tail " + std::to_string(tail) + " is not a frame boundary";
+      return Take::corrupt;
+    }
     if (dispatch >= tail) {
       // Nothing to hand out. If the committed position lags the dispatch position, some
       // update saw a batch that was only tentative (its CAS failed): compute it again, or
@@ -458,6 +463,10 @@ bool GroupMember::take_over_batch() {
     const std::uint32_t count =
         std::min(atomic(other.batch_count).load(std::memory_order_relaxed), layout::kMaxBatch);
     const std::uint32_t delivery = atomic(other.delivery).load(std::memory_order_relaxed);
+    // Fields a damaged file could hold: never walk from an unaligned start, past a ring's worth.
+    if (start % config.frame_alignment != 0 || end <= start || end - start > config.capacity) {
+      continue;
+    }
     // A batch fully acknowledged but not cleared is taken over too when its handler is gone
     // (killed between its last ack and clearing the slot): it is finished at once below.
     if (!batch_orphaned(i, epoch, now, deadline)) continue;
@@ -722,6 +731,8 @@ Result<void> GroupMember::wait(const Wait& w) {
   for (std::uint64_t spins = 0;; ++spins) {
     if (count_ > 0 && delivered_ < count_) return {};
     const std::uint64_t dispatch = atomic(group.dispatch).load(std::memory_order_acquire);
+    // A damaged dispatch position: let poll() report it (it never loads an unaligned word).
+    if (dispatch % map.config().frame_alignment != 0) return {};
     const auto* frame =
         reinterpret_cast<const FrameHeader*>(map.ring() + (dispatch & (map.config().capacity - 1)));
     std::uint64_t word =
