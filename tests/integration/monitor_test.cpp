@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "metrics_server.hpp"
+#include "monitor.hpp"
 #include "ring/atomics.hpp"
 #include "ringbus/bytes.hpp"
 #include "ringbus/producer.hpp"
@@ -626,6 +627,57 @@ TEST(MonitorCore, ParsesListenAddresses) {
   EXPECT_FALSE(monitor::parse_listen_address("127.0.0.1:"));
   EXPECT_FALSE(monitor::parse_listen_address("[::1]9464"));
   EXPECT_FALSE(monitor::parse_listen_address("localhost:9464")) << "an IP address, not a name";
+}
+
+// A topic whose slowest durable reader is a persistent one with no process: stalled while there
+// is room, blocked once the ring is full; every rendering names the reader.
+TEST(MonitorCore, TopicHeldBackByAStalledReaderIsNotOk) {
+  TempBus bus;
+  TopicOptions o;
+  o.capacity = 4096;
+  auto topic = bus.create("held", o);
+  {
+    SubscriberOptions so;
+    so.name = "slow";
+    auto sub = Subscriber::attach(topic, so);
+    ASSERT_TRUE(sub) << sub.error().message();
+  }  // detached: its position still holds producers back
+  monitor::Sampler sampler(bus.dir());
+  const monitor::BusView quiet = sampler.sample();
+  ASSERT_EQ(quiet.topics.size(), 1U);
+  EXPECT_EQ(quiet.topics[0].state, "stalled");
+  ASSERT_TRUE(quiet.topics[0].held_by);
+  EXPECT_EQ(quiet.topics[0].held_by->reader.name, "slow");
+  EXPECT_FALSE(quiet.topics[0].held_by->full);
+
+  Producer producer(topic);
+  while (producer.try_publish({}, as_bytes(std::string(100, 'x')))) {
+  }
+  const monitor::BusView full = sampler.sample();
+  const monitor::TopicRow& row = full.topics[0];
+  EXPECT_EQ(row.state, "blocked");
+  ASSERT_TRUE(row.held_by);
+  EXPECT_TRUE(row.held_by->stuck);
+  EXPECT_TRUE(row.held_by->full);
+  EXPECT_TRUE(contains(row.held_by->text, "persistent reader 'slow' has no live process"))
+      << row.held_by->text;
+  EXPECT_TRUE(contains(row.held_by->text, "ringbus topic remove-reader held slow"))
+      << row.held_by->text;
+  const std::string text = monitor::render_text(full);
+  EXPECT_TRUE(contains(text, "held back by persistent reader 'slow'")) << text;
+  const Json json = Json::parse(monitor::render_json(full));
+  EXPECT_EQ(json["topics"][0]["state"], "blocked");
+  EXPECT_EQ(json["topics"][0]["held_by"]["name"], "slow");
+  EXPECT_EQ(json["topics"][0]["held_by"]["alive"], false);
+  const std::string metrics = monitor::render_prometheus(full);
+  EXPECT_TRUE(contains(metrics, "ringbus_topic_held_back{topic=\"held\",state=\"blocked\","
+                                "reader=\"slow\",slot=\"0\"} 1"))
+      << metrics;
+
+  ASSERT_TRUE(topic.remove_reader("slow"));
+  const monitor::BusView freed = sampler.sample();
+  EXPECT_EQ(freed.topics[0].state, "ok");
+  EXPECT_FALSE(freed.topics[0].held_by);
 }
 
 TEST(Monitor, JsonMeasuresPublishAndReadRates) {

@@ -466,6 +466,14 @@ std::string render_prometheus(const BusView& view) {
           "Unread bytes of the slowest reader that counts (durable ones under block)", topic,
           d(t.max_lag_bytes));
     e.add("ringbus_topic_fill_ratio", gauge, "max_lag_bytes / capacity", topic, t.fill);
+    e.add("ringbus_topic_held_back", gauge,
+          "1 when the slowest durable reader or group is stuck or a ring behind; its state "
+          "(stalled, full, blocked) and slot as labels",
+          {{"topic", t.name},
+           {"state", t.state},
+           {"reader", t.held_by ? t.held_by->reader.name : std::string()},
+           {"slot", t.held_by ? std::to_string(t.held_by->reader.slot) : std::string()}},
+          t.held_by ? 1.0 : 0.0);
     if (t.messages_per_second) {
       e.add("ringbus_topic_publish_messages_per_second", gauge,
             "Messages published per second over the last sampling interval", topic,
