@@ -108,6 +108,22 @@ TEST(MultiProcess, OneProducerToThreeSubscribersLosesNothingUnderBlock) {
         if (!r) {  // nothing for a minute (something is stuck), or an error
           std::fprintf(stderr, "subscriber: %s at %llu\n", r.error().message().c_str(),
                        static_cast<unsigned long long>(sub->position()));
+          // What the ring looks like there: the frame's header words, the tail and every
+          // reader's published position (a tail more than a ring past us means an overrun).
+          const auto& map = t->mapping();
+          const auto* words = reinterpret_cast<const std::uint64_t*>(
+              map.ring() + (sub->position() & (map.config().capacity - 1)));
+          auto snap = t->snapshot();
+          std::fprintf(stderr, "  frame words %016llx %016llx %016llx %016llx; tail %llu\n",
+                       static_cast<unsigned long long>(words[0]),
+                       static_cast<unsigned long long>(words[1]),
+                       static_cast<unsigned long long>(words[2]),
+                       static_cast<unsigned long long>(words[3]),
+                       static_cast<unsigned long long>(snap.tail));
+          for (const auto& reader : snap.readers) {
+            std::fprintf(stderr, "  reader slot %u durable %d position %llu\n", reader.slot,
+                         reader.durable ? 1 : 0, static_cast<unsigned long long>(reader.position));
+          }
           return 12;
         }
         if (r->lost_messages != 0) return 13;

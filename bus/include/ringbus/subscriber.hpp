@@ -141,6 +141,7 @@ class Subscriber {
   Frame read_frame(Message& out) noexcept;
   bool resync_after_lap() noexcept;
   Frame stuck_claim_expired(std::uint64_t commit_word) noexcept;
+  Frame suspect(const char* why, std::uint64_t word, std::uint32_t key_length) noexcept;
   bool data_available() const noexcept;
   void detach() noexcept;
   void store_position(std::uint64_t offset, std::uint64_t next_sequence) noexcept;
@@ -181,6 +182,13 @@ class Subscriber {
   std::int64_t stuck_since_ns_ = 0;
   std::uint64_t stuck_position_ = ~std::uint64_t{0};
   std::uint64_t stuck_timeout_ns_ = 0;
+  // A position whose word looked like this lap's frame but did not check out (suspect()).
+  std::uint64_t suspect_position_ = ~std::uint64_t{0};
+  std::uint64_t suspect_word_ = 0;
+  // What the last Frame::corrupt saw, for its error message.
+  const char* corrupt_why_ = "";
+  std::uint64_t corrupt_word_ = 0;
+  std::uint32_t corrupt_key_length_ = 0;
   std::uint32_t idle_polls_ = 0;     // empty polls in a row; the stuck-claim check runs on a few
   std::vector<std::uint64_t> copy_;  // frame copy for the checked path, sized at attach
   std::unique_ptr<detail::LogReader> log_;  // opened when the ring no longer has the position

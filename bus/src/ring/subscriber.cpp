@@ -172,6 +172,11 @@ Subscriber& Subscriber::operator=(Subscriber&& o) noexcept {
   stuck_position_ = o.stuck_position_;
   stuck_timeout_ns_ = o.stuck_timeout_ns_;
   idle_polls_ = o.idle_polls_;
+  corrupt_why_ = o.corrupt_why_;
+  corrupt_word_ = o.corrupt_word_;
+  corrupt_key_length_ = o.corrupt_key_length_;
+  suspect_position_ = o.suspect_position_;
+  suspect_word_ = o.suspect_word_;
   copy_ = std::move(o.copy_);
   log_ = std::move(o.log_);
   in_log_ = o.in_log_;
@@ -255,7 +260,11 @@ Subscriber::Frame Subscriber::stuck_claim_expired(std::uint64_t word) noexcept {
     return Frame::empty;
   }
   // The tail is always a frame boundary; the skip below moves the cursor there.
-  if (tail % alignment_ != 0) return Frame::corrupt;
+  if (tail % alignment_ != 0) {
+    corrupt_why_ = "the tail is not a frame boundary";
+    corrupt_word_ = tail;
+    return Frame::corrupt;
+  }
   const std::int64_t now = detail::monotonic_ns();
   if (stuck_position_ != cursor_) {
     stuck_position_ = cursor_;
@@ -279,6 +288,35 @@ Subscriber::Frame Subscriber::stuck_claim_expired(std::uint64_t word) noexcept {
   }
   stuck_position_ = kNoPosition;
   return Frame::skipped;
+}
+
+// A word of this lap that describes no valid frame (or a data frame out of sequence) may be
+// stale bytes: the previous lap's payload or alignment slack, at a position no producer has
+// written yet. A 4-byte lap tag is easily mimicked by small integers in a payload, and a
+// reader at the producers' heels looks there before the claim mark lands. Such a word is
+// corrupt only if it is still there, with the tail past it, after the stuck-claim timeout;
+// until then it is "not yet" (and wait() does not take it for data, see data_available()).
+Subscriber::Frame Subscriber::suspect(const char* why, std::uint64_t word,
+                                      std::uint32_t key_length) noexcept {
+  corrupt_why_ = why;
+  corrupt_word_ = word;
+  corrupt_key_length_ = key_length;
+  suspect_position_ = cursor_;
+  suspect_word_ = word;
+  const std::uint64_t tail =
+      atomic(header_of(header_).tail_position).load(std::memory_order_acquire);
+  if (tail <= cursor_) {  // nothing claimed here: certainly stale bytes
+    stuck_position_ = kNoPosition;
+    return Frame::empty;
+  }
+  const std::int64_t now = detail::monotonic_ns();
+  if (stuck_position_ != cursor_) {
+    stuck_position_ = cursor_;
+    stuck_since_ns_ = now;
+    return Frame::empty;
+  }
+  if (static_cast<std::uint64_t>(now - stuck_since_ns_) < stuck_timeout_ns_) return Frame::empty;
+  return Frame::corrupt;
 }
 
 Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
@@ -327,14 +365,18 @@ Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
   if (kind == FrameKind::kPadding) {
     std::uint64_t stride = layout::commit_length(word);
     if (stride == 0 || stride % alignment_ != 0 || index + stride > capacity_) {
-      return corrupt_unless_lapped();
+      if (corrupt_unless_lapped() == Frame::lapped) return Frame::lapped;
+      return suspect("padding of a bad length", word, 0);
     }
     cursor_ += stride;
     return Frame::skipped;
   }
   const std::uint64_t length = layout::commit_length(word);
   const std::uint64_t stride = layout::frame_stride(length, alignment_);
-  if (length > max_message_ || index + stride > capacity_) return corrupt_unless_lapped();
+  if (length > max_message_ || index + stride > capacity_) {
+    if (corrupt_unless_lapped() == Frame::lapped) return Frame::lapped;
+    return suspect("a length past max_message or the end of the ring", word, 0);
+  }
 
   const FrameHeader* source = frame;
   if (checked) {
@@ -348,7 +390,17 @@ Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
     source = reinterpret_cast<const FrameHeader*>(copy_.data());
     if (source->commit != word) return Frame::lapped;
   }
-  if (source->key_length > length) return Frame::corrupt;
+  if (source->key_length > length) {
+    return suspect("a key longer than the frame", word, source->key_length);
+  }
+  // Sequence numbers only grow, by one per claim: a data frame whose number cannot follow ours
+  // is stale bytes that happen to carry this lap's tag (after a reported loss the next number
+  // is unknown, so that case is not checked).
+  if (sequence_known_ && !lost_pending_ &&
+      source->sequence - next_sequence_ > (capacity_ >> 5)) {
+    return suspect("a sequence number that cannot follow the last one read", word,
+                   source->key_length);
+  }
   out = detail::message_view(*source, cursor_, length);
   cursor_ += stride;
   return Frame::message;
@@ -395,8 +447,11 @@ Result<PollResult> Subscriber::poll_some(FunctionRef<void(const Message&)> handl
     }
     if (frame == Frame::corrupt) {
       if (cursor_ != published_) publish_position();
+      char detail[96];
+      std::snprintf(detail, sizeof detail, " (commit word %016llx, key length %u)",
+                    static_cast<unsigned long long>(corrupt_word_), corrupt_key_length_);
       return Error(Errc::corrupt, "topic '" + topic_.name() + "': invalid frame at offset " +
-                                      std::to_string(cursor_));
+                                      std::to_string(cursor_) + ": " + corrupt_why_ + detail);
     }
     break;  // empty, or a changed frame the tail does not explain yet: look again next poll
   }
@@ -416,7 +471,8 @@ bool Subscriber::data_available() const noexcept {
           : atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_seq_cst);
   const FrameKind kind = layout::commit_kind(word);
   if (layout::commit_lap(word) == layout::lap_of(cursor_, lap_shift_) &&
-      (kind == FrameKind::kData || kind == FrameKind::kPadding)) {
+      (kind == FrameKind::kData || kind == FrameKind::kPadding) &&
+      (cursor_ != suspect_position_ || word != suspect_word_)) {
     return true;
   }
   // The tail is the producers' hot line: read it only when it can change the answer.
