@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "layout/frame_layout.hpp"
+#include "ringbus/group.hpp"
 #include "ringbus/producer.hpp"
 #include "ringbus/subscriber.hpp"
 #include "support/test_support.hpp"
@@ -111,6 +112,35 @@ TEST_P(StaleFrame, ABadWordThatStaysPastTheStuckTimeoutWithTheTailPastItIsCorrup
     std::this_thread::sleep_for(5ms);
   }
   EXPECT_EQ(error, Errc::corrupt) << "a damaged frame below the tail is reported in the end";
+}
+
+TEST(StaleFrameGroup, StaleBytesAtTheDispatchPositionAreNeitherAMessageNorCorrupt) {
+  TempBus tb;
+  auto topic = tb.create("t", {.capacity = 4096});
+  Producer p(topic);
+  GroupOptions g;
+  g.start = StartFrom::earliest();
+  auto member = GroupMember::join(topic, "g", g);
+  ASSERT_TRUE(member);
+  ASSERT_TRUE(p.try_publish({}, as_bytes("first")));
+  std::vector<std::string> got;
+  auto collect = [&](const Message& m) { got.emplace_back(as_string(m.value)); };
+  auto first = member->poll(collect);
+  ASSERT_TRUE(first);
+  ASSERT_EQ(got, std::vector<std::string>{"first"});
+  ASSERT_TRUE(member->ack_up_to(topic.snapshot().tail));
+  got.clear();
+  for (auto kind : {layout::FrameKind::kData, layout::FrameKind::kPadding}) {
+    plant_stale_header(topic, kind, kind == layout::FrameKind::kData ? 5 : 12,
+                       0x1100000000002a2aULL, 0);
+    auto r = member->poll(collect);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_TRUE(got.empty()) << "stale bytes delivered as a message";
+  }
+  ASSERT_TRUE(p.try_publish({}, as_bytes("second")));
+  auto second = member->poll(collect);
+  ASSERT_TRUE(second) << second.error().message();
+  EXPECT_EQ(got, std::vector<std::string>{"second"});
 }
 
 INSTANTIATE_TEST_SUITE_P(Readers, StaleFrame,

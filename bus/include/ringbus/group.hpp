@@ -89,6 +89,7 @@ class GroupMember {
   enum class Take : std::uint8_t { taken, empty, corrupt };
   Take take_new_batch(std::size_t max);
   bool skip_stuck_claim(std::uint64_t position, std::uint64_t word);
+  bool from_log_or_stuck(std::uint64_t position, bool from_log);
   void publish_own_batch(std::uint64_t start, std::uint64_t end);
   bool batch_orphaned(std::uint32_t slot, std::uint64_t epoch, std::int64_t now,
                       std::uint64_t deadline);

@@ -293,6 +293,20 @@ bool GroupMember::skip_stuck_claim(std::uint64_t position, std::uint64_t word) {
   return detail::pad_stuck_claim(map.header(), *frame, word, lap, map.config().frame_alignment);
 }
 
+// Whether a bad frame at the dispatch position `p` is known bad: read from the disk log (whose
+// chunks are checksummed), or still there after the stuck-claim timeout. Starts the timer.
+bool GroupMember::from_log_or_stuck(std::uint64_t p, bool from_log) {
+  if (from_log) return true;
+  const std::int64_t now = detail::monotonic_ns();
+  if (stuck_position_ != p) {
+    stuck_position_ = p;
+    stuck_since_ns_ = now;
+    return false;
+  }
+  return static_cast<std::uint64_t>(now - stuck_since_ns_) >=
+         topic_.mapping().header().stuck_claim_timeout_ns;
+}
+
 GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
   auto& map = topic_.mapping();
   auto& group = map.slot(group_slot_);
@@ -309,6 +323,9 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
     // acquire: pairs with other members' dispatch CAS.
     const std::uint64_t dispatch = atomic(group.dispatch).load(std::memory_order_acquire);
     const std::uint64_t tail = atomic(map.header().tail_position).load(std::memory_order_acquire);
+    // relaxed: the same CAS moves it with the tail; a newer count only loosens the check below.
+    const std::uint64_t tail_messages =
+        atomic(map.header().tail_messages).load(std::memory_order_relaxed);
     // acquire: pairs with the producers' reclaim CAS (frame_at(): below it, the disk log).
     ring_from_ = atomic(map.header().reclaimed).load(std::memory_order_acquire);
     if (dispatch % config.frame_alignment != 0 || tail % config.frame_alignment != 0) {
@@ -361,14 +378,24 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
       }
       const std::uint64_t stride = layout::committed_stride(
           word, p & mask, config.capacity, config.max_message, config.frame_alignment);
-      if (stride == 0) {
+      std::uint64_t sequence = 0;
+      if (kind == FrameKind::kData) {
+        detail::copy_racy(&sequence, reinterpret_cast<const std::byte*>(&frame->sequence), 1);
+      }
+      // A bad word of this lap, or a data frame numbered at or past the tail's count, may be
+      // stale bytes where a producer has not written its claim mark yet (the previous lap's
+      // payload can carry this lap's tag; see Subscriber::suspect()): stop before it. At the
+      // dispatch position it is corrupt only if it outlasts the stuck-claim timeout.
+      if (stride == 0 || (kind == FrameKind::kData && sequence >= tail_messages)) {
+        if (p != dispatch || !from_log_or_stuck(p, from_log)) break;
         // Corrupt, unless another member moved the dispatch position and the space was reused.
         if (atomic(group.dispatch).load(std::memory_order_acquire) != dispatch) break;
+        take_error_ = "invalid frame at the dispatch position " + std::to_string(p);
         return Take::corrupt;
       }
       if (kind == FrameKind::kData) {
         offsets_[n] = p;
-        detail::copy_racy(&sequences_[n], reinterpret_cast<const std::byte*>(&frame->sequence), 1);
+        sequences_[n] = sequence;
         ++n;
       }
       p += stride;
@@ -737,10 +764,13 @@ Result<void> GroupMember::wait(const Wait& w) {
         reinterpret_cast<const FrameHeader*>(map.ring() + (dispatch & (map.config().capacity - 1)));
     std::uint64_t word =
         atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
+    // A word that looks ready counts only with the tail past it: at an unclaimed position it
+    // is stale bytes (see take_new_batch()), and returning would spin an idle member.
     if ((count_ == 0 || acked_ == full_mask(count_)) &&
         layout::commit_lap(word) == layout::lap_of(dispatch, map.lap_shift()) &&
         (layout::commit_kind(word) == FrameKind::kData ||
-         layout::commit_kind(word) == FrameKind::kPadding)) {
+         layout::commit_kind(word) == FrameKind::kPadding) &&
+        atomic(map.header().tail_position).load(std::memory_order_acquire) > dispatch) {
       return {};
     }
     if ((spins & 255) != 255) {
