@@ -142,6 +142,7 @@ class Subscriber {
   bool resync_after_lap() noexcept;
   Frame stuck_claim_expired(std::uint64_t commit_word) noexcept;
   Frame suspect(const char* why, std::uint64_t word, std::uint32_t key_length) noexcept;
+  bool pending_past_timeout() noexcept;
   bool data_available() const noexcept;
   void detach() noexcept;
   void store_position(std::uint64_t offset, std::uint64_t next_sequence) noexcept;

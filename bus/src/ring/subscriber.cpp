@@ -265,13 +265,7 @@ Subscriber::Frame Subscriber::stuck_claim_expired(std::uint64_t word) noexcept {
     corrupt_word_ = tail;
     return Frame::corrupt;
   }
-  const std::int64_t now = detail::monotonic_ns();
-  if (stuck_position_ != cursor_) {
-    stuck_position_ = cursor_;
-    stuck_since_ns_ = now;
-    return Frame::empty;
-  }
-  if (static_cast<std::uint64_t>(now - stuck_since_ns_) < stuck_timeout_ns_) return Frame::empty;
+  if (!pending_past_timeout()) return Frame::empty;
   if (cursor_ < safe_from_ && tail > cursor_ + capacity_) return Frame::skipped;  // poll resyncs
 
   const std::uint32_t lap = layout::lap_of(cursor_, lap_shift_);
@@ -309,14 +303,19 @@ Subscriber::Frame Subscriber::suspect(const char* why, std::uint64_t word,
     stuck_position_ = kNoPosition;
     return Frame::empty;
   }
+  return pending_past_timeout() ? Frame::corrupt : Frame::empty;
+}
+
+// The one clock for "something is pending at the cursor" (a claim, or a suspect word): starts
+// it when the cursor is new to it; true once it has run for the stuck-claim timeout.
+bool Subscriber::pending_past_timeout() noexcept {
   const std::int64_t now = detail::monotonic_ns();
   if (stuck_position_ != cursor_) {
     stuck_position_ = cursor_;
     stuck_since_ns_ = now;
-    return Frame::empty;
+    return false;
   }
-  if (static_cast<std::uint64_t>(now - stuck_since_ns_) < stuck_timeout_ns_) return Frame::empty;
-  return Frame::corrupt;
+  return static_cast<std::uint64_t>(now - stuck_since_ns_) >= stuck_timeout_ns_;
 }
 
 Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
