@@ -1,6 +1,5 @@
-// TopicRecorder: frames from the ring to the disk log, rebuilt from each message (the slack
-// bytes after a message, never read, are written as zeros), padding rebuilt from the gaps
-// between frames, losses (an overwrite topic lapping the recorder) as new segments.
+// TopicRecorder: the frame pump into the disk log (DiskLogSink), plus what is the disk's own:
+// syncs by policy, commits only what a sync covered, retention, state.json and counters.
 #include "recorder.hpp"
 
 #include <sys/stat.h>
@@ -9,15 +8,11 @@
 #include <cstring>
 
 #include "event_log.hpp"
-#include "layout/frame_layout.hpp"
-#include "topic/topic_mapping.hpp"
 
 namespace ringbus::bridge {
 
 namespace {
 
-constexpr std::size_t kPollMessages = 256;
-constexpr std::size_t kChunkBytes = 256 * 1024;  // gather this much per write when busy
 constexpr auto kHousekeeping = std::chrono::seconds(1);
 
 std::uint64_t inode_of(const std::string& path) {
@@ -67,7 +62,7 @@ Result<std::unique_ptr<TopicRecorder>> TopicRecorder::start(const Topic& topic,
   r->state_.config = tc;
   r->counters_.attach(dir);
   r->publish_counters();
-  const std::uint64_t resume = r->reader_->position();
+  const std::uint64_t resume = r->pump_.position();
   const std::uint64_t end = r->log_.end();
   log_event(topic.name(), "recording from offset " + std::to_string(std::max(resume, end)) +
                               " into " + dir + " (log holds [" + std::to_string(r->log_.start()) +
@@ -77,46 +72,18 @@ Result<std::unique_ptr<TopicRecorder>> TopicRecorder::start(const Topic& topic,
 }
 
 Result<void> TopicRecorder::attach_reader() {
-  reader_.reset();  // a persistent reader: detaching keeps its committed position
-  runs_.clear();
-  chunk_.clear();
-  const TopicSnapshot snap = topic_.snapshot();
-  SubscriberOptions options;
-  options.name = config_.reader_name;
-  options.durability = Durability::durable;
-  options.manual_commit = true;
-  // A new reader continues the log (or starts at the ring's oldest frame); an existing one
-  // resumes at what it committed, which is at most the log's synced end.
-  std::uint64_t start = snap.earliest;
-  if (!log_.empty()) start = std::max(log_.end(), snap.earliest);
-  options.start = StartFrom::at(start);
-  auto reader = Subscriber::attach(topic_, options);
-  if (!reader) {
-    if (reader.error().code() == Errc::busy) {
+  if (auto ok = pump_.attach(sink_); !ok) {
+    if (ok.error().code() == Errc::busy) {
       return Error(Errc::busy, "already recorded by another ringbus-bridge (its reader '" +
                                    config_.reader_name + "' is attached)");
     }
-    return reader.error();
+    return ok.error();
   }
-  reader_.emplace(std::move(*reader));
-  in_place_ = reader_->durable();
-  seen_lost_bytes_ = 0;
-  const std::uint64_t resume = reader_->position();
-  committed_ = resume;
-  const std::uint64_t end = log_.end();
-  skip_below_ = log_.empty() ? 0 : end;
   // Durable is what a sync covered (TopicLog::open synced what an earlier writer left).
   durable_ = log_.synced_end();
   synced_at_end_ = durable_;
   std::uint64_t sequence = 0;
-  durable_messages_ = log_.end_sequence(sequence) ? sequence : reader_->next_sequence();
-  force_new_run_ = !log_.empty() && resume > end;
-  if (force_new_run_) {
-    log_event(topic_.name(), "the log ends at offset " + std::to_string(end) +
-                                 " but the ring continues at " + std::to_string(resume) +
-                                 ": offsets in between are lost (overwritten while no bridge "
-                                 "recorded, or lost from disk past the durable position)");
-  }
+  durable_messages_ = log_.end_sequence(sequence) ? sequence : pump_.next_sequence();
   return {};
 }
 
@@ -124,11 +91,12 @@ TopicRecorder::TopicRecorder(const Topic& topic, const BridgeConfig& config, Top
     : topic_(topic),
       config_(config),
       log_(std::move(log)),
+      sink_(log_),
+      pump_(topic, connect::PumpOptions{config.reader_name, Durability::durable, 256 * 1024, 256,
+                                        [name = topic.name()](const std::string& line) {
+                                          log_event(name, line);
+                                        }}),
       counters_(topic),
-      ring_(topic.mapping().ring()),
-      lap_shift_(topic.mapping().lap_shift()),
-      alignment_(topic.config().frame_alignment),
-      capacity_(topic.config().capacity),
       topic_inode_(inode_of(topic.path())) {
   synced_at_end_ = log_.end();
 }
@@ -137,191 +105,23 @@ TopicRecorder::~TopicRecorder() = default;
 
 bool TopicRecorder::topic_gone() const { return inode_of(topic_.path()) != topic_inode_; }
 
-void TopicRecorder::append_padding(std::uint64_t from, std::uint64_t to) {
-  const std::uint64_t most = (std::uint64_t{1} << 29) & ~(alignment_ - 1);
-  while (from < to) {
-    const std::uint64_t length = std::min(to - from, most);
-    layout::FrameHeader h{};
-    h.commit =
-        layout::make_commit(layout::lap_of(from, lap_shift_), layout::FrameKind::kPadding, length);
-    const std::size_t at = chunk_.size();
-    chunk_.resize(at + length);
-    std::memset(chunk_.data() + at, 0, length);
-    std::memcpy(chunk_.data() + at, &h, sizeof h);
-    runs_.back().size += length;
-    from += length;
-  }
-}
-
-void TopicRecorder::on_message_in_place(const Message& m, bool lost) {
-  const std::uint64_t end =
-      m.offset + layout::frame_stride(m.key.size() + m.value.size(), alignment_);
-  if (runs_.empty() || lost || !runs_.back().in_ring) {
-    // Continue the log or the previous run, or start afresh after a loss. What lies between
-    // is padding; it may precede the reader's registration tail (which a stale producer could
-    // still overwrite), so it is written as padding of our own rather than from the ring.
-    std::uint64_t gap_from = m.offset;
-    if (!runs_.empty() && !lost) {
-      gap_from = runs_.back().start + runs_.back().size;
-    } else if (runs_.empty() && !log_.empty() && !force_new_run_ && !lost) {
-      gap_from = log_.end();
-    }
-    if (gap_from < m.offset) {
-      if (runs_.empty() || runs_.back().in_ring) {
-        Run padding;
-        padding.start = gap_from;
-        padding.offset = chunk_.size();
-        runs_.push_back(padding);
-      }
-      append_padding(gap_from, m.offset);
-    }
-    Run run;
-    run.start = m.offset;
-    run.in_ring = true;
-    runs_.push_back(run);
-  }
-  Run& run = runs_.back();
-  run.size = end - run.start;
-  run.has_sequence = true;
-  run.last_sequence = m.sequence;
-  force_new_run_ = false;
-}
-
-std::uint64_t TopicRecorder::pending_bytes() const noexcept {
-  std::uint64_t total = 0;
-  for (const Run& run : runs_) total += run.size;
-  return total;
-}
-
-void TopicRecorder::on_message(const Message& m) {
-  if (m.offset < skip_below_) return;  // the log has it already
-  // Bytes the reader skipped since the last message (lapped on an overwrite topic, or a
-  // producer that died mid-claim): the next run starts a new segment.
-  const bool lost = reader_->lost_bytes() != seen_lost_bytes_;
-  if (lost) {
-    log_event(topic_.name(), "the recorder lost " +
-                                 std::to_string(reader_->lost_bytes() - seen_lost_bytes_) +
-                                 " bytes before offset " + std::to_string(m.offset) +
-                                 "; they are missing from the log");
-    seen_lost_bytes_ = reader_->lost_bytes();
-  }
-  // The reader hands out a view into the ring when it read in place, else into its checked copy.
-  const auto* value = m.value.data();
-  if (in_place_ && value >= ring_ && value < ring_ + capacity_) {
-    on_message_in_place(m, lost);
-  } else {
-    on_message_copied(m, lost);
-  }
-}
-
-void TopicRecorder::on_message_copied(const Message& m, bool lost) {
-  const std::uint64_t expected =
-      runs_.empty() ? log_.end() : runs_.back().start + runs_.back().size;
-  auto buffer_run = [&](std::uint64_t start) {
-    Run run;
-    run.start = start;
-    run.offset = chunk_.size();
-    runs_.push_back(run);
-  };
-  if (runs_.empty() && log_.empty()) {
-    buffer_run(m.offset);  // the log's first frame
-  } else if (m.offset > expected && !lost && !force_new_run_) {
-    // Frames the reader skipped without losing them: padding (ring end, aborted claims).
-    if (runs_.empty() || runs_.back().in_ring) buffer_run(expected);
-    append_padding(expected, m.offset);
-  } else if (m.offset != expected || runs_.empty() || runs_.back().in_ring) {
-    buffer_run(m.offset);  // after a gap (a new segment), or the first frame of this chunk
-  }
-  force_new_run_ = false;
-  const std::uint64_t length = m.key.size() + m.value.size();
-  const std::uint64_t stride = layout::frame_stride(length, alignment_);
-  layout::FrameHeader h{};
-  h.commit =
-      layout::make_commit(layout::lap_of(m.offset, lap_shift_), layout::FrameKind::kData, length);
-  h.sequence = m.sequence;
-  h.timestamp_ns = m.timestamp_ns;
-  h.key_length = static_cast<std::uint32_t>(m.key.size());
-  const std::size_t at = chunk_.size();
-  chunk_.resize(at + stride);
-  std::byte* p = chunk_.data() + at;
-  std::memcpy(p, &h, sizeof h);
-  if (!m.key.empty()) std::memcpy(p + sizeof h, m.key.data(), m.key.size());
-  if (!m.value.empty()) std::memcpy(p + sizeof h + m.key.size(), m.value.data(), m.value.size());
-  std::memset(p + sizeof h + length, 0, stride - sizeof h - length);
-  Run& run = runs_.back();
-  run.size += stride;
-  run.has_sequence = true;
-  run.last_sequence = m.sequence;
-}
-
 bool TopicRecorder::flush_chunk(Clock::time_point now) {
-  std::size_t done = 0;
-  for (; done < runs_.size(); ++done) {
-    Run& run = runs_[done];
-    if (run.start < log_.end() && run.start + run.size > log_.end()) {
-      // A chunk split across segments was partly written before an error: the log holds
-      // those frames, continue after them.
-      const std::uint64_t written = log_.end() - run.start;
-      run.start += written;
-      run.size -= written;
-      if (!run.in_ring) run.offset += written;
-    }
-    if (run.size == 0) continue;
-    if (run.start < log_.end()) {  // cannot happen; never write a duplicate offset
-      fail("chunk at offset " + std::to_string(run.start) + " is behind the log's end " +
-               std::to_string(log_.end()),
-           now);
-      break;
-    }
-    const std::uint64_t end_before = log_.end();
-    Result<void> ok;
-    if (run.in_ring) {
-      // Straight from the ring: the frames stay there until we commit past them.
-      const std::uint64_t index = run.start & (capacity_ - 1);
-      const std::uint64_t first = std::min<std::uint64_t>(run.size, capacity_ - index);
-      const ConstBytes pieces[2] = {ConstBytes(ring_ + index, first),
-                                    ConstBytes(ring_, run.size - first)};
-      ok = log_.append(run.start, std::span<const ConstBytes>(pieces, 2),
-                       run.has_sequence ? &run.last_sequence : nullptr);
-    } else {
-      ok = log_.append(run.start, chunk_.data() + run.offset, run.size,
-                       run.has_sequence ? &run.last_sequence : nullptr);
-    }
-    if (!ok) {
-      fail(ok.error().message(), now);
-      if (log_.end() < end_before) {  // a failed sync at a roll cut the log back
-        reread_from_ring(now);
-        return false;
-      }
-      break;
-    }
+  const std::uint64_t end_before = log_.end();
+  auto ok = pump_.flush(sink_);
+  if (!ok) {
+    fail(ok.error().message(), now);
+    // A failed sync at a roll cut the log back: the pump reads it again from the ring.
+    if (log_.end() < end_before) reread_from_ring(now);
+    if (pump_.pending()) publish_counters();
+    return false;
   }
-  if (done == runs_.size()) {
-    chunk_.clear();
-    runs_.clear();
-    if (failing_) {
-      failing_ = false;
-      counters_.recovered();
-      log_event(topic_.name(),
-                "recording again; the log ends at offset " + std::to_string(log_.end()));
-    }
-    publish_counters();
-    return true;
+  if (failing_) {
+    failing_ = false;
+    counters_.recovered();
+    log_event(topic_.name(), "recording again; the log ends at offset " + std::to_string(log_.end()));
   }
-  // Keep the runs not written yet, for the retry.
-  if (done > 0) {
-    runs_.erase(runs_.begin(), runs_.begin() + static_cast<std::ptrdiff_t>(done));
-    std::size_t from = chunk_.size();
-    for (const Run& run : runs_) {
-      if (!run.in_ring) from = std::min(from, run.offset);
-    }
-    chunk_.erase(chunk_.begin(), chunk_.begin() + static_cast<std::ptrdiff_t>(from));
-    for (Run& run : runs_) {
-      if (!run.in_ring) run.offset -= from;
-    }
-    publish_counters();
-  }
-  return false;
+  publish_counters();
+  return true;
 }
 
 void TopicRecorder::fail(const std::string& message, Clock::time_point now) {
@@ -356,10 +156,7 @@ bool TopicRecorder::sync(Clock::time_point now) {
   // state's copy of the durable position is for operators and a check at recovery.
   // Producers may now overwrite what is durable (never: what reached the page cache).
   // Never below where the reader started: an empty log's end (0) is no position in the ring.
-  if (durable_ > committed_ && durable_ <= reader_->position()) {
-    reader_->commit_position(durable_, durable_messages_);
-    committed_ = durable_;
-  }
+  pump_.acknowledge(durable_, durable_messages_);
   synced_at_end_ = durable_;
   last_sync_ = now;
   publish_counters();
@@ -393,33 +190,26 @@ void TopicRecorder::reread_from_ring(Clock::time_point now) {
   // `overwrite` what the ring no longer holds is reported as a loss, as any lap.
   log_event(topic_.name(), "the log was cut back to offset " + std::to_string(log_.end()) +
                                " after a failed sync; reading again from offset " +
-                               std::to_string(committed_) + " in the ring");
+                               std::to_string(pump_.committed()) + " in the ring");
   if (auto ok = attach_reader(); !ok) fail(ok.error().message(), now);
 }
 
 bool TopicRecorder::step(Clock::time_point now) {
   if (failing_ && now < retry_at_) return false;
-  if (!reader_) {
+  if (!pump_.attached()) {
     if (auto ok = attach_reader(); !ok) {
       fail(ok.error().message(), now);
       return false;
     }
   }
   bool recorded = false;
-  if (!runs_.empty() && !flush_chunk(now)) return false;
-  for (int round = 0; round < 64; ++round) {
-    auto polled = reader_->poll([this](const Message& m) { on_message(m); }, kPollMessages);
-    if (!polled) {
-      fail(polled.error().message(), now);
-      break;
-    }
-    recorded = recorded || polled->messages > 0;
-    const std::uint64_t pending = pending_bytes();
-    if (polled->messages < kPollMessages || pending >= kChunkBytes || pending >= log_.room()) {
-      break;
-    }
+  if (pump_.pending() && !flush_chunk(now)) return false;
+  if (auto read = pump_.read(sink_); !read) {
+    fail(read.error().message(), now);
+  } else {
+    recorded = *read > 0;
   }
-  if (!runs_.empty() && !flush_chunk(now)) return recorded;
+  if (pump_.pending() && !flush_chunk(now)) return recorded;
 
   const std::uint64_t unsynced = log_.end() - synced_at_end_;
   bool due = false;
@@ -428,10 +218,10 @@ bool TopicRecorder::step(Clock::time_point now) {
     switch (config_.fsync) {
       case FsyncPolicy::never: due = true; break;
       case FsyncPolicy::interval:
-        due = since >= config_.fsync_interval || unsynced >= capacity_ / 2;
+        due = since >= config_.fsync_interval || unsynced >= topic_.config().capacity / 2;
         break;
       case FsyncPolicy::bytes:
-        due = unsynced >= config_.fsync_bytes || unsynced >= capacity_ / 2 ||
+        due = unsynced >= config_.fsync_bytes || unsynced >= topic_.config().capacity / 2 ||
               since >= std::chrono::seconds(1);
         break;
     }
@@ -466,7 +256,7 @@ bool TopicRecorder::step(Clock::time_point now) {
 
 void TopicRecorder::stop() {
   const auto now = Clock::now();
-  if (!reader_) {
+  if (!pump_.attached()) {
     counters_.detach();
     log_event(name(), "stopped; the log holds [" + std::to_string(log_.start()) + ", " +
                           std::to_string(log_.end()) + "), durable up to " +
@@ -475,10 +265,11 @@ void TopicRecorder::stop() {
   }
   // Read what is left, so a clean stop leaves nothing behind in the ring.
   for (int round = 0; round < 64 && !failing_; ++round) {
-    auto polled = reader_->poll([this](const Message& m) { on_message(m); }, kPollMessages);
-    if (!polled || polled->messages == 0) break;
+    auto read = pump_.read(sink_, 1);
+    if (!read || *read == 0) break;
+    if (pump_.pending() && !flush_chunk(now)) break;
   }
-  if (!runs_.empty()) flush_chunk(now);
+  if (pump_.pending()) flush_chunk(now);
   if (!failing_ || log_.end() > synced_at_end_) sync(now);
   refresh_groups();
   if (auto ok = write_state(true); !ok) log_event(name(), "error: " + ok.error().message());
@@ -486,7 +277,7 @@ void TopicRecorder::stop() {
   log_event(name(), "stopped; the log holds [" + std::to_string(log_.start()) + ", " +
                         std::to_string(log_.end()) + "), durable up to " +
                         std::to_string(durable_));
-  reader_.reset();
+  pump_.detach();
 }
 
 }  // namespace ringbus::bridge

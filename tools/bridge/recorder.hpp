@@ -12,10 +12,11 @@
 #include <vector>
 
 #include "bridge_config.hpp"
+#include "disk_log_sink.hpp"
+#include "frame_pump.hpp"
 #include "log_state.hpp"
 #include "recorder_counters.hpp"
 #include "ringbus/result.hpp"
-#include "ringbus/subscriber.hpp"
 #include "ringbus/topic.hpp"
 #include "topic_log.hpp"
 
@@ -43,24 +44,11 @@ class TopicRecorder {
   std::uint64_t durable() const noexcept { return durable_; }
 
  private:
-  struct Run {  // frames that continue the stream at `start`
-    std::uint64_t start = 0;
-    std::size_t offset = 0;  // in chunk_ (in_ring: unused)
-    std::size_t size = 0;
-    bool has_sequence = false;
-    std::uint64_t last_sequence = 0;
-    bool in_ring = false;  // the bytes are the ring's [start, start + size), held for us
-  };
   TopicRecorder(const Topic& topic, const BridgeConfig& config, TopicLog log);
   // (Re)attaches the bridge's persistent reader, resuming at its committed position, and
   // resets what was read but not written. Used at start and after a failed sync.
   Result<void> attach_reader();
   void reread_from_ring(Clock::time_point now);
-  std::uint64_t pending_bytes() const noexcept;
-  void on_message(const Message& m);
-  void on_message_in_place(const Message& m, bool lost);
-  void on_message_copied(const Message& m, bool lost);
-  void append_padding(std::uint64_t from, std::uint64_t to);
   bool flush_chunk(Clock::time_point now);
   bool sync(Clock::time_point now);
   void refresh_groups();
@@ -71,25 +59,10 @@ class TopicRecorder {
   Topic topic_;
   BridgeConfig config_;
   TopicLog log_;
-  std::optional<Subscriber> reader_;  // empty once stopped, or while it cannot attach
+  DiskLogSink sink_;
+  connect::FramePump pump_;
   RecorderCounters counters_;
-  // Block topics: the reader is durable, so frames it reads in place stay in the ring until we
-  // commit past them, and chunks are written straight from the ring. Frames it had to copy and
-  // check (overwrite topics; on block topics, those below its registration tail, which a
-  // producer that scanned before could still overwrite) are rebuilt from the message into
-  // chunk_.
-  bool in_place_ = false;
-  const std::byte* ring_ = nullptr;
-  std::uint32_t lap_shift_ = 0;
-  std::uint64_t alignment_ = 64;
-  std::uint64_t capacity_ = 0;
-  std::vector<std::byte> chunk_;
-  std::vector<Run> runs_;
-  std::uint64_t skip_below_ = 0;  // frames the log has already (a resume behind its end)
-  bool force_new_run_ = false;    // the reader resumed past the log's end: a gap, not padding
-  std::uint64_t seen_lost_bytes_ = 0;
   std::uint64_t durable_ = 0;
-  std::uint64_t committed_ = 0;  // the reader's published position; never moves back
   std::uint64_t durable_messages_ = 0;
   std::uint64_t synced_at_end_ = 0;  // log end at the last sync
   bool failing_ = false;

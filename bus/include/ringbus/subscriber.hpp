@@ -68,6 +68,19 @@ struct SubscriberOptions {
   bool manual_commit = false;
 };
 
+// One frame as it lies in the topic's stream, for connectors that move frames verbatim (the
+// bridge's disk log, forwarding to another host): same bytes, same offset on the other side.
+struct RawFrame {
+  Message message;  // the frame's message, as poll() would hand it out
+  // The frame's bytes from its header to the end of its value (frame_header_size + key + value;
+  // the slack up to the next frame boundary is not part of it).
+  ConstBytes bytes;
+  // True: the bytes lie in the ring and stay there, unchanged, until this reader commits past
+  // them (a durable manual_commit reader reading in place), so a sink may keep pointing at
+  // them. False: a checked copy or the disk log's mapping, valid only inside the handler call.
+  bool held = false;
+};
+
 struct PollResult {
   std::size_t messages = 0;         // messages handed to the handler
   std::uint64_t lost_bytes = 0;     // stream bytes skipped because the reader was lapped
@@ -100,6 +113,15 @@ class Subscriber {
   template <class F>
   Result<PollResult> poll(F&& handler, std::size_t max_messages = 64) noexcept {
     return poll_some(FunctionRef<void(const Message&)>(handler), max_messages);
+  }
+
+  // Like poll(), but hands each message's whole frame to handler(const RawFrame&). Padding
+  // frames are not handed out: the space between the end of one frame (rounded up to the
+  // topic's frame alignment) and the next frame's offset is padding, unless lost_bytes() grew.
+  template <class F>
+  Result<PollResult> poll_frames(F&& handler, std::size_t max_messages = 64) noexcept {
+    auto raw = [&](const Message& m) { handler(raw_frame(m)); };
+    return poll_some(FunctionRef<void(const Message&)>(raw), max_messages);
   }
 
   // Waits until a message is available (or the timeout passes: timed_out).
@@ -145,6 +167,7 @@ class Subscriber {
   bool pending_past_timeout() noexcept;
   bool data_available() const noexcept;
   void detach() noexcept;
+  RawFrame raw_frame(const Message& m) const noexcept;
   void store_position(std::uint64_t offset, std::uint64_t next_sequence) noexcept;
   // Disk log (subscriber_log.cpp).
   Result<void> poll_log(FunctionRef<void(const Message&)> handler, std::size_t max_messages,

@@ -217,6 +217,19 @@ void Subscriber::store_position(std::uint64_t offset, std::uint64_t next_sequenc
 
 // ---- reading ----------------------------------------------------------------------------
 
+RawFrame Subscriber::raw_frame(const Message& m) const noexcept {
+  // message_view() points the key just past the frame's header, wherever the frame was read:
+  // the ring, the checked copy or a log segment's mapping.
+  const std::byte* frame = m.key.data() - sizeof(FrameHeader);
+  RawFrame raw;
+  raw.message = m;
+  raw.bytes = ConstBytes(frame, sizeof(FrameHeader) + m.key.size() + m.value.size());
+  // Read in place only below the end of the ring: a durable reader's frames at or past safe_from_
+  // (checked reads use copy_, the log its own mapping).
+  raw.held = durable_ && manual_commit_ && frame >= ring_ && frame < ring_ + capacity_;
+  return raw;
+}
+
 void Subscriber::deliver(const Message& message, FunctionRef<void(const Message&)> handler,
                          PollResult& result) noexcept {
   if (lost_pending_) {
