@@ -22,6 +22,7 @@ std::string_view to_string(Errc code) noexcept {
     case Errc::aborted: return "aborted";
     case Errc::offset_out_of_range: return "offset_out_of_range";
     case Errc::io_error: return "io_error";
+    case Errc::read_only: return "read_only";
   }
   return "unknown";
 }

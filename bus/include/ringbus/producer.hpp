@@ -72,12 +72,27 @@ class Producer {
   Result<std::uint64_t> try_publish(ConstBytes key, ConstBytes value) noexcept;
   Result<std::uint64_t> publish(ConstBytes key, ConstBytes value, const Wait& wait = {});
 
+  // Producer acks (Kafka's `acks`): wait until the message at `offset` (as returned by commit or
+  // publish) is safe. wait_durable: fsynced to the topic's disk log by the ringbus-bridge that
+  // records it (its durable position passed the message). wait_mirrored: acknowledged by at
+  // least `receivers` hosts the topic is forwarded to (durable there if they record it). Both
+  // sleep in short naps (busy_spin spins). Errors: timed_out (saying how far the bridge got, or
+  // that none records or forwards the topic), invalid_argument (receivers is 0 or more than the
+  // topic's forward links).
+  Result<void> wait_durable(std::uint64_t offset, const Wait& wait) const;
+  Result<void> wait_mirrored(std::uint64_t offset, std::uint32_t receivers,
+                             const Wait& wait) const;
+
   const Topic& topic() const noexcept { return topic_; }
 
  private:
+  friend class MirrorWriter;
   // The claim itself: fills `claim` or sets `error` (would_block, too_large).
   bool claim_into(Claim& claim, std::size_t value_size, ConstBytes key, Errc& error) noexcept;
   void rescan_limit() noexcept;
+  // Errc{} when [end - capacity, end) may be (re)used now; would_block or corrupt otherwise.
+  Errc make_room(std::uint64_t end) noexcept;
+  Error read_only_error() const;
   // Errc{} when the space below `target` may be reused; would_block or corrupt otherwise.
   Errc reclaim(std::uint64_t target) noexcept;
   bool skip_stalled_claim(std::uint64_t position, std::uint64_t commit_word) noexcept;
@@ -94,6 +109,7 @@ class Producer {
   std::uint64_t max_message_ = 0;
   std::uint64_t alignment_ = 8;
   bool blocking_ = true;
+  bool read_only_ = false;  // a mirror: only its MirrorWriter writes
   std::uint64_t limit_ = 0;          // cached: slowest durable reader's position when last scanned
   std::uint64_t reclaimed_ = 0;      // cached: the header's reclaimed position
   std::uint64_t readers_epoch_ = 0;  // the header's readers_epoch at our last scan

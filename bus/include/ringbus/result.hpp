@@ -28,6 +28,7 @@ enum class Errc : std::uint8_t {
   aborted,              // a claim was turned into padding before it was committed
   offset_out_of_range,  // the requested offset is not (or no longer) available
   io_error,             // a system call failed
+  read_only,            // the topic is a mirror of another host's topic: only its bridge writes
 };
 
 // A short stable name for a code, e.g. "would_block".

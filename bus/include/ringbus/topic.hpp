@@ -49,6 +49,10 @@ struct TopicOptions {
   // continues the log's offsets, so offsets are never reused (ringbus-bridge does this).
   std::uint64_t start_position = 0;
   std::uint64_t start_sequence = 0;
+  // Non-empty: the topic is a mirror of a topic on another host ("HOST:PORT" of its source,
+  // at most 127 characters). Only a MirrorWriter (ringbus-bridge's receiver) writes into it;
+  // producers get read_only.
+  std::string mirror_of = {};
 };
 
 struct OpenOptions {
@@ -69,6 +73,7 @@ struct TopicConfig {
   std::uint32_t frame_alignment = 0;
   std::uint64_t start_position = 0;  // the stream's first offset (see TopicOptions)
   std::uint64_t start_sequence = 0;
+  std::string mirror_of;  // a mirror: "HOST:PORT" of its source; empty for an ordinary topic
 };
 
 // One attached (or persistent but detached) reader, as seen by describe. A queue group and each
@@ -119,6 +124,32 @@ struct RecorderInfo {
   std::uint64_t lag_bytes = 0;  // tail - recorded_position
 };
 
+// A mirror's receiving side (a topic created by ringbus-bridge --listen).
+struct MirrorInfo {
+  std::string source;     // "HOST:PORT" of the sending bridge
+  std::uint32_t pid = 0;  // the receiving bridge; 0 when none is attached
+  bool alive = false;
+  std::uint64_t applied_position = 0;  // frames below this are written into the ring
+  std::uint64_t applied_messages = 0;
+  std::int64_t last_contact_unix_ns = 0;  // last bytes from the source (0: never)
+};
+
+// One link of a topic forwarded to another host by ringbus-bridge --forward.
+struct ForwardInfo {
+  std::string destination;  // "HOST:PORT"
+  std::string state;        // "connecting", "streaming", "backing off", "failing", "stopped"
+  std::uint32_t pid = 0;    // the forwarding bridge; 0 when none is attached
+  bool alive = false;
+  std::uint64_t sent_position = 0;
+  std::uint64_t acked_position = 0;  // held by the receiver (durable there if it records)
+  std::uint64_t acked_messages = 0;
+  std::uint64_t lag_bytes = 0;  // tail - acked_position
+  std::uint64_t reconnects = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t errors = 0;
+  std::string last_error;
+};
+
 // A consistent-enough view of a topic's counters for tools and tests (fields are read one by
 // one while producers run).
 struct TopicSnapshot {
@@ -130,6 +161,8 @@ struct TopicSnapshot {
   std::uint64_t reaped_readers = 0;  // dead readers whose slots were freed
   std::vector<ReaderInfo> readers;
   std::optional<RecorderInfo> recorder;  // the topic's disk log, if a bridge records it
+  std::optional<MirrorInfo> mirror;      // set when the topic is a mirror of another host's
+  std::vector<ForwardInfo> forwards;     // links forwarding it to other hosts
 };
 
 // What holds producers of a block topic back: the durable reader or queue group furthest

@@ -54,7 +54,9 @@
 //   408   104  reserved (zero)
 //   512   512  RecorderCounters           ringbus-bridge    the topic's disk log, see below;
 //                                                         all zero until a bridge records it
-//  1024  3072  reserved (zero)
+//  1024   256  Mirror                     receiving bridge  see below; zero unless a mirror
+//  1280  2048  ForwardLink[8]             forwarding bridge see below; zero until forwarded
+//  3328   768  reserved (zero)
 //
 // RecorderCounters (at 512; written by the one bridge recording the topic, read by anyone)
 //   off  size  field                      notes
@@ -74,6 +76,35 @@
 //   640   128  last_error                 NUL-padded text, rewritten before recorder_errors
 //                                         grows (readers re-check the count around the copy)
 //   768   256  log_dir                    NUL-padded absolute path of <log_dir>/<topic>
+//
+// Mirror (at 1024; a topic that ringbus-bridge mirrors from another host, see
+// docs/formats/forward.md). `mirror` is written by the creator before `ready`; the rest by the
+// one receiving bridge.
+//  1024     4  mirror                     creator           0: an ordinary topic; 1: a mirror,
+//                                                         producers get read_only
+//  1028     4  receiver_pid               receiver          0: no bridge applying frames now
+//  1032     8  receiver_start_time        receiver          /proc/PID/stat field 22
+//  1040     8  applied_position           receiver          frames below are written (release)
+//  1048     8  applied_messages           receiver          sequence of the next message
+//  1056     8  last_contact_unix_ns       receiver          last bytes from the source
+//  1064    88  reserved (zero)
+//  1152   128  mirror_source              creator           NUL-padded "HOST:PORT" of the source
+//
+// Forward links (at 1280; kForwardLinks entries of 256 bytes, written by the bridge that forwards
+// the topic; an entry with destination "" is free)
+//   +0     4  pid                         0: no bridge forwarding on this link now
+//   +4     4  state                       0 none, 1 connecting, 2 streaming, 3 backing off,
+//                                         4 failing, 5 stopped
+//   +8     8  start_time                  /proc/PID/stat field 22 of pid
+//  +16     8  sent_position               stream bytes sent on the link
+//  +24     8  acked_position              acknowledged by the receiver (durable there if it
+//                                         records the mirror); release, read by wait_mirrored()
+//  +32     8  acked_messages              sequence of the next message after acked_position
+//  +40     8  reconnects
+//  +48     8  bytes_sent
+//  +56     8  errors                      failures so far; the last one's text is last_error
+//  +64    64  destination                 NUL-padded "HOST:PORT"
+// +128   128  last_error                  NUL-padded text, rewritten before errors grows
 #pragma once
 
 #include <atomic>
@@ -100,6 +131,36 @@ inline constexpr std::uint32_t kRecorderFailing = 2;
 inline constexpr std::uint32_t kRecorderStopped = 3;
 inline constexpr std::size_t kRecorderTextSize = 128;
 inline constexpr std::size_t kLogDirSize = 256;
+inline constexpr std::uint32_t kMirror = 1;
+inline constexpr std::size_t kMirrorSourceSize = 128;
+inline constexpr std::size_t kForwardLinks = 8;
+inline constexpr std::size_t kDestinationSize = 64;
+inline constexpr std::uint32_t kForwardNone = 0;
+inline constexpr std::uint32_t kForwardConnecting = 1;
+inline constexpr std::uint32_t kForwardStreaming = 2;
+inline constexpr std::uint32_t kForwardBackingOff = 3;
+inline constexpr std::uint32_t kForwardFailing = 4;
+inline constexpr std::uint32_t kForwardStopped = 5;
+
+// One forward link's counters (see the header diagram, at 1280 + 256 * i).
+struct ForwardLink {
+  std::uint32_t pid;
+  std::uint32_t state;
+  std::uint64_t start_time;
+  std::uint64_t sent_position;
+  std::uint64_t acked_position;
+  std::uint64_t acked_messages;
+  std::uint64_t reconnects;
+  std::uint64_t bytes_sent;
+  std::uint64_t errors;
+  char destination[kDestinationSize];
+  char last_error[kRecorderTextSize];
+};
+static_assert(sizeof(ForwardLink) == 256);
+static_assert(offsetof(ForwardLink, acked_position) == 24);
+static_assert(offsetof(ForwardLink, errors) == 56);
+static_assert(offsetof(ForwardLink, destination) == 64);
+static_assert(offsetof(ForwardLink, last_error) == 128);
 
 struct TopicHeader {
   // Cold, written once by the creator before `ready`.
@@ -153,7 +214,17 @@ struct TopicHeader {
   std::uint8_t reserved2[48];
   char last_error[kRecorderTextSize];
   char log_dir[kLogDirSize];
-  std::uint8_t reserved3[3072];
+  // Mirror (cold; written by the creator, then by the receiving bridge).
+  std::uint32_t mirror;
+  std::uint32_t receiver_pid;
+  std::uint64_t receiver_start_time;
+  std::uint64_t applied_position;
+  std::uint64_t applied_messages;
+  std::uint64_t last_contact_unix_ns;
+  std::uint8_t reserved3[88];
+  char mirror_source[kMirrorSourceSize];
+  ForwardLink forward[kForwardLinks];
+  std::uint8_t reserved4[768];
 };
 
 static_assert(std::is_standard_layout_v<TopicHeader>);
@@ -200,6 +271,14 @@ static_assert(offsetof(TopicHeader, last_error_unix_ns) == 576);
 static_assert(offsetof(TopicHeader, recorded_messages) == 584);
 static_assert(offsetof(TopicHeader, last_error) == 640);
 static_assert(offsetof(TopicHeader, log_dir) == 768);
+static_assert(offsetof(TopicHeader, mirror) == 1024);
+static_assert(offsetof(TopicHeader, receiver_pid) == 1028);
+static_assert(offsetof(TopicHeader, receiver_start_time) == 1032);
+static_assert(offsetof(TopicHeader, applied_position) == 1040);
+static_assert(offsetof(TopicHeader, applied_messages) == 1048);
+static_assert(offsetof(TopicHeader, last_contact_unix_ns) == 1056);
+static_assert(offsetof(TopicHeader, mirror_source) == 1152);
+static_assert(offsetof(TopicHeader, forward) == 1280);
 static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic_ref<std::uint32_t>::is_always_lock_free);
 

@@ -106,6 +106,7 @@ Producer::Producer(Topic topic) : topic_(std::move(topic)) {
   max_message_ = map.config().max_message;
   alignment_ = map.config().frame_alignment;
   blocking_ = map.config().policy == Policy::block;
+  read_only_ = !map.config().mirror_of.empty();
   stuck_timeout_ns_ = map.header().stuck_claim_timeout_ns;
 }
 
@@ -220,6 +221,33 @@ void Producer::rescan_limit() noexcept {
   limit_ = limit;
 }
 
+Errc Producer::make_room(std::uint64_t end) noexcept {
+  auto* header = static_cast<TopicHeader*>(header_);
+  // A durable reader or group registered since our last scan: scan now, so that only a claim
+  // already past this check when it registered can use a limit computed without it (instead
+  // of every claim up to a ring past the last scan).
+  // acquire: pairs with the seq_cst increment after the registration (acquire_slot()).
+  if (blocking_) {
+    const std::uint64_t epoch = atomic(header->readers_epoch).load(std::memory_order_acquire);
+    if (epoch != readers_epoch_) {
+      readers_epoch_ = epoch;
+      rescan_limit();
+    }
+  }
+  if (blocking_ && end > limit_ + capacity_) {
+    rescan_limit();
+    if (end > limit_ + capacity_) {
+      return Errc::would_block;
+    }
+  }
+  // Only when a producer stalled mid-claim a whole lap ago: the one case where an overwrite
+  // producer waits (see reclaim()).
+  if (end > reclaimed_ + capacity_) {
+    return reclaim(end - capacity_);
+  }
+  return Errc{};
+}
+
 Result<Claim> Producer::try_claim(std::size_t value_size, ConstBytes key) noexcept {
   Claim claim;
   if (Errc error{}; !claim_into(claim, value_size, key, error)) return error;
@@ -228,6 +256,10 @@ Result<Claim> Producer::try_claim(std::size_t value_size, ConstBytes key) noexce
 
 bool Producer::claim_into(Claim& claim, std::size_t value_size, ConstBytes key,
                           Errc& error) noexcept {
+  if (read_only_) [[unlikely]] {
+    error = Errc::read_only;
+    return false;
+  }
   if (value_size > max_message_ || key.size() > max_message_ - value_size) {
     error = Errc::too_large;
     return false;
@@ -251,31 +283,9 @@ bool Producer::claim_into(Claim& claim, std::size_t value_size, ConstBytes key,
     pad = index + stride > capacity_ ? capacity_ - index : 0;  // frames never wrap
     start = current.position + pad;
     const std::uint64_t end = start + stride;
-    // A durable reader or group registered since our last scan: scan now, so that only a claim
-    // already past this check when it registered can use a limit computed without it (instead
-    // of every claim up to a ring past the last scan).
-    // acquire: pairs with the seq_cst increment after the registration (acquire_slot()).
-    if (blocking_) {
-      const std::uint64_t epoch = atomic(header->readers_epoch).load(std::memory_order_acquire);
-      if (epoch != readers_epoch_) {
-        readers_epoch_ = epoch;
-        rescan_limit();
-      }
-    }
-    if (blocking_ && end > limit_ + capacity_) {
-      rescan_limit();
-      if (end > limit_ + capacity_) {
-        error = Errc::would_block;
-        return false;
-      }
-    }
-    // Only when a producer stalled mid-claim a whole lap ago: the one case where an overwrite
-    // producer waits (see reclaim()).
-    if (end > reclaimed_ + capacity_) {
-      if (const Errc failed = reclaim(end - capacity_); failed != Errc{}) {
-        error = failed;
-        return false;
-      }
+    if (const Errc failed = make_room(end); failed != Errc{}) {
+      error = failed;
+      return false;
     }
     detail::TailPair next{end, current.messages + 1};
     detail::TailPair seen = detail::cas_tail(&header->tail_position, current, next);
@@ -327,6 +337,7 @@ Result<Claim> Producer::claim(std::size_t value_size, ConstBytes key, const Wait
     auto claimed = try_claim(value_size, key);
     if (claimed) return claimed;
     if (claimed.code() == Errc::corrupt) return corrupt_error();
+    if (claimed.code() == Errc::read_only) return read_only_error();
     if (claimed.code() != Errc::would_block) return claimed;
     if (wait.kind == WaitKind::busy_spin && (spins & 1023) != 0) {
       detail::cpu_relax();
@@ -365,6 +376,13 @@ Error Producer::corrupt_error() const {
                    "); delete and re-create the topic");
 }
 
+Error Producer::read_only_error() const {
+  return Error(Errc::read_only, "topic '" + topic_.name() + "' is a mirror of " +
+                                    topic_.config().mirror_of +
+                                    ": only the ringbus-bridge that receives it writes into it; "
+                                    "publish on the source host");
+}
+
 Error Producer::blocked_error(std::int64_t waited_ns) const {
   std::string text = "no space in topic '" + topic_.name() + "' (waited " +
                      std::to_string(waited_ns / 1'000'000) + " ms)";
@@ -375,6 +393,80 @@ Error Producer::blocked_error(std::int64_t waited_ns) const {
             "topic's stuck-claim timeout)";
   }
   return Error(Errc::timed_out, std::move(text));
+}
+
+namespace {
+
+// Waits until safe_past() is past `offset`: spins (busy_spin), or naps growing to 2 ms. Returns
+// false at the timeout.
+template <class F>
+bool wait_until_past(std::uint64_t offset, const Wait& wait, F safe_past) {
+  constexpr std::int64_t kMinNapNs = 20'000;
+  constexpr std::int64_t kMaxNapNs = 2'000'000;
+  const std::int64_t start = detail::monotonic_ns();
+  std::int64_t nap = kMinNapNs;
+  for (std::uint64_t spins = 0;; ++spins) {
+    if (safe_past() > offset) return true;
+    const std::int64_t now = detail::monotonic_ns();
+    if (now - start >= wait.timeout.count()) return false;
+    if (wait.kind == WaitKind::busy_spin || spins < 64) {
+      detail::cpu_relax();
+      continue;
+    }
+    const std::int64_t ns = std::min(nap, wait.timeout.count() - (now - start));
+    timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+    nanosleep(&ts, nullptr);
+    nap = std::min(nap * 2, kMaxNapNs);
+  }
+}
+
+}  // namespace
+
+Result<void> Producer::wait_durable(std::uint64_t offset, const Wait& wait) const {
+  auto& h = *static_cast<TopicHeader*>(header_);
+  // acquire: pairs with the bridge's release store of the durable position after its fsync.
+  auto durable = [&] { return atomic(h.durable_position).load(std::memory_order_acquire); };
+  if (wait_until_past(offset, wait, durable)) return {};
+  const auto snap = topic_.snapshot();
+  std::string why = !snap.recorder || !snap.recorder->alive
+                        ? "no ringbus-bridge records topic '" + topic_.name() + "' now"
+                        : "its ringbus-bridge has made it durable up to offset " +
+                              std::to_string(snap.recorder->durable_position) + " (" +
+                              snap.recorder->state + ")";
+  return Error(Errc::timed_out, "offset " + std::to_string(offset) + " of topic '" +
+                                    topic_.name() + "' is not durable yet: " + why);
+}
+
+Result<void> Producer::wait_mirrored(std::uint64_t offset, std::uint32_t receivers,
+                                     const Wait& wait) const {
+  if (receivers == 0 || receivers > layout::kForwardLinks) {
+    return Error(Errc::invalid_argument, "wait_mirrored: receivers must be 1 to " +
+                                             std::to_string(layout::kForwardLinks));
+  }
+  auto& h = *static_cast<TopicHeader*>(header_);
+  // The `receivers`-th highest acknowledged position over the topic's forward links.
+  auto acked = [&] {
+    std::uint64_t best[layout::kForwardLinks] = {};
+    std::size_t n = 0;
+    for (auto& link : h.forward) {
+      if (atomic(link.destination[0]).load(std::memory_order_relaxed) == '\0') continue;
+      // acquire: pairs with the forwarder's release store once the receiver acknowledged.
+      best[n++] = atomic(link.acked_position).load(std::memory_order_acquire);
+    }
+    if (n < receivers) return std::uint64_t{0};
+    std::sort(best, best + n, std::greater<>());
+    return best[receivers - 1];
+  };
+  if (wait_until_past(offset, wait, acked)) return {};
+  std::string links;
+  for (const ForwardInfo& f : topic_.snapshot().forwards) {
+    links += (links.empty() ? "" : ", ") + f.destination + " acknowledged up to " +
+             std::to_string(f.acked_position) + " (" + f.state + ")";
+  }
+  if (links.empty()) links = "no ringbus-bridge forwards topic '" + topic_.name() + "'";
+  return Error(Errc::timed_out, "offset " + std::to_string(offset) + " of topic '" +
+                                    topic_.name() + "' is not held by " +
+                                    std::to_string(receivers) + " receiver(s) yet: " + links);
 }
 
 Result<std::uint64_t> Producer::try_publish(ConstBytes key, ConstBytes value) noexcept {

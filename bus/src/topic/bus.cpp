@@ -53,6 +53,10 @@ Result<void> validate_options(const TopicOptions& o) {
   if (o.mode != 0600 && o.mode != 0640 && o.mode != 0660) {
     return fail("mode must be 0600, 0640 or 0660");
   }
+  if (o.mirror_of.size() >= layout::kMirrorSourceSize) {
+    return fail("mirror source '" + o.mirror_of + "' is longer than " +
+                std::to_string(layout::kMirrorSourceSize - 1) + " characters");
+  }
   if (o.start_position % o.frame_alignment != 0 || o.start_position > (std::uint64_t{1} << 62)) {
     return fail("start position " + std::to_string(o.start_position) +
                 " must be a multiple of the frame alignment below 2^62");
@@ -122,6 +126,13 @@ void write_header(layout::TopicHeader& h, const TopicOptions& o, std::uint64_t f
   h.tail_position = o.start_position;
   h.tail_messages = o.start_sequence;
   h.reclaimed = o.start_position;
+  h.applied_position = o.start_position;
+  h.applied_messages = o.start_sequence;
+  if (!o.mirror_of.empty()) {
+    h.mirror = layout::kMirror;
+    std::memcpy(h.mirror_source, o.mirror_of.data(),
+                std::min(o.mirror_of.size(), layout::kMirrorSourceSize - 1));
+  }
   // No ordering needed: this is a local copy, and the file becomes visible under its topic
   // name only at the rename, after the whole header has been written.
   h.ready = layout::kReady;

@@ -71,6 +71,65 @@ std::optional<RecorderInfo> read_recorder(const layout::TopicHeader& h, std::uin
   return r;
 }
 
+// The receiving side of a mirror.
+std::optional<MirrorInfo> read_mirror(const layout::TopicHeader& h, const TopicConfig& config) {
+  using detail::atomic;
+  auto relaxed = std::memory_order_relaxed;
+  auto& hm = const_cast<layout::TopicHeader&>(h);
+  if (config.mirror_of.empty()) return std::nullopt;
+  MirrorInfo m;
+  m.source = config.mirror_of;
+  m.pid = atomic(hm.receiver_pid).load(relaxed);
+  m.alive = m.pid != 0 && detail::is_alive(m.pid, atomic(hm.receiver_start_time).load(relaxed));
+  // acquire: pairs with the receiver's release store after it wrote the frames.
+  m.applied_position = atomic(hm.applied_position).load(std::memory_order_acquire);
+  m.applied_messages = atomic(hm.applied_messages).load(relaxed);
+  m.last_contact_unix_ns = static_cast<std::int64_t>(atomic(hm.last_contact_unix_ns).load(relaxed));
+  return m;
+}
+
+std::string_view forward_state_name(std::uint32_t state) {
+  switch (state) {
+    case layout::kForwardConnecting: return "connecting";
+    case layout::kForwardStreaming: return "streaming";
+    case layout::kForwardBackingOff: return "backing off";
+    case layout::kForwardFailing: return "failing";
+    case layout::kForwardStopped: return "stopped";
+    default: return "none";
+  }
+}
+
+std::vector<ForwardInfo> read_forwards(const layout::TopicHeader& h, std::uint64_t tail) {
+  using detail::atomic;
+  auto relaxed = std::memory_order_relaxed;
+  std::vector<ForwardInfo> links;
+  for (const layout::ForwardLink& link : h.forward) {
+    auto& lm = const_cast<layout::ForwardLink&>(link);
+    ForwardInfo f;
+    f.destination = detail::read_fixed_text(link.destination, layout::kDestinationSize);
+    if (f.destination.empty()) continue;
+    f.state = std::string(forward_state_name(atomic(lm.state).load(relaxed)));
+    f.pid = atomic(lm.pid).load(relaxed);
+    f.alive = f.pid != 0 && detail::is_alive(f.pid, atomic(lm.start_time).load(relaxed));
+    f.sent_position = atomic(lm.sent_position).load(relaxed);
+    // acquire: pairs with the forwarder's release store (acked_messages is written before).
+    f.acked_position = atomic(lm.acked_position).load(std::memory_order_acquire);
+    f.acked_messages = atomic(lm.acked_messages).load(relaxed);
+    f.reconnects = atomic(lm.reconnects).load(relaxed);
+    f.bytes_sent = atomic(lm.bytes_sent).load(relaxed);
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      // acquire: pairs with the release increment after the bridge wrote last_error.
+      std::uint64_t before = atomic(lm.errors).load(std::memory_order_acquire);
+      f.last_error = detail::read_fixed_text(link.last_error, layout::kRecorderTextSize);
+      f.errors = before;
+      if (atomic(lm.errors).load(std::memory_order_acquire) == before) break;
+    }
+    f.lag_bytes = tail > f.acked_position ? tail - f.acked_position : 0;
+    links.push_back(std::move(f));
+  }
+  return links;
+}
+
 std::string group_name(std::string_view slot_name) {
   constexpr std::string_view kPrefix = "group:";
   if (slot_name.substr(0, kPrefix.size()) == kPrefix) slot_name.remove_prefix(kPrefix.size());
@@ -91,6 +150,8 @@ TopicSnapshot Topic::snapshot() const {
   snap.aborted_claims = atomic(h.aborted_claims).load(relaxed);
   snap.reaped_readers = atomic(h.reaped_readers).load(relaxed);
   snap.recorder = read_recorder(h, snap.tail);
+  snap.mirror = read_mirror(h, snap.config);
+  snap.forwards = read_forwards(h, snap.tail);
   std::vector<std::uint32_t> member_groups;  // per reader: its group's slot (members only)
   for (std::uint32_t i = 0; i < snap.config.max_readers; ++i) {
     auto& s = map_->slot(i);

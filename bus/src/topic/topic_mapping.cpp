@@ -13,6 +13,7 @@
 #include <boost/interprocess/exceptions.hpp>
 
 #include "ring/atomics.hpp"
+#include "topic/recorder_fields.hpp"
 
 namespace ringbus::detail {
 namespace {
@@ -132,6 +133,11 @@ Result<TopicConfig> TopicMapping::validate(const TopicHeader& h, std::uint64_t f
   c.frame_alignment = h.frame_alignment;
   c.start_position = h.base_position;
   c.start_sequence = h.base_messages;
+  if (h.mirror != 0) {
+    if (h.mirror != layout::kMirror) return bad(path, "unknown mirror mark " + std::to_string(h.mirror));
+    c.mirror_of = detail::read_fixed_text(h.mirror_source, layout::kMirrorSourceSize);
+    if (c.mirror_of.empty()) c.mirror_of = "?";
+  }
   return c;
 }
 
