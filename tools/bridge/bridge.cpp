@@ -23,6 +23,13 @@ namespace {
 // Sleep when no recorder found anything: short enough for latency-insensitive recording, long
 // enough to leave the core alone when the bus is idle.
 constexpr auto kIdleSleep = std::chrono::microseconds(200);
+// With nothing to record the loop only scans for topics.
+constexpr auto kNothingToRecordSleep = std::chrono::milliseconds(20);
+
+std::uint64_t inode_of(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_ino) : 0;
+}
 
 }  // namespace
 
@@ -168,13 +175,52 @@ void Bridge::scan(Clock::time_point now) {
     report_once("", topics.error().message());
     return;
   }
-  if (config_.restore_topics) restore_lost_topics(*topics, now);
+  if (config_.restore_topics && !config_.log_dir.empty()) restore_lost_topics(*topics, now);
   topics = bus_.list_topics();
   if (!topics) return;
   for (const std::string& name : *topics) {
     if (!wanted(name) || recorders_.count(name) != 0) continue;
     if (auto it = retry_at_.find(name); it != retry_at_.end() && now < it->second) continue;
     start_recorder(name, now);
+  }
+  scan_forwards(*topics);
+}
+
+void Bridge::scan_forwards(const std::vector<std::string>& topics) {
+  // Links whose topic was deleted or replaced stop (a new file is picked up below).
+  for (auto it = forwards_.begin(); it != forwards_.end();) {
+    const std::string path = bus_.directory() + "/" + it->first.topic;
+    if (inode_of(path) != it->second.inode) {
+      log_event(it->first.topic, "the topic was removed; forwarding to " + it->first.to + " stops");
+      it = forwards_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const ForwardRule& rule : config_.forward) {
+    for (const std::string& name : topics) {
+      const bool match = std::any_of(rule.topics.begin(), rule.topics.end(), [&](const auto& p) {
+        return ::fnmatch(p.c_str(), name.c_str(), 0) == 0;
+      });
+      if (!match || forwards_.count(ForwardKey{name, rule.to}) != 0) continue;
+      auto topic = bus_.open_topic(name);
+      if (!topic) {
+        if (topic.error().code() != Errc::not_found) report_once(name, topic.error().message());
+        continue;
+      }
+      ForwarderOptions options;
+      options.destination = rule.to;
+      options.key = config_.key;
+      options.link_timeout = config_.link_timeout;
+      options.reader_name = forward_reader_name(config_.reader_name, rule.to);
+      options.log_covers = wanted(name) && !config_.log_dir.empty();
+      RunningForward running;
+      running.inode = inode_of(topic->path());
+      running.forwarder = std::make_unique<Forwarder>(*topic, options);
+      log_event(name, "forwarding to " + rule.to +
+                          (options.log_covers ? " (old frames from the disk log)" : ""));
+      forwards_[ForwardKey{name, rule.to}] = std::move(running);
+    }
   }
 }
 
@@ -186,8 +232,19 @@ int Bridge::run(const std::atomic<bool>& stop) {
     }
     log_event("", "recording thread pinned to core " + std::to_string(*config_.cpu));
   }
-  log_event("", "started: bus " + bus_.directory() + ", logs in " + config_.log_dir + ", fsync " +
-                    std::string(to_string(config_.fsync)));
+  log_event("", "started: bus " + bus_.directory() +
+                    (config_.log_dir.empty()
+                         ? std::string(", recording nothing")
+                         : ", logs in " + config_.log_dir + ", fsync " +
+                               std::string(to_string(config_.fsync))));
+  if (!config_.listen.address.empty()) {
+    auto receiver = Receiver::start(config_, bus_);
+    if (!receiver) {
+      log_event("", "error: " + receiver.error().message());
+      return 1;
+    }
+    receiver_ = std::move(*receiver);
+  }
   Clock::time_point next_scan{};
   // relaxed: a flag set by the signal handler; nothing else is published through it.
   while (!stop.load(std::memory_order_relaxed)) {
@@ -198,8 +255,18 @@ int Bridge::run(const std::atomic<bool>& stop) {
     }
     bool busy = false;
     for (auto& [name, recorder] : recorders_) busy = recorder->step(now) || busy;
-    if (!busy) std::this_thread::sleep_for(kIdleSleep);
+    if (!busy) {
+      if (recorders_.empty()) {
+        std::this_thread::sleep_for(kNothingToRecordSleep);
+      } else {
+        std::this_thread::sleep_for(kIdleSleep);
+      }
+    }
   }
+  // Forwarders and the receiver first: they stop at once; the recorders then flush.
+  for (auto& [key, running] : forwards_) running.forwarder->request_stop();
+  forwards_.clear();
+  receiver_.reset();
   for (auto& [name, recorder] : recorders_) recorder->stop();
   recorders_.clear();
   log_event("", "stopped");

@@ -1,6 +1,7 @@
 // The bridge's main loop: find the topics to record (names or globs; topics created later are
 // picked up), run one recorder per topic, restore topics lost from the bus directory from their
-// logs, retry what failed, and stop cleanly with a final durable flush.
+// logs, retry what failed, and stop cleanly with a final durable flush. Forwarders (one thread per
+// topic and destination) and the receiver (--listen) run beside it.
 #pragma once
 
 #include <atomic>
@@ -11,6 +12,8 @@
 #include <string>
 
 #include "bridge_config.hpp"
+#include "forwarder.hpp"
+#include "receiver.hpp"
 #include "recorder.hpp"
 #include "ringbus/topic.hpp"
 
@@ -29,6 +32,17 @@ class Bridge {
   void restore_lost_topics(const std::vector<std::string>& present, Clock::time_point now);
   bool wanted(const std::string& topic) const;
   void report_once(const std::string& topic, const std::string& message);
+  void scan_forwards(const std::vector<std::string>& topics);
+
+  struct ForwardKey {
+    std::string topic;
+    std::string to;
+    auto operator<=>(const ForwardKey&) const = default;
+  };
+  struct RunningForward {
+    std::unique_ptr<Forwarder> forwarder;
+    std::uint64_t inode = 0;  // of the topic file: a new file is a new topic
+  };
 
   BridgeConfig config_;
   Bus bus_;
@@ -38,6 +52,8 @@ class Bridge {
   // Topics removed while this bridge ran: deliberately, so they are not restored from their
   // logs (a topic missing when the bridge starts, after a reboot, is).
   std::set<std::string> removed_;
+  std::unique_ptr<Receiver> receiver_;
+  std::map<ForwardKey, RunningForward> forwards_;
 };
 
 }  // namespace ringbus::bridge

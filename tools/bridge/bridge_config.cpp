@@ -243,8 +243,12 @@ Result<BridgeConfig> load_config_file(const std::string& path) {
 }
 
 Result<void> validate_config(const BridgeConfig& c) {
-  if (c.log_dir.empty()) return invalid("no log directory: set log_dir or --log-dir");
-  if (c.record.empty()) return invalid("no topics to record: set record or --record");
+  if (c.record.empty() && c.listen.address.empty() && c.forward.empty()) {
+    return invalid("nothing to do: set record/--record, listen/--listen or forward/--forward");
+  }
+  if (!c.record.empty() && c.log_dir.empty()) {
+    return invalid("no log directory: set log_dir or --log-dir");
+  }
   if (c.segment_bytes < 4096) return invalid("segment_bytes must be at least 4KiB");
   if (c.fsync == FsyncPolicy::bytes && c.fsync_bytes == 0) {
     return invalid("fsync bytes must be positive");

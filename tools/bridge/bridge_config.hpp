@@ -19,6 +19,15 @@ enum class FsyncPolicy : std::uint8_t {
   bytes,     // fdatasync once fsync_bytes more were written
 };
 
+struct ForwardRule {
+  std::vector<std::string> topics;  // topic names or shell globs
+  std::string to;                   // "HOST:PORT" of a receiving ringbus-bridge
+};
+struct ListenConfig {
+  std::string address;                   // "HOST:PORT"; empty: not listening
+  std::vector<std::string> accept{"*"};  // topic names or globs a sender may mirror here
+};
+
 struct BridgeConfig {
   std::string bus_dir;              // empty: $RINGBUS_DIR, else /dev/shm/ringbus-$UID
   std::string log_dir;              // required: <log_dir>/<topic>/ per recorded topic
@@ -34,6 +43,11 @@ struct BridgeConfig {
   std::chrono::milliseconds retry_interval{1000};  // after a failed write or open
   std::optional<std::int64_t> cpu;  // pin the recording thread to this core (hwloc)
   bool restore_topics = true;  // re-create a recorded topic missing from the bus directory
+  ListenConfig listen;
+  std::vector<ForwardRule> forward;
+  std::string key_file;  // pre-shared key file for links (both sides); empty: none
+  std::string key;       // its contents, loaded by validate/load (never printed)
+  std::chrono::milliseconds link_timeout{10000};  // no bytes from a peer for this long: drop the link
 };
 
 // Reads a TOML configuration file. Errors: not_found, invalid_argument (with the file, line and

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -56,6 +58,11 @@ int main(int argc, char** argv) {
   std::int64_t cpu = -1;
   std::string retry_interval;
   bool no_restore = false;
+  std::string listen;
+  std::vector<std::string> accept;
+  std::vector<std::string> forward;
+  std::string key_file;
+  std::string link_timeout;
   app.add_option("--config", config_path, "TOML configuration file");
   app.add_option("--bus-dir", bus_dir,
                  "Bus directory (default: $RINGBUS_DIR or /dev/shm/ringbus-$UID)");
@@ -73,6 +80,11 @@ int main(int argc, char** argv) {
   app.add_option("--retry-interval", retry_interval, "Wait after a failed write or open (1s)");
   app.add_flag("--no-restore", no_restore,
                "Do not re-create recorded topics missing from the bus directory");
+  app.add_option("--listen", listen, "Receive mirrors on HOST:PORT (a bare PORT: 127.0.0.1)");
+  app.add_option("--accept", accept, "Topic name or glob a sender may mirror here (repeatable)");
+  app.add_option("--forward", forward, "GLOB=HOST:PORT: forward matching topics (repeatable)");
+  app.add_option("--key-file", key_file, "Pre-shared key file for links (mode 0600)");
+  app.add_option("--link-timeout", link_timeout, "Drop a silent link after this long (10s)");
   CLI11_PARSE(app, argc, argv);
 
   bridge::BridgeConfig config;
@@ -88,6 +100,26 @@ int main(int argc, char** argv) {
   if (!reader_name.empty()) config.reader_name = reader_name;
   if (cpu != -1) config.cpu = cpu;  // -1: not pinned; other values are checked
   if (no_restore) config.restore_topics = false;
+  if (!listen.empty()) {
+    config.listen.address = listen.find(':') == std::string::npos ? "127.0.0.1:" + listen
+                            : listen.front() == ':'                ? "127.0.0.1" + listen
+                                                                   : listen;
+  }
+  if (!accept.empty()) config.listen.accept = accept;
+  for (const std::string& f : forward) {
+    const auto eq = f.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == f.size()) {
+      return fail("--forward " + f + ": expected GLOB=HOST:PORT");
+    }
+    config.forward.push_back(bridge::ForwardRule{{f.substr(0, eq)}, f.substr(eq + 1)});
+  }
+  if (!key_file.empty()) config.key_file = key_file;
+  if (!config.key_file.empty()) {
+    std::ifstream in(config.key_file, std::ios::binary);
+    if (!in) return fail("cannot read key file " + config.key_file);
+    config.key.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (config.key.size() < 16) return fail("key file " + config.key_file + " holds fewer than 16 bytes");
+  }
   auto size_flag = [](const std::string& text, const char* what, std::uint64_t& out) {
     if (text.empty()) return Result<void>{};
     if (text == "0") {  // "no limit" where a limit is optional (retention)
@@ -113,7 +145,8 @@ int main(int argc, char** argv) {
                   duration_flag(fsync_interval, "--fsync-interval", config.fsync_interval),
                   duration_flag(retention_age, "--retention-age", config.retention_age),
                   duration_flag(scan_interval, "--scan-interval", config.scan_interval),
-                  duration_flag(retry_interval, "--retry-interval", config.retry_interval)}) {
+                  duration_flag(retry_interval, "--retry-interval", config.retry_interval),
+                  duration_flag(link_timeout, "--link-timeout", config.link_timeout)}) {
     if (!ok) return fail(ok.error().message());
   }
   if (!fsync.empty()) {
@@ -123,7 +156,9 @@ int main(int argc, char** argv) {
   }
   if (auto ok = bridge::validate_config(config); !ok) return fail(ok.error().message());
   // Readers find the log through the path the bridge publishes, from any working directory.
-  config.log_dir = std::filesystem::absolute(config.log_dir).lexically_normal().string();
+  if (!config.log_dir.empty()) {
+    config.log_dir = std::filesystem::absolute(config.log_dir).lexically_normal().string();
+  }
   while (config.log_dir.size() > 1 && config.log_dir.back() == '/') config.log_dir.pop_back();
 
   bridge::Bridge bridge(std::move(config));

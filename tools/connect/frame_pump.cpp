@@ -76,6 +76,11 @@ std::uint64_t FramePump::next_sequence() const noexcept {
   return reader_ ? reader_->next_sequence() : 0;
 }
 
+Result<void> FramePump::wait(const Wait& wait) {
+  if (!reader_) return Error(Errc::invalid_argument, "the pump is not attached");
+  return reader_->wait(wait);
+}
+
 std::uint64_t FramePump::pending_bytes() const noexcept {
   std::uint64_t total = 0;
   for (const Run& run : runs_) total += run.size;

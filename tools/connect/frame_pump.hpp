@@ -48,6 +48,8 @@ class FramePump {
   // sink's end moved back, the pump re-attaches at its committed position (and says so).
   Result<void> flush(FrameSink& sink);
   bool pending() const noexcept { return !runs_.empty(); }
+  // Waits until the reader has something to read (Subscriber::wait). Errors: timed_out.
+  Result<void> wait(const Wait& wait);
   std::uint64_t pending_bytes() const noexcept;
 
   // The sink made everything before `position` safe; the next message there has sequence number

@@ -1,0 +1,407 @@
+// Forwarder: one link's session loop. The pump reads the topic and hands runs of frames to the
+// LinkSink, which batches them into DATA messages; acknowledgements from the receiver commit the
+// pump's reader. Every wait is bounded: the topic's futex while all is acknowledged, poll(2) on
+// the socket while acknowledgements are due.
+#include "forwarder.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+#include "event_log.hpp"
+#include "forward_counters.hpp"
+#include "frame_pump.hpp"
+#include "link_auth.hpp"
+#include "link_protocol.hpp"
+#include "link_socket.hpp"
+
+namespace ringbus::bridge {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr std::uint64_t kBatchBytes = 1U << 20;  // a DATA message carries at most this much
+constexpr milliseconds kMinBackoff{100};
+constexpr milliseconds kMaxBackoff{5000};
+
+// Frames on their way to the receiver: one DATA batch at a time, copied out of the ring (the
+// reader commits only what the receiver acknowledged, so a lost connection loses nothing).
+class LinkSink final : public connect::FrameSink {
+ public:
+  void reset(bool known, std::uint64_t end) {
+    known_ = known;
+    end_ = end;
+    frames_.clear();
+  }
+  bool empty() const override { return !known_; }
+  std::uint64_t end() const override { return end_; }
+  std::uint64_t room() const override {
+    return frames_.size() >= kBatchBytes ? 0 : kBatchBytes - frames_.size();
+  }
+  Result<void> append(const connect::FrameRun& run) override {
+    if (known_ && run.start != end_) {
+      return Error(Errc::offset_out_of_range,
+                   "offsets [" + std::to_string(end_) + ", " + std::to_string(run.start) +
+                       ") are lost on this host (overwritten and not in a disk log), so the "
+                       "mirror cannot continue without a gap");
+    }
+    if (!frames_.empty() && frames_.size() + run.size > kBatchBytes) return Errc::would_block;
+    if (frames_.empty()) batch_start_ = run.start;
+    for (ConstBytes piece : run.pieces) frames_.insert(frames_.end(), piece.begin(), piece.end());
+    end_ = run.start + run.size;
+    known_ = true;
+    return {};
+  }
+  bool has_batch() const { return !frames_.empty(); }
+  std::uint64_t batch_start() const { return batch_start_; }
+  const std::vector<std::byte>& batch() const { return frames_; }
+  void batch_sent() { frames_.clear(); }
+
+ private:
+  bool known_ = false;
+  std::uint64_t end_ = 0;
+  std::uint64_t batch_start_ = 0;
+  std::vector<std::byte> frames_;
+};
+
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0) return "?";
+  return name;
+}
+
+}  // namespace
+
+std::string forward_reader_name(const std::string& base, const std::string& destination) {
+  std::string name = base + "-to-";
+  for (char c : destination) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    name.push_back(ok ? c : '-');
+  }
+  return name.substr(0, 200);
+}
+
+struct Forwarder::Impl {
+  Impl(const Topic& t, ForwarderOptions o)
+      : topic(t),
+        options(std::move(o)),
+        pump(t, connect::PumpOptions{options.reader_name,
+                                     options.log_covers ? Durability::lossy : Durability::durable,
+                                     kBatchBytes, 256,
+                                     [this](const std::string& line) { event(line); }}) {}
+
+  void event(const std::string& line) {
+    log_event(topic.name(), "forward to " + options.destination + ": " + line);
+  }
+  // One line per distinct failure, not one per retry.
+  void failure(const std::string& message, bool backing_off) {
+    if (counters) {
+      counters->failed(message);
+      counters->state(backing_off ? LinkState::backing_off : LinkState::failing);
+    }
+    if (message != last_failure) event(message + (backing_off ? " (retrying)" : ""));
+    last_failure = message;
+  }
+  void run();
+  Result<void> session();
+  Result<void> handshake(LinkSocket& socket, LinkDecoder& decoder, Welcome& welcome);
+  Result<LinkMessage> read_message(LinkSocket& socket, LinkDecoder& decoder, milliseconds timeout);
+  Result<void> resume(const Welcome& welcome);
+  Result<void> stream(LinkSocket& socket, LinkDecoder& decoder, const Welcome& welcome);
+  Result<void> on_message(const LinkMessage& m, const Welcome& welcome);
+  std::uint64_t earliest_available() const;
+
+  Topic topic;
+  ForwarderOptions options;
+  connect::FramePump pump;
+  LinkSink sink;
+  std::optional<ForwardCounters> counters;
+  std::atomic<bool> stop{false};
+  std::string last_failure;
+  std::uint64_t acked = 0;
+  bool streamed = false;  // the last session got as far as streaming
+  Clock::time_point heard{};
+};
+
+Result<LinkMessage> Forwarder::Impl::read_message(LinkSocket& socket, LinkDecoder& decoder,
+                                                  milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    auto next = decoder.next();
+    if (!next) return next.error();
+    if (*next) {
+      if ((*next)->type == LinkType::reject) {
+        auto why = parse_reject((*next)->body);
+        return Error(Errc::invalid_argument,
+                     "the receiver refused the link: " + (why ? *why : why.error().message()));
+      }
+      return **next;
+    }
+    const auto now = Clock::now();
+    if (now >= deadline || stop.load(std::memory_order_relaxed)) {
+      return Error(Errc::timed_out, "no answer from the receiver within " +
+                                        std::to_string(timeout.count()) + " ms");
+    }
+    auto read = socket.read_into(
+        decoder, std::min(std::chrono::duration_cast<milliseconds>(deadline - now),
+                          milliseconds(100)));
+    if (!read) return read.error();
+  }
+}
+
+Result<void> Forwarder::Impl::handshake(LinkSocket& socket, LinkDecoder& decoder,
+                                        Welcome& welcome) {
+  auto nonce = make_nonce();
+  if (!nonce) return nonce.error();
+  const TopicConfig& c = topic.config();
+  Hello hello;
+  hello.nonce = *nonce;
+  hello.topic = topic.name();
+  hello.source = host_name();
+  hello.capacity = c.capacity;
+  hello.max_message = c.max_message;
+  hello.frame_alignment = c.frame_alignment;
+  hello.policy = static_cast<std::uint32_t>(c.policy);
+  hello.stuck_claim_timeout_ns =
+      static_cast<std::uint64_t>(std::chrono::nanoseconds(c.stuck_claim_timeout).count());
+  std::vector<std::byte> out;
+  encode_hello(hello, out);
+  if (auto ok = socket.write_all(out, options.link_timeout); !ok) return ok.error();
+  auto m = read_message(socket, decoder, options.link_timeout);
+  if (!m) return m.error();
+  if (m->type != LinkType::challenge) {
+    return Error(Errc::corrupt, "the receiver answered the hello with message type " +
+                                    std::to_string(static_cast<int>(m->type)));
+  }
+  auto challenge = parse_challenge(m->body);
+  if (!challenge) return challenge.error();
+  if (!options.key.empty()) {
+    // The receiver proves it knows the key too: no data goes to an impostor.
+    auto expected = link_proof(options.key, LinkRole::receiver, challenge->nonce, hello.nonce,
+                               topic.name());
+    if (!proofs_equal(expected, challenge->proof)) {
+      return Error(Errc::invalid_argument,
+                   challenge->proof.empty()
+                       ? "the receiver has no key (start it with the same --key-file)"
+                       : "the receiver does not know our key (wrong --key-file on one side)");
+    }
+  }
+  out.clear();
+  encode_auth(link_proof(options.key, LinkRole::sender, hello.nonce, challenge->nonce,
+                         topic.name()),
+              out);
+  if (auto ok = socket.write_all(out, options.link_timeout); !ok) return ok.error();
+  m = read_message(socket, decoder, options.link_timeout);
+  if (!m) return m.error();
+  if (m->type != LinkType::welcome) {
+    return Error(Errc::corrupt, "the receiver answered the authentication with message type " +
+                                    std::to_string(static_cast<int>(m->type)));
+  }
+  auto w = parse_welcome(m->body);
+  if (!w) return w.error();
+  welcome = *w;
+  return {};
+}
+
+std::uint64_t Forwarder::Impl::earliest_available() const {
+  // A new mirror gets the whole history: the disk log's start if this topic is recorded (by any
+  // bridge), else the ring's oldest frame.
+  const TopicSnapshot snap = topic.snapshot();
+  std::uint64_t earliest = snap.earliest;
+  if (snap.recorder && snap.recorder->recorded_position > snap.recorder->log_start) {
+    earliest = std::min(earliest, snap.recorder->log_start);
+  }
+  return earliest;
+}
+
+Result<void> Forwarder::Impl::resume(const Welcome& welcome) {
+  sink.reset(welcome.has_mirror, welcome.resume_position);
+  const std::uint64_t wanted = welcome.has_mirror ? welcome.resume_position : earliest_available();
+  if (auto ok = pump.attach(sink, wanted); !ok) return ok.error();
+  if (pump.position() > wanted) {
+    // The receiver holds less than this reader committed (its mirror was lost or re-created):
+    // go back to what it needs. Everything below the committed position may already be
+    // overwritten in the ring; the disk log has it if the topic is recorded.
+    pump.detach();
+    if (auto ok = topic.remove_reader(options.reader_name); !ok) return ok.error();
+    if (auto ok = pump.attach(sink, wanted); !ok) {
+      return Error(ok.error().code(), "the receiver's mirror ends at offset " +
+                                          std::to_string(wanted) +
+                                          " but this host no longer has it: " +
+                                          ok.error().message());
+    }
+  }
+  acked = welcome.has_mirror ? welcome.resume_position : pump.position();
+  event(std::string(welcome.has_mirror ? "connected; the mirror ends at offset "
+                                       : "connected; a new mirror starts at offset ") +
+        std::to_string(welcome.has_mirror ? welcome.resume_position : pump.position()));
+  return {};
+}
+
+Result<void> Forwarder::Impl::on_message(const LinkMessage& m, const Welcome& welcome) {
+  (void)welcome;
+  heard = Clock::now();
+  switch (m.type) {
+    case LinkType::ack: {
+      auto ack = parse_ack(m.body);
+      if (!ack) return ack.error();
+      const std::uint64_t position = ack->records ? ack->durable_position : ack->applied_position;
+      const std::uint64_t messages = ack->records ? ack->durable_messages : ack->applied_messages;
+      if (position > acked) {
+        acked = position;
+        pump.acknowledge(position, messages);
+        counters->acked(position, messages);
+      }
+      return {};
+    }
+    case LinkType::heartbeat: return {};
+    default:
+      return Error(Errc::corrupt, "unexpected message type " +
+                                      std::to_string(static_cast<int>(m.type)) +
+                                      " from the receiver");
+  }
+}
+
+Result<void> Forwarder::Impl::stream(LinkSocket& socket, LinkDecoder& decoder,
+                                     const Welcome& welcome) {
+  counters->state(LinkState::streaming);
+  last_failure.clear();
+  streamed = true;
+  heard = Clock::now();
+  auto last_sent = Clock::now();
+  const auto heartbeat_every = std::max(options.link_timeout / 3, milliseconds(10));
+  std::vector<std::byte> header;
+  while (!stop.load(std::memory_order_relaxed)) {
+    // Frames: read, hand to the sink, send each full batch.
+    bool moved = false;
+    if (pump.pending()) {
+      if (auto ok = pump.flush(sink); !ok && ok.error().code() != Errc::would_block) {
+        return ok.error();
+      }
+    }
+    if (!sink.has_batch() || sink.room() > 0) {
+      auto read = pump.read(sink, 4);
+      if (!read) return read.error();
+      moved = *read > 0;
+      if (auto ok = pump.flush(sink); !ok && ok.error().code() != Errc::would_block) {
+        return ok.error();
+      }
+    }
+    if (sink.has_batch()) {
+      header.clear();
+      encode_data_header(sink.batch_start(), sink.batch().size(), header);
+      const ConstBytes pieces[2] = {ConstBytes(header.data(), header.size()),
+                                    ConstBytes(sink.batch().data(), sink.batch().size())};
+      if (auto ok = socket.write_all(std::span<const ConstBytes>(pieces, 2), options.link_timeout);
+          !ok) {
+        return ok.error();
+      }
+      counters->sent(sink.end(), sink.batch().size());
+      sink.batch_sent();
+      last_sent = Clock::now();
+      moved = true;
+    }
+    // Acknowledgements (and heartbeats) from the receiver.
+    const bool outstanding = sink.end() > acked;
+    const milliseconds wait = moved ? milliseconds(0) : milliseconds(outstanding ? 2 : 0);
+    auto got = socket.read_into(decoder, wait);
+    if (!got) return got.error();
+    for (;;) {
+      auto next = decoder.next();
+      if (!next) return next.error();
+      if (!*next) break;
+      if ((*next)->type == LinkType::reject) {
+        auto why = parse_reject((*next)->body);
+        return Error(Errc::invalid_argument,
+                     "the receiver closed the link: " + (why ? *why : why.error().message()));
+      }
+      if (auto ok = on_message(**next, welcome); !ok) return ok;
+    }
+    const auto now = Clock::now();
+    if (now - heard > options.link_timeout) {
+      return Error(Errc::timed_out, "no word from the receiver for " +
+                                        std::to_string(options.link_timeout.count()) + " ms");
+    }
+    if (now - last_sent >= heartbeat_every) {
+      header.clear();
+      encode_heartbeat(header);
+      if (auto ok = socket.write_all(header, options.link_timeout); !ok) return ok.error();
+      last_sent = now;
+    }
+    if (!moved && !outstanding && !pump.pending()) {
+      // Idle: sleep on the topic until a producer publishes (or a heartbeat is due).
+      auto woke = pump.wait(Wait::futex(std::min<milliseconds>(heartbeat_every, milliseconds(50))));
+      if (woke) {
+        auto more = pump.read(sink, 1);
+        if (!more) return more.error();
+        if (*more == 0 && !pump.pending()) ::usleep(1000);  // data the reader cannot take yet
+      }
+    }
+  }
+  return {};
+}
+
+Result<void> Forwarder::Impl::session() {
+  counters->state(LinkState::connecting);
+  auto socket = LinkSocket::connect(options.destination, options.link_timeout);
+  if (!socket) return socket.error();
+  LinkDecoder decoder;
+  Welcome welcome;
+  if (auto ok = handshake(*socket, decoder, welcome); !ok) return ok;
+  if (auto ok = resume(welcome); !ok) return ok;
+  auto ok = stream(*socket, decoder, welcome);
+  pump.detach();
+  return ok;
+}
+
+void Forwarder::Impl::run() {
+  auto c = ForwardCounters::attach(topic, options.destination);
+  if (!c) {
+    event("cannot start: " + c.error().message());
+    return;
+  }
+  counters.emplace(*c);
+  std::mt19937_64 random(std::random_device{}());
+  milliseconds backoff = kMinBackoff;
+  bool first = true;
+  while (!stop.load(std::memory_order_relaxed)) {
+    if (!first) counters->reconnected();
+    first = false;
+    streamed = false;
+    auto ok = session();
+    pump.detach();
+    if (streamed) backoff = kMinBackoff;
+    if (stop.load(std::memory_order_relaxed)) break;
+    if (ok) continue;  // cannot happen without a stop
+    failure(ok.error().message(), true);
+    // Exponential back-off with jitter (half to all of the delay), so many links to one
+    // restarted receiver do not reconnect in step.
+    const auto half = static_cast<std::uint64_t>(backoff.count() / 2);
+    const auto jittered = milliseconds(static_cast<std::int64_t>(half + random() % (half + 1)));
+    const auto until = Clock::now() + jittered;
+    while (!stop.load(std::memory_order_relaxed) && Clock::now() < until) ::usleep(10'000);
+    backoff = std::min(backoff * 2, kMaxBackoff);
+  }
+  counters->detach();
+  event("stopped; acknowledged up to offset " + std::to_string(acked));
+}
+
+Forwarder::Forwarder(const Topic& topic, ForwarderOptions options)
+    : impl_(std::make_unique<Impl>(topic, std::move(options))) {
+  thread_ = std::thread([this] { impl_->run(); });
+}
+
+Forwarder::~Forwarder() {
+  request_stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Forwarder::request_stop() noexcept { impl_->stop.store(true, std::memory_order_relaxed); }
+
+const std::string& Forwarder::destination() const noexcept { return impl_->options.destination; }
+
+}  // namespace ringbus::bridge

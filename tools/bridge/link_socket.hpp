@@ -1,0 +1,59 @@
+// A TCP connection between bridges (Boost.Asio sockets in non-blocking mode, each wait bounded
+// by poll(2) with a timeout, so no thread ever hangs on a dead peer), and the listening socket.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <span>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "link_protocol.hpp"
+#include "ringbus/result.hpp"
+
+namespace ringbus::bridge {
+
+// "HOST:PORT" split; errors: invalid_argument.
+Result<std::pair<std::string, std::uint16_t>> split_host_port(const std::string& address);
+
+class LinkSocket {
+ public:
+  // Resolves and connects within `timeout`. Errors: io_error (refused, unreachable, unknown
+  // host), timed_out.
+  static Result<LinkSocket> connect(const std::string& address, std::chrono::milliseconds timeout);
+  explicit LinkSocket(boost::asio::ip::tcp::socket socket);
+  LinkSocket(LinkSocket&&) noexcept;
+  LinkSocket& operator=(LinkSocket&&) noexcept;
+  ~LinkSocket();
+
+  // Writes every byte of `pieces`, waiting at most `timeout` for the peer to take them.
+  // Errors: timed_out, io_error (the connection broke).
+  Result<void> write_all(std::span<const ConstBytes> pieces, std::chrono::milliseconds timeout);
+  Result<void> write_all(const std::vector<std::byte>& bytes, std::chrono::milliseconds timeout);
+  // Reads what arrives within `timeout` (returns at the first bytes) into the decoder; 0 on a
+  // timeout. Errors: io_error ("closed by the peer", a reset).
+  Result<std::size_t> read_into(LinkDecoder& decoder, std::chrono::milliseconds timeout);
+  // Waits until bytes can be read, at most `timeout`. False on a timeout.
+  bool wait_readable(std::chrono::milliseconds timeout);
+  std::string peer() const;  // "IP:PORT" of the other side
+  void close() noexcept;
+
+ private:
+  std::unique_ptr<boost::asio::ip::tcp::socket> socket_;
+  std::string peer_;
+};
+
+class LinkListener {
+ public:
+  // Binds and listens. Errors: invalid_argument (address), io_error (in use, not permitted).
+  static Result<LinkListener> listen(const std::string& address);
+  // Accepts one connection within `timeout`; nullopt on a timeout. Errors: io_error.
+  Result<std::optional<LinkSocket>> accept(std::chrono::milliseconds timeout);
+  std::uint16_t port() const;  // the bound port (useful with port 0)
+
+ private:
+  std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+};
+
+}  // namespace ringbus::bridge
