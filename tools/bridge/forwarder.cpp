@@ -305,10 +305,13 @@ Result<void> Forwarder::Impl::stream(LinkSocket& socket, LinkDecoder& decoder,
       last_sent = Clock::now();
       moved = true;
     }
-    // Acknowledgements (and heartbeats) from the receiver.
+    // Acknowledgements (and heartbeats) from the receiver. While some are due, look at the
+    // socket and the ring in turn (100 us on the socket), so neither waits for the other.
     const bool outstanding = sink.end() > acked;
-    const milliseconds wait = moved ? milliseconds(0) : milliseconds(outstanding ? 2 : 0);
-    auto got = socket.read_into(decoder, wait);
+    if (!moved && outstanding && !pump.wait(Wait::busy_spin(std::chrono::nanoseconds(0)))) {
+      socket.wait_readable(std::chrono::microseconds(100));
+    }
+    auto got = socket.read_into(decoder, milliseconds(0));
     if (!got) return got.error();
     for (;;) {
       auto next = decoder.next();

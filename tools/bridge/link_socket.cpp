@@ -144,8 +144,12 @@ Result<void> LinkSocket::write_all(const std::vector<std::byte>& bytes,
   return write_all(std::span<const ConstBytes>(&one, 1), timeout);
 }
 
-bool LinkSocket::wait_readable(std::chrono::milliseconds timeout) {
-  return socket_ && wait_fd(socket_->native_handle(), POLLIN, timeout);
+bool LinkSocket::wait_readable(std::chrono::microseconds timeout) {
+  if (!socket_) return false;
+  pollfd p{socket_->native_handle(), POLLIN, 0};
+  timespec ts{static_cast<time_t>(timeout.count() / 1'000'000),
+              static_cast<long>(timeout.count() % 1'000'000 * 1000)};
+  return ::ppoll(&p, 1, &ts, nullptr) > 0;
 }
 
 Result<std::size_t> LinkSocket::read_into(LinkDecoder& decoder, std::chrono::milliseconds timeout) {

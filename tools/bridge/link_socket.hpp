@@ -35,7 +35,7 @@ class LinkSocket {
   // timeout. Errors: io_error ("closed by the peer", a reset).
   Result<std::size_t> read_into(LinkDecoder& decoder, std::chrono::milliseconds timeout);
   // Waits until bytes can be read, at most `timeout`. False on a timeout.
-  bool wait_readable(std::chrono::milliseconds timeout);
+  bool wait_readable(std::chrono::microseconds timeout);
   std::string peer() const;  // "IP:PORT" of the other side
   void close() noexcept;
 
