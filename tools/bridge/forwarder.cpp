@@ -184,10 +184,15 @@ Result<void> Forwarder::Impl::handshake(LinkSocket& socket, LinkDecoder& decoder
     auto expected = link_proof(options.key, LinkRole::receiver, challenge->nonce, hello.nonce,
                                topic.name());
     if (!proofs_equal(expected, challenge->proof)) {
-      return Error(Errc::invalid_argument,
-                   challenge->proof.empty()
-                       ? "the receiver has no key (start it with the same --key-file)"
-                       : "the receiver does not know our key (wrong --key-file on one side)");
+      Error refused(Errc::invalid_argument,
+                    challenge->proof.empty()
+                        ? "the receiver has no key (start it with the same --key-file)"
+                        : "the receiver does not know our key (wrong --key-file on one side)");
+      // Say why before closing, so the receiver's log names the problem too.
+      out.clear();
+      encode_reject("the sender refused: " + refused.message(), out);
+      (void)socket.write_all(out, milliseconds(1000));
+      return refused;
     }
   }
   out.clear();

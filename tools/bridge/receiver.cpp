@@ -188,6 +188,12 @@ void Receiver::serve(LinkSocket socket) {
     return;
   }
   m = read_one(socket, decoder, config_.link_timeout, stop_);
+  if (m && m->type == LinkType::reject) {
+    auto why = parse_reject(m->body);
+    link_event(topic_name, peer, "dropped during authentication: " +
+                                     (why ? *why : why.error().message()));
+    return;
+  }
   if (!m || m->type != LinkType::auth) {
     link_event(topic_name, peer, "dropped during authentication: " +
                                      (m ? "unexpected message" : m.error().message()));
