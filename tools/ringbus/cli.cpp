@@ -337,6 +337,12 @@ void configure(CLI::App& app, Options& o) {
   produce->add_option_function<std::int64_t>(
       "--timeout-ms", [&o](const std::int64_t& ms) { o.produce.timeout_ms = ms; },
       "Fail when a full ring (block policy) has no space for this long (default: wait forever)");
+  produce->add_option("--acks", o.produce.acks,
+                      "none | disk (wait until the topic's bridge fsynced it) | mirror (until a "
+                      "receiving bridge holds it); waits whenever the input pauses")
+      ->check(CLI::IsMember({"none", "disk", "mirror"}));
+  produce->add_option("--acks-timeout-ms", o.produce.acks_timeout_ms,
+                      "Fail if an ack takes longer (default 30000)");
   produce->callback([&o] { o.command = Command::produce; });
 
   auto* consume = app.add_subcommand("consume", "Print messages, one per line");
@@ -471,15 +477,31 @@ Result<void> produce(const Bus& bus, const ProduceArgs& args, const Io& io) {
   // A full ring may stay full for hours (a durable group with no member): sleep while waiting.
   const Wait wait = args.timeout_ms ? Wait::futex(wait_timeout(*args.timeout_ms)) : Wait::futex();
   const ConstBytes key = as_bytes(args.key);
+  if (auto ok = check_not_negative("--acks-timeout-ms", args.acks_timeout_ms); !ok) return ok;
+  // Acks: before waiting for more input (and at the end), wait until the last message published
+  // is safe, so piped input is acknowledged in batches and typed lines one by one.
+  std::optional<std::uint64_t> unacked;
+  auto wait_ack = [&]() -> Result<void> {
+    if (!unacked || args.acks == "none") return {};
+    const Wait w = Wait::futex(std::chrono::milliseconds(args.acks_timeout_ms));
+    auto ok = args.acks == "disk" ? producer.wait_durable(*unacked, w)
+                                  : producer.wait_mirrored(*unacked, 1, w);
+    unacked.reset();
+    return ok;
+  };
   std::string line;
   for (std::uint64_t line_number = 1; std::getline(io.in, line); ++line_number) {
     auto published = producer.publish(key, as_bytes(line), wait);
     if (!published) {
       return publish_error(published.error(), *topic, line_number, key.size() + line.size(), args);
     }
+    unacked = *published;
+    if (io.in.rdbuf()->in_avail() <= 0) {
+      if (auto ok = wait_ack(); !ok) return ok;
+    }
   }
   if (io.in.bad()) return Error(Errc::io_error, "cannot read standard input");
-  return {};
+  return wait_ack();
 }
 
 Result<void> consume(const Bus& bus, const ConsumeArgs& args, const Io& io) {

@@ -35,6 +35,9 @@ struct ProduceArgs {
   std::string key;
   std::optional<int> cpu;
   std::optional<std::int64_t> timeout_ms;  // per message; none: wait for space forever
+  // none | disk (fsynced by the topic's ringbus-bridge) | mirror (held by a receiving bridge)
+  std::string acks = "none";
+  std::int64_t acks_timeout_ms = 30'000;
 };
 
 enum class Format : std::uint8_t { text, json };
