@@ -276,6 +276,28 @@ std::string hello_body(std::uint16_t version, const std::string& topic) {
   return b;
 }
 
+// Readers and forward links of a topic, for failure messages.
+std::string describe(const Topic& t) {
+  std::ostringstream o;
+  const TopicSnapshot snap = t.snapshot();
+  o << "\n--- topic " << t.name() << ": earliest " << snap.earliest << ", tail " << snap.tail;
+  for (const ReaderInfo& r : snap.readers) {
+    o << "\n  reader '" << r.name << "' " << r.kind << (r.durable ? " durable" : " lossy")
+      << (r.alive ? " alive" : " dead") << " at " << r.position << ", lost " << r.lost_messages;
+  }
+  for (const ForwardInfo& f : snap.forwards) {
+    o << "\n  forward to " << f.destination << " " << f.state << ": sent " << f.sent_position
+      << ", acked " << f.acked_position << ", reconnects " << f.reconnects << ", last error '"
+      << f.last_error << "'";
+  }
+  if (snap.recorder) {
+    o << "\n  recorder " << snap.recorder->state << ": recorded " << snap.recorder->recorded_position
+      << ", durable " << snap.recorder->durable_position << ", log start " << snap.recorder->log_start;
+  }
+  if (snap.mirror) o << "\n  mirror applied " << snap.mirror->applied_position;
+  return o.str() + "\n";
+}
+
 // A TCP proxy in a child process: accepts on `listen_port`, connects each client to `target`,
 // copies both ways. Killing it cuts every connection through it.
 pid_t spawn_proxy(std::uint16_t listen_port, std::uint16_t target) {
@@ -647,7 +669,8 @@ TEST_F(Forward, ReceiverDownSenderReadsDiskLog) {
   Topic tb = b.create("orders", mirror_options(options(16 << 10)));
   Collector cb(tb, "mirror B");
   receiver("B", b, port);
-  expect_converged(ca, cb, 2, per, seconds(180), {"A", "B"});
+  expect_converged(ca, cb, 2, per, seconds(40), {"A", "B"});
+  if (HasFailure()) ADD_FAILURE() << describe(ta) << describe(tb);
 }
 
 // (f) A -> B -> C: B forwards its mirror on to C; C equals A.

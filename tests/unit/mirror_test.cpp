@@ -244,6 +244,13 @@ TEST(MirrorWriter, RefusesBadFramesAndWritesNothing) {
     set_commit(bad, 0, layout::make_commit(lap + 3, FrameKind::kData, 2));
     c.bytes.insert(c.bytes.end(), bad.begin(), bad.end());
   });
+  with("a batch larger than the ring", [&](Case& c) {
+    for (std::uint64_t i = 1; i <= 64; ++i) {
+      auto more = frame(64 + i * 64, 1 + i, "k", "v");
+      c.bytes.insert(c.bytes.end(), more.begin(), more.end());
+    }
+    c.code = Errc::invalid_argument;
+  });
   with("offset behind applied", [&](Case& c) {
     c.offset = 0;
     c.code = Errc::invalid_argument;

@@ -347,21 +347,49 @@ void Receiver::serve(LinkSocket socket) {
         writer.emplace(std::move(*w));
         link_event(topic_name, peer, "created the mirror at offset " + std::to_string(data->offset));
       }
-      for (int naps = 0;; ++naps) {
-        auto ok = writer->try_append(data->offset, data->frames);
-        if (ok) break;
-        if (ok.error().code() != Errc::would_block) {
-          refuse(ok.error().message());
-          return;
+      // A batch may be larger than the mirror's ring (the sender batches up to kMaxBatchBytes
+      // whatever the ring's size): apply it in pieces of whole frames of at most a quarter ring,
+      // each going in as soon as the mirror's durable readers leave room for it.
+      const TopicConfig& tc = topic->config();
+      const std::uint64_t most = std::max<std::uint64_t>(tc.capacity / 4, tc.frame_alignment);
+      const std::uint64_t total = data->frames.size();
+      for (std::uint64_t from = 0; from < total;) {
+        std::uint64_t to = from;
+        while (to < total) {
+          std::uint64_t word = 0;
+          if (to + sizeof word > total) {
+            to = total;  // not whole frames: try_append says so
+            break;
+          }
+          std::memcpy(&word, data->frames.data() + to, sizeof word);
+          const std::uint64_t stride =
+              layout::committed_stride(word, (data->offset + to) & (tc.capacity - 1), tc.capacity,
+                                       tc.max_message, tc.frame_alignment);
+          if (stride == 0) {
+            to = total;  // a bad frame: try_append refuses the piece and says why
+            break;
+          }
+          if (to > from && to + stride - from > most) break;
+          to = std::min(to + stride, total);
         }
-        // A durable reader of the mirror is a ring behind: wait for it, telling the sender we
-        // are alive.
-        if (stop_.load(std::memory_order_relaxed)) return;
-        if (Clock::now() - last_ack >= heartbeat_every) {
-          if (auto sent = send_ack(); !sent) return;
+        const ConstBytes piece(data->frames.data() + from, to - from);
+        for (int naps = 0;; ++naps) {
+          auto ok = writer->try_append(data->offset + from, piece);
+          if (ok) break;
+          if (ok.error().code() != Errc::would_block) {
+            refuse(ok.error().message());
+            return;
+          }
+          // A durable reader of the mirror is a ring behind: wait for it, telling the sender we
+          // are alive.
+          if (stop_.load(std::memory_order_relaxed)) return;
+          if (Clock::now() - last_ack >= heartbeat_every) {
+            if (auto sent = send_ack(); !sent) return;
+          }
+          ::usleep(static_cast<useconds_t>(std::min(100 << std::min(naps, 5), 2000)));
+          if (naps % 500 == 499) topic->reap_dead_readers();
         }
-        ::usleep(static_cast<useconds_t>(std::min(100 << std::min(naps, 5), 2000)));
-        if (naps % 500 == 499) topic->reap_dead_readers();
+        from = to;
       }
       writer->touch();
       ack_due = true;

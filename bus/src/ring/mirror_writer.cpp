@@ -91,6 +91,13 @@ Result<void> MirrorWriter::try_append(std::uint64_t offset, ConstBytes frames) {
                                     std::to_string(at) + ": " + why);
   };
   if (frames.size() % p.alignment_ != 0) return bad(offset, "not whole frames");
+  // Its frames would overwrite each other, and with a durable reader it never fits.
+  if (frames.size() > p.capacity_) {
+    return Error(Errc::invalid_argument, "a batch of " + std::to_string(frames.size()) +
+                                             " bytes for mirror '" + p.topic().name() +
+                                             "' is larger than its ring (" +
+                                             std::to_string(p.capacity_) + " bytes)");
+  }
   // Check every frame before writing any.
   std::uint64_t messages_after = applied_messages();
   for (std::uint64_t at = offset; at < end;) {
