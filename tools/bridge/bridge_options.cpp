@@ -4,7 +4,6 @@
 
 #include <array>
 #include <charconv>
-#include <climits>
 #include <string>
 
 #include "duration.hpp"
