@@ -1,18 +1,21 @@
-// Bridge configuration: TOML via toml++, validated with messages that name the option.
+// Bridge configuration: TOML via toml++, each key applied through the option table
+// (bridge_options.cpp), and the checks of a complete configuration.
 #include "bridge_config.hpp"
 
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cctype>
 #include <climits>
 #include <string>
 
 #include <toml++/toml.h>
 
+#include "bridge_options.hpp"
+#include "host_port.hpp"
+#include "key_file.hpp"
 #include "layout/reader_slot_layout.hpp"
 #include "ringbus/topic.hpp"
-#include "sizes.hpp"
+#include "topic_pattern.hpp"
 
 namespace ringbus::bridge {
 
@@ -22,6 +25,117 @@ Error invalid(const std::string& message) { return Error(Errc::invalid_argument,
 
 // The bridge's reader name is a reader slot's name: at most 63 bytes.
 constexpr std::size_t kReaderNameMax = layout::kReaderNameMax;
+
+OptionSource toml_source(const std::string& path, const toml::node& node, const std::string& key) {
+  return OptionSource{path + ":" + std::to_string(node.source().begin.line) + ": ", key};
+}
+
+// A TOML value in the text form a flag would give, or the error for a value of another type.
+Result<std::string> scalar_text(const toml::node& node, OptionKind kind,
+                                const OptionSource& source) {
+  if (auto s = node.value<std::string>()) {
+    if (kind != OptionKind::integer && kind != OptionKind::boolean) return *s;
+  }
+  if (auto n = node.as_integer()) {
+    if (kind == OptionKind::size || kind == OptionKind::duration || kind == OptionKind::integer) {
+      return std::to_string(n->get());
+    }
+  }
+  if (auto b = node.as_boolean(); b && kind == OptionKind::boolean) {
+    return std::string(b->get() ? "true" : "false");
+  }
+  switch (kind) {
+    case OptionKind::text: return invalid(source.where() + " must be a string");
+    case OptionKind::list:
+      return invalid(source.where() + " must be a string or a list of strings");
+    case OptionKind::size:
+      return invalid(source.where() + " must be a number of bytes or a size such as \"64MiB\"");
+    case OptionKind::duration:
+      return invalid(source.where() + " must be milliseconds or a duration such as \"10s\"");
+    case OptionKind::integer: return invalid(source.where() + " must be a core number");
+    case OptionKind::boolean: return invalid(source.where() + " must be true or false");
+  }
+  return invalid(source.where() + " has the wrong type");
+}
+
+Result<void> apply_node(BridgeConfig& c, const BridgeOption& option, const toml::node& node,
+                        const std::string& path) {
+  const std::string key(option.key);
+  const OptionSource source = toml_source(path, node, key);
+  if (option.kind == OptionKind::list) {
+    option.reset(c);
+    if (const auto* list = node.as_array()) {
+      for (const auto& item : *list) {
+        auto entry = item.value<std::string>();
+        if (!entry) {
+          return invalid(toml_source(path, item, key).where() + " entries must be strings");
+        }
+        if (auto ok = option.apply(c, *entry, toml_source(path, item, key)); !ok) return ok;
+      }
+      return {};
+    }
+  }
+  auto text = scalar_text(node, option.kind, source);
+  if (!text) return text.error();
+  return option.apply(c, *text, source);
+}
+
+const BridgeOption* find_option(std::string_view key) {
+  for (const BridgeOption& o : bridge_options()) {
+    if (!o.key.empty() && o.key == key) return &o;
+  }
+  return nullptr;
+}
+
+// "(policy, interval, bytes)": the keys of a table, for the error on an unknown one.
+std::string keys_of(std::string_view table) {
+  std::string keys;
+  for (const BridgeOption& o : bridge_options()) {
+    if (o.key.starts_with(std::string(table) + ".")) {
+      keys += (keys.empty() ? "" : ", ") + std::string(o.key.substr(table.size() + 1));
+    }
+  }
+  return "(" + keys + ")";
+}
+
+Result<void> apply_table(BridgeConfig& c, const OptionTable& t, const toml::table& table,
+                         const std::string& path) {
+  for (const auto& [key, node] : table) {
+    const std::string k = std::string(t.name) + "." + std::string(key.str());
+    const BridgeOption* option = find_option(k);
+    if (option == nullptr) {
+      return invalid(toml_source(path, node, k).where() + " is not " + std::string(t.what) + " " +
+                     keys_of(t.name));
+    }
+    if (auto ok = apply_node(c, *option, node, path); !ok) return ok;
+  }
+  return {};
+}
+
+Result<void> apply_section(BridgeConfig& c, const OptionTable& t, const toml::node& node,
+                           const std::string& path) {
+  const std::string name(t.name);
+  if (!t.array) {
+    const auto* table = node.as_table();
+    if (table == nullptr) {
+      return invalid(toml_source(path, node, name).where() + " must be a table ([" + name + "])");
+    }
+    return apply_table(c, t, *table, path);
+  }
+  const auto* tables = node.as_array();
+  if (tables == nullptr || !tables->is_array_of_tables()) {
+    return invalid(toml_source(path, node, name).where() + " must be an array of tables ([[" +
+                   name + "]])");
+  }
+  for (const auto& element : *tables) {
+    t.begin(c);
+    if (auto ok = apply_table(c, t, *element.as_table(), path); !ok) return ok;
+    if (auto ok = t.finish(c, toml_source(path, element, "[[" + name + "]]")); !ok) return ok;
+  }
+  return {};
+}
+
+}  // namespace
 
 Result<void> validate_reader_name(const std::string& name) {
   const bool chars_ok = validate_name(name, "reader_name").has_value();
@@ -41,32 +155,16 @@ Result<void> validate_cpu(const std::optional<std::int64_t>& cpu) {
   return {};
 }
 
-// A size given as a number of bytes or as text with a unit ("64MiB").
-Result<std::uint64_t> size_option(const toml::node& node, const std::string& where) {
-  if (auto n = node.value<std::int64_t>()) {
-    if (*n <= 0) return invalid(where + " must be positive");
-    return static_cast<std::uint64_t>(*n);
+Result<void> validate_forward_rule(const ForwardRule& rule, std::string_view what) {
+  const std::string w(what);
+  if (rule.topics.empty()) return invalid(w + " has no topics: set topics = [\"GLOB\", ...]");
+  for (const std::string& t : rule.topics) {
+    if (auto ok = validate_topic_pattern(t, w + " topics"); !ok) return ok;
   }
-  if (auto s = node.value<std::string>()) return cli::parse_size(*s, where);
-  return invalid(where + " must be a number of bytes or a size such as \"64MiB\"");
+  if (rule.to.empty()) return invalid(w + " has no destination: set to = \"HOST:PORT\"");
+  if (auto ok = parse_host_port(rule.to, w + " to", false); !ok) return ok.error();
+  return {};
 }
-
-Result<std::chrono::milliseconds> duration_option(const toml::node& node,
-                                                  const std::string& where) {
-  if (auto n = node.value<std::int64_t>()) {
-    if (*n < 0) return invalid(where + " must not be negative");
-    return std::chrono::milliseconds(*n);
-  }
-  if (auto s = node.value<std::string>()) return parse_duration(*s, where);
-  return invalid(where + " must be milliseconds or a duration such as \"10s\"");
-}
-
-std::string located(const std::string& path, const toml::node& node, const std::string& key) {
-  const auto& src = node.source();
-  return path + ":" + std::to_string(src.begin.line) + ": " + key;
-}
-
-}  // namespace
 
 std::string_view to_string(FsyncPolicy policy) noexcept {
   switch (policy) {
@@ -82,33 +180,6 @@ Result<FsyncPolicy> parse_fsync_policy(std::string_view text) {
   if (text == "interval") return FsyncPolicy::interval;
   if (text == "bytes") return FsyncPolicy::bytes;
   return invalid("fsync policy '" + std::string(text) + "' must be never, interval or bytes");
-}
-
-Result<std::chrono::milliseconds> parse_duration(std::string_view text, std::string_view what) {
-  std::size_t i = 0;
-  std::uint64_t value = 0;
-  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])) != 0) {
-    if (value > (UINT64_MAX / 10) - 10) return invalid(std::string(what) + " is too large");
-    value = value * 10 + static_cast<std::uint64_t>(text[i] - '0');
-    ++i;
-  }
-  if (i == 0) {
-    return invalid(std::string(what) + " '" + std::string(text) +
-                   "' must be a number with an optional unit ms, s, m, h or d");
-  }
-  std::string_view unit = text.substr(i);
-  std::uint64_t scale = 0;
-  if (unit.empty() || unit == "ms") scale = 1;
-  if (unit == "s") scale = 1000;
-  if (unit == "m") scale = 60'000;
-  if (unit == "h") scale = 3'600'000;
-  if (unit == "d") scale = 86'400'000;
-  if (scale == 0) {
-    return invalid(std::string(what) + " '" + std::string(text) + "' has an unknown unit '" +
-                   std::string(unit) + "' (use ms, s, m, h or d)");
-  }
-  if (value > UINT64_MAX / scale / 2) return invalid(std::string(what) + " is too large");
-  return std::chrono::milliseconds(static_cast<std::int64_t>(value * scale));
 }
 
 Result<BridgeConfig> load_config_file(const std::string& path) {
@@ -129,122 +200,29 @@ Result<BridgeConfig> load_config_file(const std::string& path) {
                    std::string(e.description()));
   }
   BridgeConfig c;
-  const std::vector<std::string> known = {"bus_dir",       "log_dir",       "record",
-                                          "segment_bytes", "fsync",         "retention",
-                                          "reader_name",   "scan_interval", "retry_interval",
-                                          "cpu",           "restore_topics"};
   for (const auto& [key, node] : table) {
-    std::string k(key.str());
-    if (std::find(known.begin(), known.end(), k) == known.end()) {
-      return invalid(located(path, node, k) + " is not a bridge option (see docs/bridge.md)");
+    const std::string k(key.str());
+    const auto tables = option_tables();
+    auto t = std::find_if(tables.begin(), tables.end(),
+                          [&](const OptionTable& ot) { return ot.name == k; });
+    if (t != tables.end()) {
+      if (auto ok = apply_section(c, *t, node, path); !ok) return ok.error();
+      continue;
     }
-  }
-  auto text = [&](const char* key, std::string& out) -> Result<void> {
-    if (const auto* node = table.get(key)) {
-      auto v = node->value<std::string>();
-      if (!v) return invalid(located(path, *node, key) + " must be a string");
-      out = *v;
+    const BridgeOption* option = find_option(k);
+    if (option == nullptr) {
+      return invalid(toml_source(path, node, k).where() +
+                     " is not a bridge option (see docs/bridge.md)");
     }
-    return {};
-  };
-  if (auto ok = text("bus_dir", c.bus_dir); !ok) return ok.error();
-  if (auto ok = text("log_dir", c.log_dir); !ok) return ok.error();
-  if (auto ok = text("reader_name", c.reader_name); !ok) return ok.error();
-  if (const auto* node = table.get("reader_name")) {
-    if (auto ok = validate_reader_name(c.reader_name); !ok) {
-      return invalid(located(path, *node, ok.error().message()));
-    }
-  }
-  if (const auto* node = table.get("record")) {
-    if (auto s = node->value<std::string>()) {
-      c.record.push_back(*s);
-    } else if (const auto* list = node->as_array()) {
-      for (const auto& item : *list) {
-        auto entry = item.value<std::string>();
-        if (!entry) return invalid(located(path, item, "record") + " entries must be strings");
-        c.record.push_back(*entry);
-      }
-    } else {
-      return invalid(located(path, *node, "record") + " must be a string or a list of strings");
-    }
-  }
-  if (const auto* node = table.get("segment_bytes")) {
-    auto v = size_option(*node, located(path, *node, "segment_bytes"));
-    if (!v) return v.error();
-    c.segment_bytes = *v;
-  }
-  for (auto [key, field] : {std::pair{"scan_interval", &c.scan_interval},
-                            std::pair{"retry_interval", &c.retry_interval}}) {
-    if (const auto* node = table.get(key)) {
-      auto v = duration_option(*node, located(path, *node, key));
-      if (!v) return v.error();
-      *field = *v;
-    }
-  }
-  if (const auto* node = table.get("cpu")) {
-    auto v = node->value<std::int64_t>();
-    if (!v) return invalid(located(path, *node, "cpu") + " must be a core number");
-    c.cpu = *v;
-    if (auto ok = validate_cpu(c.cpu); !ok) return invalid(located(path, *node, ok.error().message()));
-  }
-  if (const auto* node = table.get("restore_topics")) {
-    auto v = node->value<bool>();
-    if (!v) return invalid(located(path, *node, "restore_topics") + " must be true or false");
-    c.restore_topics = *v;
-  }
-  if (const auto* fsync = table.get_as<toml::table>("fsync")) {
-    for (const auto& [key, node] : *fsync) {
-      std::string k(key.str());
-      std::string where = located(path, node, "fsync." + k);
-      if (k == "policy") {
-        auto s = node.value<std::string>();
-        if (!s) return invalid(where + " must be a string");
-        auto p = parse_fsync_policy(*s);
-        if (!p) return invalid(where + ": " + p.error().message());
-        c.fsync = *p;
-      } else if (k == "interval") {
-        auto v = duration_option(node, where);
-        if (!v) return v.error();
-        c.fsync_interval = *v;
-      } else if (k == "bytes") {
-        auto v = size_option(node, where);
-        if (!v) return v.error();
-        c.fsync_bytes = *v;
-      } else {
-        return invalid(where + " is not an fsync option (policy, interval, bytes)");
-      }
-    }
-  } else if (const auto* node = table.get("fsync")) {
-    return invalid(located(path, *node, "fsync") + " must be a table ([fsync])");
-  }
-  if (const auto* retention = table.get_as<toml::table>("retention")) {
-    for (const auto& [key, node] : *retention) {
-      std::string k(key.str());
-      std::string where = located(path, node, "retention." + k);
-      if (k == "bytes") {
-        // 0 (or "0") means no limit, as the default, and as --retention-bytes 0.
-        const bool zero = node.value<std::int64_t>() == std::optional<std::int64_t>(0) ||
-                          node.value<std::string>() == std::optional<std::string>("0");
-        auto v = zero ? Result<std::uint64_t>(std::uint64_t{0}) : size_option(node, where);
-        if (!v) return v.error();
-        c.retention_bytes = *v;
-      } else if (k == "age") {
-        auto v = duration_option(node, where);
-        if (!v) return v.error();
-        c.retention_age = *v;
-      } else {
-        return invalid(where + " is not a retention option (bytes, age)");
-      }
-    }
-  } else if (const auto* node = table.get("retention")) {
-    return invalid(located(path, *node, "retention") + " must be a table ([retention])");
+    if (auto ok = apply_node(c, *option, node, path); !ok) return ok.error();
   }
   return c;
 }
 
 Result<void> validate_config(const BridgeConfig& c) {
   if (c.record.empty() && c.listen.address.empty() && c.forward.empty()) {
-    return invalid("nothing to do: set record/--record, listen/--listen or forward/--forward");
+    return invalid(
+        "nothing to do: set record (--record), listen (--listen) or forward (--forward)");
   }
   if (!c.record.empty() && c.log_dir.empty()) {
     return invalid("no log directory: set log_dir or --log-dir");
@@ -260,7 +238,24 @@ Result<void> validate_config(const BridgeConfig& c) {
     return invalid("scan and retry intervals must be positive");
   }
   if (auto ok = validate_reader_name(c.reader_name); !ok) return ok;
-  return validate_cpu(c.cpu);
+  if (auto ok = validate_cpu(c.cpu); !ok) return ok;
+  if (c.link_timeout.count() <= 0) return invalid("link_timeout must be positive");
+  if (!c.listen.address.empty()) {
+    auto address = parse_host_port(c.listen.address, "listen address", true);
+    if (!address) return address.error();
+    if (!is_loopback(*address) && c.key_file.empty()) {
+      return invalid("listen address " + *address +
+                     " is beyond loopback: binding beyond loopback needs --key-file (key_file)");
+    }
+  }
+  for (const std::string& a : c.listen.accept) {
+    if (auto ok = validate_topic_pattern(a, "listen accept"); !ok) return ok;
+  }
+  for (const ForwardRule& rule : c.forward) {
+    if (auto ok = validate_forward_rule(rule, "forward rule"); !ok) return ok;
+  }
+  if (!c.key_file.empty()) return check_key_file(c.key_file, "key_file");
+  return {};
 }
 
 }  // namespace ringbus::bridge

@@ -1,5 +1,6 @@
 // ringbus-bridge configuration: the TOML file (toml++) and the command-line flags that override
-// it. Every option is documented in docs/bridge.md; bridge.example.toml shows them all.
+// it, both parsed through one table of options (bridge_options.hpp). Every option is documented
+// in docs/bridge.md; bridge.example.toml shows them all.
 #pragma once
 
 #include <chrono>
@@ -9,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "duration.hpp"
 #include "ringbus/result.hpp"
 
 namespace ringbus::bridge {
@@ -19,10 +21,13 @@ enum class FsyncPolicy : std::uint8_t {
   bytes,     // fdatasync once fsync_bytes more were written
 };
 
+// Topics mirrored to another host: each topic matching `topics` is sent to the bridge at `to`.
 struct ForwardRule {
   std::vector<std::string> topics;  // topic names or shell globs
   std::string to;                   // "HOST:PORT" of a receiving ringbus-bridge
 };
+
+// Links this bridge accepts from forwarding bridges.
 struct ListenConfig {
   std::string address;                   // "HOST:PORT"; empty: not listening
   std::vector<std::string> accept{"*"};  // topic names or globs a sender may mirror here
@@ -30,7 +35,7 @@ struct ListenConfig {
 
 struct BridgeConfig {
   std::string bus_dir;              // empty: $RINGBUS_DIR, else /dev/shm/ringbus-$UID
-  std::string log_dir;              // required: <log_dir>/<topic>/ per recorded topic
+  std::string log_dir;              // required with `record`: <log_dir>/<topic>/ per topic
   std::vector<std::string> record;  // topic names or shell globs ("*", "md.*")
   std::uint64_t segment_bytes = std::uint64_t{64} << 20;
   FsyncPolicy fsync = FsyncPolicy::interval;
@@ -46,21 +51,30 @@ struct BridgeConfig {
   ListenConfig listen;
   std::vector<ForwardRule> forward;
   std::string key_file;  // pre-shared key file for links (both sides); empty: none
-  std::string key;       // its contents, loaded by validate/load (never printed)
-  std::chrono::milliseconds link_timeout{10000};  // no bytes from a peer for this long: drop the link
+  std::string key;       // its contents, loaded by load_config_file and the flags (never printed)
+  // No bytes from a peer for this long: drop the link.
+  std::chrono::milliseconds link_timeout{10000};
 };
 
 // Reads a TOML configuration file. Errors: not_found, invalid_argument (with the file, line and
 // the option at fault).
 Result<BridgeConfig> load_config_file(const std::string& path);
 
-// Checks a complete configuration (after flags; the same checks for both): required options,
-// sizes, intervals, reader_name (1 to 63 characters of A-Z a-z 0-9 . _ -, not starting with
-// '.'), cpu (0 to INT_MAX). Errors: invalid_argument.
+// Checks a complete configuration (after flags; the same checks for both): something to do
+// (record, listen or forward), log_dir when recording, sizes, intervals, reader_name (1 to 63
+// characters of A-Z a-z 0-9 . _ -, not starting with '.'), cpu (0 to INT_MAX), the link
+// addresses, forward rules and the key file (checked again on disk; a listen address beyond
+// loopback needs one). Does not load the key. Errors: invalid_argument, not_found (key file).
 Result<void> validate_config(const BridgeConfig& config);
 
-// "10ms", "2s", "30m", "12h", "7d" (a bare number is milliseconds).
-Result<std::chrono::milliseconds> parse_duration(std::string_view text, std::string_view what);
+// The checks of single options that validate_config and the option table share; `what` names
+// the option (or the [[forward]] table) in errors. Errors: invalid_argument.
+Result<void> validate_reader_name(const std::string& name);
+Result<void> validate_cpu(const std::optional<std::int64_t>& cpu);
+Result<void> validate_forward_rule(const ForwardRule& rule, std::string_view what);
+
+// "10ms", "2s", "30m", "12h", "7d" (a bare number is milliseconds): duration.hpp.
+using tools::parse_duration;
 
 std::string_view to_string(FsyncPolicy policy) noexcept;
 Result<FsyncPolicy> parse_fsync_policy(std::string_view text);

@@ -12,9 +12,9 @@
 #include <string_view>
 #include <vector>
 
-#include "cli.hpp"
 #include "ringbus/result.hpp"
 #include "ringbus/topic.hpp"
+#include "snapshot_json.hpp"
 
 namespace ringbus::monitor {
 
@@ -94,7 +94,7 @@ class Sampler {
 void compute_fill(TopicRow& row);
 
 // "alive", "stalled", "dead" or "shared", exactly as `ringbus topic describe` prints it.
-using cli::reader_state;
+using tools::reader_state;
 
 // Sort orders of the table (the `s` key cycles through them).
 enum class SortKey : std::uint8_t { name, publish_rate, fill, lag, errors };

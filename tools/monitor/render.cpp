@@ -385,19 +385,19 @@ std::string render_json(const BusView& view) {
     Json readers = Json::array();
     for (const ReaderRow& row : t.readers) {
       const ReaderInfo& r = row.info;
-      Json reader = cli::reader_json(r);
+      Json reader = tools::reader_json(r);
       reader["read_messages_per_second"] = optional_number(row.messages_per_second);
       reader["read_bytes_per_second"] = optional_number(row.bytes_per_second);
       readers.push_back(std::move(reader));
     }
     Json recorder = nullptr;
-    if (s.recorder) recorder = cli::recorder_json(*s.recorder);
+    if (s.recorder) recorder = tools::recorder_json(*s.recorder);
     topics.push_back({
         {"name", t.name},
         {"path", t.path},
         {"ok", true},
         {"error", nullptr},
-        {"config", cli::config_json(c)},
+        {"config", tools::config_json(c)},
         {"earliest", s.earliest},
         {"tail", s.tail},
         {"messages", s.messages},

@@ -145,12 +145,7 @@ Result<StartFrom> parse_from(std::string_view text);
 
 // describe.cpp: the two renderings of a snapshot.
 
-// "alive"; "stalled" for a persistent reader with no live process (it keeps its position and,
-// if durable, holds producers back until it resumes or is removed); "dead" for an ephemeral
-// reader whose process died and that has not been reaped yet (a group member that died or left
-// holding unacknowledged messages stays "dead" until another member takes them over);
-// "shared" for a queue group's own slot, which no process owns.
-std::string_view reader_state(const ReaderInfo& reader);
+// reader_state(): snapshot_json.hpp (shared with the monitor).
 std::string describe_text(const Topic& topic, const TopicSnapshot& snapshot);
 // One JSON object; fields are named like TopicSnapshot, TopicConfig and ReaderInfo. "readers"
 // holds every slot (subscribers, groups and members, told apart by "kind"); "groups" adds one

@@ -12,6 +12,12 @@
 #include "snapshot_json.hpp"
 
 namespace ringbus::cli {
+
+using tools::config_json;
+using tools::reader_json;
+using tools::reader_state;
+using tools::recorder_json;
+
 namespace {
 
 std::string size_text(std::uint64_t bytes) {
@@ -92,12 +98,6 @@ std::string recorder_text(const RecorderInfo& r) {
 
 }  // namespace
 
-std::string_view reader_state(const ReaderInfo& reader) {
-  if (reader.kind == "group") return "shared";
-  if (reader.alive) return "alive";
-  return reader.persistent ? "stalled" : "dead";
-}
-
 std::string describe_text(const Topic& topic, const TopicSnapshot& snapshot) {
   const TopicConfig& c = snapshot.config;
   std::string text = "topic " + topic.name() + "\n";
@@ -170,61 +170,6 @@ std::string describe_text(const Topic& topic, const TopicSnapshot& snapshot) {
     text += table(rows);
   }
   return text;
-}
-
-nlohmann::ordered_json reader_json(const ReaderInfo& r) {
-  return {
-      {"slot", r.slot},
-      {"name", r.name},
-      {"kind", r.kind},
-      {"group", r.group},
-      {"persistent", r.persistent},
-      {"durable", r.durable},
-      {"pid", r.pid},
-      {"alive", r.alive},
-      {"state", reader_state(r)},
-      {"position", r.position},
-      {"messages", r.messages},
-      {"lag_bytes", r.lag_bytes},
-      {"lag_messages", r.lag_messages},
-      {"lost_bytes", r.lost_bytes},
-      {"lost_messages", r.lost_messages},
-      {"in_flight", r.in_flight},
-      {"delivery", r.delivery},
-      {"dispatch", r.dispatch},
-  };
-}
-
-nlohmann::ordered_json config_json(const TopicConfig& c) {
-  return {
-      {"capacity", c.capacity},
-      {"max_message", c.max_message},
-      {"policy", to_string(c.policy)},
-      {"max_readers", c.max_readers},
-      {"stuck_claim_timeout_ms", c.stuck_claim_timeout.count()},
-      {"layout_version", c.layout_version},
-      {"file_size", c.file_size},
-      {"ring_offset", c.ring_offset},
-      {"frame_alignment", c.frame_alignment},
-  };
-}
-
-nlohmann::ordered_json recorder_json(const RecorderInfo& r) {
-  return {
-      {"state", r.state},
-      {"pid", r.pid},
-      {"alive", r.alive},
-      {"log_dir", r.log_dir},
-      {"recorded_position", r.recorded_position},
-      {"recorded_messages", r.recorded_messages},
-      {"durable_position", r.durable_position},
-      {"log_start", r.log_start},
-      {"segments", r.segments},
-      {"log_bytes", r.log_bytes},
-      {"errors", r.errors},
-      {"last_error", r.last_error},
-      {"lag_bytes", r.lag_bytes},
-  };
 }
 
 std::string describe_json(const Topic& topic, const TopicSnapshot& snapshot) {

@@ -16,11 +16,11 @@
 #include "layout/frame_layout.hpp"
 #include "layout/log_layout.hpp"
 #include "log/crc32c.hpp"
+#include "log/log_files.hpp"
 #include "log/segments.hpp"
-#include "log_files.hpp"
-#include "topic_log.hpp"
+#include "log/topic_log.hpp"
 
-namespace ringbus::bridge {
+namespace ringbus::detail {
 
 namespace {
 
@@ -383,4 +383,4 @@ Result<void> TopicLog::recover() {
   return {};
 }
 
-}  // namespace ringbus::bridge
+}  // namespace ringbus::detail

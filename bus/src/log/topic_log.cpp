@@ -1,6 +1,6 @@
 // TopicLog: segment files, chunk records, syncs, retention (docs/formats/log.md). Recovery is in
 // log_recovery.cpp.
-#include "topic_log.hpp"
+#include "log/topic_log.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -16,10 +16,10 @@
 #include "layout/frame_layout.hpp"
 #include "layout/log_layout.hpp"
 #include "log/crc32c.hpp"
+#include "log/log_files.hpp"
 #include "log/segments.hpp"
-#include "log_files.hpp"
 
-namespace ringbus::bridge {
+namespace ringbus::detail {
 
 namespace {
 
@@ -414,4 +414,4 @@ TopicLog::Retention TopicLog::apply_retention(std::uint64_t max_bytes,
   return removed;
 }
 
-}  // namespace ringbus::bridge
+}  // namespace ringbus::detail

@@ -11,7 +11,7 @@
 #include "ringbus/bytes.hpp"
 #include "ringbus/result.hpp"
 
-namespace ringbus::bridge {
+namespace ringbus::detail {
 
 // io_error, or no_space for ENOSPC, EDQUOT and EFBIG; the message is `what: strerror(err)`.
 Error io_error(const std::string& what, int err);
@@ -36,4 +36,4 @@ std::uint64_t valid_frame(const std::byte* p, std::uint64_t available, std::uint
                           std::uint64_t max_message, std::uint64_t alignment,
                           layout::FrameHeader& header) noexcept;
 
-}  // namespace ringbus::bridge
+}  // namespace ringbus::detail

@@ -9,7 +9,7 @@
 #include "ringbus/result.hpp"
 #include "ringbus/topic.hpp"
 
-namespace ringbus::bridge {
+namespace ringbus::detail {
 
 struct GroupPosition {
   std::string name;            // without the "group:" prefix
@@ -33,4 +33,13 @@ Result<void> write_log_state(const std::string& dir, const LogState& state, bool
 // Reads <dir>/state.json. Errors: not_found, corrupt (with what is wrong), io_error.
 Result<LogState> read_log_state(const std::string& dir);
 
+}  // namespace ringbus::detail
+
+// The bridge and its tests name these ringbus::bridge::..., from when the writer lived in
+// tools/bridge/.
+namespace ringbus::bridge {
+using detail::GroupPosition;
+using detail::LogState;
+using detail::read_log_state;
+using detail::write_log_state;
 }  // namespace ringbus::bridge

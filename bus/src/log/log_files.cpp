@@ -1,5 +1,5 @@
 // File helpers of the disk log writer (log_files.hpp).
-#include "log_files.hpp"
+#include "log/log_files.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -14,7 +14,7 @@
 
 #include "testing/fault_point.hpp"
 
-namespace ringbus::bridge {
+namespace ringbus::detail {
 
 Error io_error(const std::string& what, int err) {
   Errc code = (err == ENOSPC || err == EDQUOT || err == EFBIG) ? Errc::no_space : Errc::io_error;
@@ -110,4 +110,4 @@ std::uint64_t valid_frame(const std::byte* p, std::uint64_t available, std::uint
   return stride <= available ? stride : 0;
 }
 
-}  // namespace ringbus::bridge
+}  // namespace ringbus::detail

@@ -1,4 +1,4 @@
-// Size parsing for the CLI: digits, then an optional binary suffix. Garbage is rejected rather
+// Size parsing for the tools: digits, then an optional binary suffix. Garbage is rejected rather
 // than truncated (strtoull would accept "12abc", " 12" and "-1").
 #include "sizes.hpp"
 
@@ -7,7 +7,7 @@
 #include <string>
 #include <utility>
 
-namespace ringbus::cli {
+namespace ringbus::tools {
 namespace {
 
 constexpr std::string_view kAllowed =
@@ -83,4 +83,4 @@ std::string format_size(std::uint64_t bytes) {
   return std::to_string(bytes);
 }
 
-}  // namespace ringbus::cli
+}  // namespace ringbus::tools

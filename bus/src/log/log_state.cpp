@@ -1,6 +1,6 @@
 // state.json: JSON (nlohmann) so operators can read it; written to a temporary file, fsynced,
 // renamed over the old one, and the directory fsynced.
-#include "log_state.hpp"
+#include "log/log_state.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -14,9 +14,9 @@
 #include <nlohmann/json.hpp>
 
 #include "layout/log_layout.hpp"
-#include "log_files.hpp"
+#include "log/log_files.hpp"
 
-namespace ringbus::bridge {
+namespace ringbus::detail {
 
 namespace {
 
@@ -139,4 +139,4 @@ Result<LogState> read_log_state(const std::string& dir) {
   }
 }
 
-}  // namespace ringbus::bridge
+}  // namespace ringbus::detail

@@ -13,7 +13,7 @@
 #include "ringbus/bytes.hpp"
 #include "ringbus/result.hpp"
 
-namespace ringbus::bridge {
+namespace ringbus::detail {
 
 struct TopicLogOptions {
   std::uint64_t segment_bytes = std::uint64_t{64} << 20;  // roll after this many bytes
@@ -128,4 +128,11 @@ class TopicLog {
   std::string recovery_;
 };
 
+}  // namespace ringbus::detail
+
+// The bridge and its tests name these ringbus::bridge::..., from when the writer lived in
+// tools/bridge/.
+namespace ringbus::bridge {
+using detail::TopicLog;
+using detail::TopicLogOptions;
 }  // namespace ringbus::bridge

@@ -1,4 +1,4 @@
-// Byte sizes on the command line: "4096", "64K", "1MiB", "2gb" (every suffix is a power of 1024).
+// Byte sizes on the command line and in configuration files: "4096", "64K", "1MiB", "2gb" (every suffix is a power of 1024).
 #pragma once
 
 #include <cstdint>
@@ -7,7 +7,7 @@
 
 #include "ringbus/result.hpp"
 
-namespace ringbus::cli {
+namespace ringbus::tools {
 
 // Parses a positive whole number of bytes with an optional, case-insensitive suffix: B, K, KB,
 // KiB, M, MB, MiB, G, GB, GiB. K, KB and KiB all mean 1024 (sizes here are ring and message
@@ -20,4 +20,10 @@ Result<std::uint64_t> parse_size(std::string_view text, std::string_view what = 
 // "1000". Never rounds, so the text parses back to the same value.
 std::string format_size(std::uint64_t bytes);
 
+}  // namespace ringbus::tools
+
+// The CLI (and its tests) name these ringbus::cli::..., from when they were the CLI's.
+namespace ringbus::cli {
+using tools::format_size;
+using tools::parse_size;
 }  // namespace ringbus::cli

@@ -1,0 +1,236 @@
+// The table of bridge options: TOML key, flag, help and how a value in text form changes the
+// configuration. load_config_file and parse_command_line both go through it.
+#include "bridge_options.hpp"
+
+#include <array>
+#include <charconv>
+#include <string>
+
+#include "duration.hpp"
+#include "host_port.hpp"
+#include "key_file.hpp"
+#include "sizes.hpp"
+#include "topic_pattern.hpp"
+
+namespace ringbus::bridge {
+
+namespace {
+
+using Ms = std::chrono::milliseconds;
+
+Error invalid(const std::string& message) { return Error(Errc::invalid_argument, message); }
+
+// An error of a check that names the option itself (reader_name, cpu): only the location added.
+Result<void> located(Result<void> ok, const OptionSource& source) {
+  if (ok) return ok;
+  return invalid(source.prefix + ok.error().message());
+}
+
+Result<void> set_size(std::uint64_t& out, const std::string& text, const OptionSource& source) {
+  auto v = tools::parse_size(text, source.where());
+  if (!v) return v.error();
+  out = *v;
+  return {};
+}
+
+Result<void> set_duration(Ms& out, const std::string& text, const OptionSource& source) {
+  auto v = tools::parse_duration(text, source.where());
+  if (!v) return v.error();
+  out = *v;
+  return {};
+}
+
+Result<std::string> host_port(const std::string& text, const OptionSource& source, bool listen) {
+  return parse_host_port(text, source.where(), listen);
+}
+
+Result<void> topic_pattern(const std::string& text, const OptionSource& source) {
+  return validate_topic_pattern(text, source.where());
+}
+
+const std::array kOptions{
+    BridgeOption{"bus_dir", "--bus-dir",
+                 "Bus directory (default: $RINGBUS_DIR or /dev/shm/ringbus-$UID)",
+                 OptionKind::text,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource&) -> Result<void> {
+                   c.bus_dir = v;
+                   return {};
+                 }},
+    BridgeOption{"log_dir", "--log-dir", "Directory for the logs: <log-dir>/<topic>/",
+                 OptionKind::text,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource&) -> Result<void> {
+                   c.log_dir = v;
+                   return {};
+                 }},
+    BridgeOption{"record", "--record", "Topic name or glob to record (repeatable)",
+                 OptionKind::list,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource&) -> Result<void> {
+                   c.record.push_back(v);
+                   return {};
+                 },
+                 [](BridgeConfig& c) { c.record.clear(); }},
+    BridgeOption{"segment_bytes", "--segment-bytes",
+                 "Roll segments after this size (default 64MiB)", OptionKind::size,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) {
+                   return set_size(c.segment_bytes, v, s);
+                 }},
+    BridgeOption{"fsync.policy", "--fsync", "never | interval | bytes (default interval)",
+                 OptionKind::text,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) -> Result<void> {
+                   auto p = parse_fsync_policy(v);
+                   if (!p) return invalid(s.where() + ": " + p.error().message());
+                   c.fsync = *p;
+                   return {};
+                 }},
+    BridgeOption{"fsync.interval", "--fsync-interval", "With --fsync interval (default 10ms)",
+                 OptionKind::duration,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) {
+                   return set_duration(c.fsync_interval, v, s);
+                 }},
+    BridgeOption{"fsync.bytes", "--fsync-bytes", "With --fsync bytes (default 4MiB)",
+                 OptionKind::size,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) {
+                   return set_size(c.fsync_bytes, v, s);
+                 }},
+    BridgeOption{"retention.bytes", "--retention-bytes",
+                 "Keep at most this much per topic (0: no limit)", OptionKind::size,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) -> Result<void> {
+                   if (v == "0") {  // no limit, as the default
+                     c.retention_bytes = 0;
+                     return {};
+                   }
+                   return set_size(c.retention_bytes, v, s);
+                 }},
+    BridgeOption{"retention.age", "--retention-age",
+                 "Delete segments older than this (e.g. 7d; 0: no limit)", OptionKind::duration,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) {
+                   return set_duration(c.retention_age, v, s);
+                 }},
+    BridgeOption{"reader_name", "--reader-name", "The bridge's reader name in each topic",
+                 OptionKind::text,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) {
+                   c.reader_name = v;
+                   return located(validate_reader_name(v), s);
+                 }},
+    BridgeOption{"scan_interval", "--scan-interval", "How often to look for new topics (1s)",
+                 OptionKind::duration,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) {
+                   return set_duration(c.scan_interval, v, s);
+                 }},
+    BridgeOption{"cpu", "--cpu", "Pin the recording thread to this core", OptionKind::integer,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) -> Result<void> {
+                   std::int64_t n = 0;
+                   auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+                   if (v.empty() || ec != std::errc() || end != v.data() + v.size()) {
+                     return invalid(s.where() + " must be a core number");
+                   }
+                   c.cpu = n;
+                   return located(validate_cpu(c.cpu), s);
+                 },
+                 nullptr, {}, "-1"},
+    BridgeOption{"retry_interval", "--retry-interval", "Wait after a failed write or open (1s)",
+                 OptionKind::duration,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) {
+                   return set_duration(c.retry_interval, v, s);
+                 }},
+    BridgeOption{"restore_topics", "--no-restore",
+                 "Do not re-create recorded topics missing from the bus directory",
+                 OptionKind::boolean,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource&) -> Result<void> {
+                   c.restore_topics = v == "true";
+                   return {};
+                 },
+                 nullptr, "false"},
+    BridgeOption{"listen.address", "--listen",
+                 "Accept links from other bridges at HOST:PORT (\":PORT\" or \"PORT\": "
+                 "127.0.0.1:PORT)",
+                 OptionKind::text,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) -> Result<void> {
+                   if (v.empty()) {  // not listening, as the default
+                     c.listen.address.clear();
+                     return {};
+                   }
+                   auto a = host_port(v, s, true);
+                   if (!a) return a.error();
+                   c.listen.address = *a;
+                   return {};
+                 }},
+    BridgeOption{"listen.accept", "--accept",
+                 "Topic name or glob a sender may mirror here (repeatable; default *)",
+                 OptionKind::list,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) -> Result<void> {
+                   if (auto ok = topic_pattern(v, s); !ok) return ok;
+                   c.listen.accept.push_back(v);
+                   return {};
+                 },
+                 [](BridgeConfig& c) { c.listen.accept.clear(); }},
+    // --forward GLOB=HOST:PORT is one rule; in TOML a [[forward]] table holds topics and to.
+    BridgeOption{"", "--forward",
+                 "Mirror topics matching GLOB to the bridge at HOST:PORT: GLOB=HOST:PORT "
+                 "(repeatable)",
+                 OptionKind::list,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) -> Result<void> {
+                   const std::size_t eq = v.find('=');
+                   if (eq == std::string::npos) {
+                     return invalid(s.where() + " '" + v + "' must be GLOB=HOST:PORT");
+                   }
+                   const std::string glob = v.substr(0, eq);
+                   if (auto ok = topic_pattern(glob, s); !ok) return ok;
+                   auto to = host_port(v.substr(eq + 1), s, false);
+                   if (!to) return to.error();
+                   c.forward.push_back(ForwardRule{{glob}, *to});
+                   return {};
+                 },
+                 [](BridgeConfig& c) { c.forward.clear(); }},
+    BridgeOption{"forward.topics", "", "", OptionKind::list,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) -> Result<void> {
+                   if (auto ok = topic_pattern(v, s); !ok) return ok;
+                   c.forward.back().topics.push_back(v);
+                   return {};
+                 },
+                 [](BridgeConfig& c) { c.forward.back().topics.clear(); }},
+    BridgeOption{"forward.to", "", "", OptionKind::text,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) -> Result<void> {
+                   auto to = host_port(v, s, false);
+                   if (!to) return to.error();
+                   c.forward.back().to = *to;
+                   return {};
+                 }},
+    BridgeOption{"key_file", "--key-file",
+                 "Pre-shared key file of bridge links, mode 0600, 16 to 4096 bytes",
+                 OptionKind::text,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) -> Result<void> {
+                   c.key_file = v;
+                   c.key.clear();
+                   if (v.empty()) return {};
+                   auto key = read_key_file(v, s.where());
+                   if (!key) return Error(key.error().code(), s.prefix + key.error().message());
+                   c.key = std::move(*key);
+                   return {};
+                 }},
+    BridgeOption{"link_timeout", "--link-timeout",
+                 "Drop a link when its peer sends nothing for this long (10s)",
+                 OptionKind::duration,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) {
+                   return set_duration(c.link_timeout, v, s);
+                 }},
+};
+
+const std::array kTables{
+    OptionTable{"fsync", "an fsync option", false},
+    OptionTable{"retention", "a retention option", false},
+    OptionTable{"listen", "a listen option", false},
+    OptionTable{"forward", "a forward option", true,
+                [](BridgeConfig& c) { c.forward.emplace_back(); },
+                [](const BridgeConfig& c, const OptionSource& s) {
+                  return validate_forward_rule(c.forward.back(), s.where());
+                }},
+};
+
+}  // namespace
+
+std::span<const BridgeOption> bridge_options() { return kOptions; }
+
+std::span<const OptionTable> option_tables() { return kTables; }
+
+}  // namespace ringbus::bridge
