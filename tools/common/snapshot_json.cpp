@@ -44,6 +44,36 @@ nlohmann::ordered_json config_json(const TopicConfig& c) {
       {"file_size", c.file_size},
       {"ring_offset", c.ring_offset},
       {"frame_alignment", c.frame_alignment},
+      {"mirror_of", c.mirror_of.empty() ? nlohmann::ordered_json(nullptr)
+                                        : nlohmann::ordered_json(c.mirror_of)},
+  };
+}
+
+nlohmann::ordered_json mirror_json(const MirrorInfo& m) {
+  return {
+      {"source", m.source},
+      {"pid", m.pid},
+      {"alive", m.alive},
+      {"applied_position", m.applied_position},
+      {"applied_messages", m.applied_messages},
+      {"last_contact_unix_ns", m.last_contact_unix_ns},
+  };
+}
+
+nlohmann::ordered_json forward_json(const ForwardInfo& f) {
+  return {
+      {"destination", f.destination},
+      {"state", f.state},
+      {"pid", f.pid},
+      {"alive", f.alive},
+      {"sent_position", f.sent_position},
+      {"acked_position", f.acked_position},
+      {"acked_messages", f.acked_messages},
+      {"lag_bytes", f.lag_bytes},
+      {"reconnects", f.reconnects},
+      {"bytes_sent", f.bytes_sent},
+      {"errors", f.errors},
+      {"last_error", f.last_error},
   };
 }
 

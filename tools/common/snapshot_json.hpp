@@ -24,5 +24,9 @@ nlohmann::ordered_json reader_json(const ReaderInfo& reader);
 nlohmann::ordered_json config_json(const TopicConfig& config);
 // Every RecorderInfo field.
 nlohmann::ordered_json recorder_json(const RecorderInfo& recorder);
+// Every MirrorInfo field (a mirror's receiving side).
+nlohmann::ordered_json mirror_json(const MirrorInfo& mirror);
+// Every ForwardInfo field (one link forwarding the topic to another host).
+nlohmann::ordered_json forward_json(const ForwardInfo& link);
 
 }  // namespace ringbus::tools

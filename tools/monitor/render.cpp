@@ -107,6 +107,44 @@ nlohmann::ordered_json held_by_json(const TopicRow& t) {
   };
 }
 
+std::vector<std::string> forward_cells(const ForwardInfo& f) {
+  std::string detail = "sent " + std::to_string(f.sent_position) + ", " +
+                       std::to_string(f.reconnects) + " reconnects, " +
+                       std::to_string(f.errors) + " errors";
+  if (!f.last_error.empty()) detail += " (last: " + f.last_error + ")";
+  return {"  [forward " + f.destination + "]",
+          "forward",
+          "-",
+          "-",
+          f.pid == 0 ? "-" : std::to_string(f.pid),
+          f.state + (f.pid != 0 && !f.alive ? " (dead)" : ""),
+          std::to_string(f.acked_position),
+          std::to_string(f.lag_bytes),
+          "-",
+          "-",
+          "-",
+          "-",
+          "-",
+          detail};
+}
+
+std::vector<std::string> mirror_cells(const MirrorInfo& m) {
+  return {"  [mirror]",
+          "mirror",
+          "-",
+          "-",
+          m.pid == 0 ? "-" : std::to_string(m.pid),
+          m.pid == 0 ? "not receiving" : (m.alive ? "receiving" : "receiving (dead)"),
+          std::to_string(m.applied_position),
+          "-",
+          "-",
+          "-",
+          "-",
+          "-",
+          "-",
+          "mirror of " + m.source};
+}
+
 std::vector<std::string> recorder_cells(const TopicRow& t, const RecorderInfo& r) {
   const std::uint64_t lag_messages =
       t.snapshot.messages > r.recorded_messages ? t.snapshot.messages - r.recorded_messages : 0;
@@ -327,8 +365,14 @@ std::vector<Line> table_lines(const BusView& view, const TableOptions& options) 
       continue;
     }
     rows.push_back({Line::Kind::topic, topic_cells(*t), {}});
+    if (t->snapshot.mirror) {
+      rows.push_back({Line::Kind::recorder, mirror_cells(*t->snapshot.mirror), {}});
+    }
     if (t->snapshot.recorder) {
       rows.push_back({Line::Kind::recorder, recorder_cells(*t, *t->snapshot.recorder), {}});
+    }
+    for (const ForwardInfo& f : t->snapshot.forwards) {
+      rows.push_back({Line::Kind::recorder, forward_cells(f), {}});
     }
     std::vector<const ReaderRow*> readers;
     for (const ReaderRow& r : t->readers) readers.push_back(&r);
@@ -390,6 +434,10 @@ std::string render_json(const BusView& view) {
       reader["read_bytes_per_second"] = optional_number(row.bytes_per_second);
       readers.push_back(std::move(reader));
     }
+    Json mirror = nullptr;
+    if (s.mirror) mirror = tools::mirror_json(*s.mirror);
+    Json forwards = Json::array();
+    for (const ForwardInfo& f : s.forwards) forwards.push_back(tools::forward_json(f));
     Json recorder = nullptr;
     if (s.recorder) recorder = tools::recorder_json(*s.recorder);
     topics.push_back({
@@ -411,6 +459,8 @@ std::string render_json(const BusView& view) {
         {"publish_bytes_per_second", optional_number(t.bytes_per_second)},
         {"readers", std::move(readers)},
         {"recorder", std::move(recorder)},
+        {"mirror", std::move(mirror)},
+        {"forwards", std::move(forwards)},
     });
   }
   Json j = {
@@ -501,6 +551,36 @@ std::string render_prometheus(const BusView& view) {
       e.add("ringbus_recorder_log_bytes", gauge, "Bytes in segment files", topic, d(r.log_bytes));
       e.add("ringbus_recorder_errors_total", counter, "Recorder failures so far", topic,
             d(r.errors));
+    }
+    if (s.mirror) {
+      const MirrorInfo& m = *s.mirror;
+      e.add("ringbus_mirror_info", gauge, "Always 1 on a mirror; its source as a label",
+            {{"topic", t.name}, {"source", m.source}}, 1);
+      e.add("ringbus_mirror_receiver_alive", gauge, "1 if the receiving bridge process is alive",
+            topic, m.alive ? 1 : 0);
+      e.add("ringbus_mirror_applied_position", gauge, "Stream bytes written into the mirror",
+            topic, d(m.applied_position));
+      e.add("ringbus_mirror_last_contact_seconds", gauge,
+            "Unix time of the last bytes from the source (0: never)", topic,
+            static_cast<double>(m.last_contact_unix_ns) / 1e9);
+    }
+    for (const ForwardInfo& f : s.forwards) {
+      const Exposition::Labels link{{"topic", t.name}, {"destination", f.destination}};
+      e.add("ringbus_forward_info", gauge, "Always 1 per forward link; its state as a label",
+            {{"topic", t.name}, {"destination", f.destination}, {"state", f.state}}, 1);
+      e.add("ringbus_forward_sent_position", gauge, "Stream bytes sent on the link", link,
+            d(f.sent_position));
+      e.add("ringbus_forward_acked_position", gauge,
+            "Stream bytes the receiver acknowledged (durable there if it records)", link,
+            d(f.acked_position));
+      e.add("ringbus_forward_lag_bytes", gauge, "tail - acknowledged position", link,
+            d(f.lag_bytes));
+      e.add("ringbus_forward_reconnects_total", counter, "Reconnections of the link", link,
+            d(f.reconnects));
+      e.add("ringbus_forward_sent_bytes_total", counter, "Bytes of frames sent", link,
+            d(f.bytes_sent));
+      e.add("ringbus_forward_errors_total", counter, "Failures of the link so far", link,
+            d(f.errors));
     }
     for (const ReaderRow& row : t.readers) {
       const ReaderInfo& r = row.info;

@@ -1,6 +1,7 @@
 // `ringbus topic describe`: a topic snapshot as aligned text for people or one JSON object for
 // scripts (and the tests), with the field names of TopicSnapshot and ReaderInfo.
 #include <algorithm>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,8 @@ namespace ringbus::cli {
 using tools::config_json;
 using tools::reader_json;
 using tools::reader_state;
+using tools::forward_json;
+using tools::mirror_json;
 using tools::recorder_json;
 
 namespace {
@@ -96,6 +99,52 @@ std::string recorder_text(const RecorderInfo& r) {
   return text;
 }
 
+// A mirror's receiving side, as the receiving bridge publishes it.
+std::string mirror_text(const MirrorInfo& m) {
+  std::string text = "mirror of " + m.source;
+  if (m.pid == 0) {
+    text += " (no bridge receiving now)\n";
+  } else {
+    text += " (bridge pid " + std::to_string(m.pid) + (m.alive ? ", alive)\n" : ", dead)\n");
+  }
+  std::string contact = "never";
+  if (m.last_contact_unix_ns > 0) {
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    const std::int64_t ago_ms =
+        ((now.tv_sec * 1'000'000'000LL + now.tv_nsec) - m.last_contact_unix_ns) / 1'000'000;
+    contact = std::to_string(std::max<std::int64_t>(ago_ms, 0)) + " ms ago";
+  }
+  text += table({
+      {"applied", std::to_string(m.applied_position) + " (" + std::to_string(m.applied_messages) +
+                      " messages)"},
+      {"last contact", contact},
+  });
+  return text;
+}
+
+// The links forwarding the topic to other hosts.
+std::string forwards_text(const std::vector<ForwardInfo>& links) {
+  std::string text = "forwarded to: " + std::to_string(links.size()) + "\n";
+  for (const ForwardInfo& f : links) {
+    text += "  " + f.destination + ": " + f.state +
+            (f.pid == 0 ? std::string(" (no bridge attached)")
+                        : " (bridge pid " + std::to_string(f.pid) + (f.alive ? ")" : ", dead)")) +
+            "\n";
+    text += table({
+        {"  acked", std::to_string(f.acked_position) + " (" + std::to_string(f.acked_messages) +
+                        " messages)"},
+        {"  sent", std::to_string(f.sent_position)},
+        {"  lag", std::to_string(f.lag_bytes) + " bytes"},
+        {"  reconnects", std::to_string(f.reconnects)},
+        {"  bytes sent", size_text(f.bytes_sent)},
+        {"  errors", std::to_string(f.errors)},
+        {"  last error", f.last_error.empty() ? "-" : f.last_error},
+    });
+  }
+  return text;
+}
+
 }  // namespace
 
 std::string describe_text(const Topic& topic, const TopicSnapshot& snapshot) {
@@ -121,7 +170,9 @@ std::string describe_text(const Topic& topic, const TopicSnapshot& snapshot) {
     text += std::string(bp->full ? "producers wait: " : "will hold producers back: ") + bp->text +
             "\n";
   }
+  if (snapshot.mirror) text += mirror_text(*snapshot.mirror);
   if (snapshot.recorder) text += recorder_text(*snapshot.recorder);
+  if (!snapshot.forwards.empty()) text += forwards_text(snapshot.forwards);
   std::vector<const ReaderInfo*> subscribers;
   std::vector<const ReaderInfo*> groups;
   std::vector<const ReaderInfo*> members;
@@ -204,8 +255,12 @@ std::string describe_json(const Topic& topic, const TopicSnapshot& snapshot) {
       {"readers", std::move(readers)},
       {"groups", std::move(groups)},
       {"recorder", nullptr},
+      {"mirror", nullptr},
+      {"forwards", Json::array()},
   };
   if (snapshot.recorder) j["recorder"] = recorder_json(*snapshot.recorder);
+  if (snapshot.mirror) j["mirror"] = mirror_json(*snapshot.mirror);
+  for (const ForwardInfo& f : snapshot.forwards) j["forwards"].push_back(forward_json(f));
   // Reader and topic names are validated ASCII, but never let a bad byte abort the dump.
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
