@@ -124,6 +124,7 @@ void Bridge::restore_lost_topics(const std::vector<std::string>& present, Clock:
     options.stuck_claim_timeout = state->config.stuck_claim_timeout;
     options.start_position = end;
     options.start_sequence = sequence;
+    options.mirror_of = state->config.mirror_of;  // a mirror stays one: its receiver continues it
     auto created = bus_.create_topic(name, options);
     if (!created) {
       if (created.error().code() != Errc::already_exists) {

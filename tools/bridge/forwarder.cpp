@@ -225,8 +225,12 @@ std::uint64_t Forwarder::Impl::earliest_available() const {
 
 Result<void> Forwarder::Impl::resume(const Welcome& welcome) {
   sink.reset(welcome.has_mirror, welcome.resume_position);
-  const std::uint64_t wanted = welcome.has_mirror ? welcome.resume_position : earliest_available();
-  if (auto ok = pump.attach(sink, wanted); !ok) return ok.error();
+  const std::uint64_t floor = earliest_available();
+  const std::uint64_t wanted = welcome.has_mirror ? welcome.resume_position : floor;
+  // A persistent reader resumes at its committed position whatever the start says; a new one
+  // starts at `wanted`, or at the oldest offset this host still has, the pump then reporting
+  // the offsets in between as lost (the link sink refuses to skip them).
+  if (auto ok = pump.attach(sink, std::max(wanted, floor)); !ok) return ok.error();
   if (pump.position() > wanted) {
     // The receiver holds less than this reader committed (its mirror was lost or re-created):
     // go back to what it needs. Everything below the committed position may already be

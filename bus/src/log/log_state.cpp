@@ -40,6 +40,8 @@ Result<void> write_log_state(const std::string& dir, const LogState& s, bool syn
       {"frame_alignment", s.config.frame_alignment},
       {"stuck_claim_timeout_ms", s.config.stuck_claim_timeout.count()},
   };
+  // A mirror of another host's topic: restored as a mirror, so its receiver can continue it.
+  if (!s.config.mirror_of.empty()) j["config"]["mirror_of"] = s.config.mirror_of;
   j["groups"] = nlohmann::json::array();
   for (const auto& g : s.groups) {
     j["groups"].push_back({{"name", g.name}, {"position", g.position}, {"messages", g.messages}});
@@ -126,6 +128,7 @@ Result<LogState> read_log_state(const std::string& dir) {
     s.config.frame_alignment = c.at("frame_alignment").get<std::uint32_t>();
     s.config.stuck_claim_timeout =
         std::chrono::milliseconds(c.at("stuck_claim_timeout_ms").get<std::int64_t>());
+    if (c.contains("mirror_of")) s.config.mirror_of = c.at("mirror_of").get<std::string>();
     for (const auto& g : j.at("groups")) {
       s.groups.push_back(GroupPosition{g.at("name").get<std::string>(),
                                        unsigned_field(g, "position"),
