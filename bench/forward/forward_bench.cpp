@@ -77,9 +77,10 @@ struct Pair {
   std::unique_ptr<bridge::Forwarder> forwarder;
   Topic topic;
 
+  bool spin = false;
   Pair(const std::string& dir, const std::string& name, std::uint64_t capacity,
-       bool connect_now = true)
-      : root(dir), a(dir + "/a"), b(dir + "/b") {
+       bool connect_now = true, bool busy_spin = false)
+      : root(dir), a(dir + "/a"), b(dir + "/b"), spin(busy_spin) {
     std::filesystem::create_directories(dir + "/a");
     std::filesystem::create_directories(dir + "/b");
     TopicOptions o;
@@ -90,6 +91,7 @@ struct Pair {
     topic = *t;
     bridge::BridgeConfig config;
     config.listen.address = "127.0.0.1:" + std::to_string(free_port());
+    config.link_busy_spin = spin;
     auto r = bridge::Receiver::start(config, b);
     if (!r) die(r.error().message());
     receiver = std::move(*r);
@@ -99,6 +101,7 @@ struct Pair {
     bridge::ForwarderOptions fo;
     fo.destination = "127.0.0.1:" + std::to_string(receiver->port());
     fo.reader_name = "bench-forward";
+    fo.busy_spin = spin;
     forwarder = std::make_unique<bridge::Forwarder>(topic, fo);
   }
   ~Pair() {
@@ -173,7 +176,7 @@ double raw_tcp_seconds(std::uint64_t bytes) {
 
 // The link's capacity: the ring on A is filled first (as a forwarder that catches up after a
 // disconnect finds it), then the forwarder streams it all to B; raw TCP sends as many bytes.
-void throughput(const std::string& dir, std::uint64_t messages, std::size_t size) {
+void catch_up(const std::string& dir, std::uint64_t messages, std::size_t size) {
   constexpr std::uint64_t kCapacity = std::uint64_t{256} << 20;
   const std::uint64_t stride = (32 + size + 63) & ~std::uint64_t{63};
   messages = std::min<std::uint64_t>(messages, kCapacity / stride * 9 / 10);
@@ -201,12 +204,38 @@ void throughput(const std::string& dir, std::uint64_t messages, std::size_t size
   const double forwarded = seconds_since(start);
   const std::uint64_t bytes = total - first;
   const double raw = raw_tcp_seconds(bytes);
-  std::printf("throughput %5zu B x %llu: forwarded %8.1f MB/s (%6.2f M msg/s)  raw TCP %8.1f MB/s"
+  std::printf("catch-up   %5zu B x %7llu: forwarded %8.1f MB/s  raw TCP %8.1f MB/s  ratio %.2fx\n",
+              size, static_cast<unsigned long long>(messages),
+              static_cast<double>(bytes) / forwarded / 1e6, static_cast<double>(bytes) / raw / 1e6,
+              raw / forwarded);
+}
+
+// Streaming: the forwarder is connected and a producer publishes as fast as it can; timed from
+// the first message to the mirror holding the last.
+void streaming(const std::string& dir, std::uint64_t messages, std::size_t size) {
+  Pair pair(dir, "s", std::uint64_t{16} << 20);
+  Producer producer(pair.topic);
+  std::string value(size, 'v');
+  auto first = producer.publish({}, as_bytes(value));
+  if (!first) die(first.error().message());
+  pair.wait_applied("s", pair.topic.snapshot().tail);
+  const std::uint64_t from = pair.topic.snapshot().tail;
+  const auto start = Clock::now();
+  for (std::uint64_t i = 0; i < messages; ++i) {
+    std::memcpy(value.data(), &i, std::min(sizeof i, size));
+    auto r = producer.publish({}, as_bytes(value), Wait::spin_yield());
+    if (!r) die(r.error().message());
+  }
+  const std::uint64_t to = pair.topic.snapshot().tail;
+  pair.wait_applied("s", to);
+  const double forwarded = seconds_since(start);
+  const double raw = raw_tcp_seconds(to - from);
+  std::printf("streaming  %5zu B x %7llu: forwarded %8.1f MB/s (%5.2f M msg/s)  raw TCP %8.1f MB/s"
               "  ratio %.2fx\n",
               size, static_cast<unsigned long long>(messages),
-              static_cast<double>(bytes) / forwarded / 1e6,
+              static_cast<double>(to - from) / forwarded / 1e6,
               static_cast<double>(messages) / forwarded / 1e6,
-              static_cast<double>(bytes) / raw / 1e6, raw / forwarded);
+              static_cast<double>(to - from) / raw / 1e6, raw / forwarded);
 }
 
 struct Percentiles {
@@ -221,11 +250,11 @@ Percentiles percentiles(std::vector<std::int64_t> v) {
           static_cast<double>(v[v.size() * 99 / 100]) / 1e3};
 }
 
-void latency(const std::string& dir, std::size_t samples, std::size_t size) {
+void latency(const std::string& dir, std::size_t samples, std::size_t size, bool spin) {
   constexpr auto kPace = std::chrono::microseconds(200);
   std::vector<std::int64_t> forwarded;
   {
-    Pair pair(dir, "lat", std::uint64_t{4} << 20);
+    Pair pair(dir, "lat", std::uint64_t{4} << 20, true, spin);
     Producer producer(pair.topic);
     std::string value(size, 'v');
     auto first = producer.publish({}, as_bytes(value));
@@ -288,9 +317,10 @@ void latency(const std::string& dir, std::size_t samples, std::size_t size) {
   }
   const auto f = percentiles(forwarded);
   const auto r = percentiles(raw);
-  std::printf("latency    %5zu B x %zu (paced 200 us): forwarded p50 %7.1f us p99 %8.1f us   raw TCP "
+  std::printf("latency    %5zu B x %zu (paced 200 us, links %s): forwarded p50 %7.1f us p99 %8.1f us   raw TCP "
               "p50 %6.1f us p99 %7.1f us   p50 ratio %.2fx\n",
-              size, forwarded.size(), f.p50, f.p99, r.p50, r.p99, r.p50 > 0 ? f.p50 / r.p50 : 0);
+              size, forwarded.size(), spin ? "spin " : "sleep", f.p50, f.p99, r.p50, r.p99,
+              r.p50 > 0 ? f.p50 / r.p50 : 0);
 }
 
 void acks(const std::string& dir, std::size_t rounds) {
@@ -372,8 +402,11 @@ int main(int argc, char** argv) {
   app.add_option("--sizes", sizes, "Value sizes");
   app.add_option("--dir", dir, "Scratch directory (removed afterwards)");
   CLI11_PARSE(app, argc, argv);
-  for (std::size_t size : sizes) throughput(dir + "/tp", messages, size);
-  for (std::size_t size : sizes) latency(dir + "/lat", samples, size);
+  for (std::size_t size : sizes) catch_up(dir + "/tp", messages, size);
+  for (std::size_t size : sizes) streaming(dir + "/st", messages, size);
+  for (bool spin : {false, true}) {
+    for (std::size_t size : sizes) latency(dir + "/lat", samples, size, spin);
+  }
   acks(dir + "/acks", rounds);
   std::filesystem::remove_all(dir);
   return 0;

@@ -215,6 +215,7 @@ void Bridge::scan_forwards(const std::vector<std::string>& topics) {
       options.link_timeout = config_.link_timeout;
       options.reader_name = forward_reader_name(config_.reader_name, rule.to);
       options.log_covers = wanted(name) && !config_.log_dir.empty();
+      options.busy_spin = config_.link_busy_spin;
       RunningForward running;
       running.inode = inode_of(topic->path());
       running.forwarder = std::make_unique<Forwarder>(*topic, options);

@@ -214,6 +214,15 @@ const std::array kOptions{
                  [](BridgeConfig& c, const std::string& v, const OptionSource& s) {
                    return set_duration(c.link_timeout, v, s);
                  }},
+    BridgeOption{"link_busy_spin", "--link-busy-spin",
+                 "Links poll the ring and the socket without sleeping: lower latency, one busy "
+                 "core per link on each side (default: they sleep)",
+                 OptionKind::boolean,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource&) -> Result<void> {
+                   c.link_busy_spin = v == "true";
+                   return {};
+                 },
+                 nullptr, "true"},
 };
 
 const std::array kTables{

@@ -317,7 +317,8 @@ Result<void> Forwarder::Impl::stream(LinkSocket& socket, LinkDecoder& decoder,
     // Acknowledgements (and heartbeats) from the receiver. While some are due, look at the
     // socket and the ring in turn (100 us on the socket), so neither waits for the other.
     const bool outstanding = sink.end() > acked;
-    if (!moved && outstanding && !pump.wait(Wait::busy_spin(std::chrono::nanoseconds(0)))) {
+    if (!moved && outstanding && !options.busy_spin &&
+        !pump.wait(Wait::busy_spin(std::chrono::nanoseconds(0)))) {
       socket.wait_readable(std::chrono::microseconds(100));
     }
     auto got = socket.read_into(decoder, milliseconds(0));
@@ -344,7 +345,7 @@ Result<void> Forwarder::Impl::stream(LinkSocket& socket, LinkDecoder& decoder,
       if (auto ok = socket.write_all(header, options.link_timeout); !ok) return ok.error();
       last_sent = now;
     }
-    if (!moved && !outstanding && !pump.pending()) {
+    if (!moved && !outstanding && !pump.pending() && !options.busy_spin) {
       // Idle: sleep on the topic until a producer publishes (or a heartbeat is due).
       auto woke = pump.wait(Wait::futex(std::min<milliseconds>(heartbeat_every, milliseconds(50))));
       if (woke) {

@@ -22,6 +22,7 @@ struct ForwarderOptions {
   // This bridge records the topic too: the forwarder's reader is lossy and, once lapped, reads
   // the disk log, so producers never wait on the network (only on the disk).
   bool log_covers = false;
+  bool busy_spin = false;  // never sleep while idle (see BridgeConfig::link_busy_spin)
 };
 
 class Forwarder {

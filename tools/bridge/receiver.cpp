@@ -296,7 +296,9 @@ void Receiver::serve(LinkSocket socket) {
   };
   const auto heartbeat_every = std::max(config_.link_timeout / 3, milliseconds(10));
   while (!stop_.load(std::memory_order_relaxed)) {
-    auto got = socket.read_into(decoder, ack_due ? milliseconds(1) : milliseconds(20));
+    auto got = socket.read_into(decoder, config_.link_busy_spin ? milliseconds(0)
+                                         : ack_due            ? milliseconds(1)
+                                                              : milliseconds(20));
     if (!got) {
       link_event(topic_name, peer, "link closed: " + got.error().message());
       return;
