@@ -597,13 +597,27 @@ class ForwardKill : public Forward {
       std::this_thread::sleep_for(milliseconds(100 + random() % 500));
       if (kill_sender) {
         kill9(s);
+        // The dead forwarder's reader holds what B has not acknowledged.
+        const TopicSnapshot snap = ta.snapshot();
+        const std::uint64_t applied = tb.snapshot().mirror->applied_position;
+        bool found = false;
+        for (const ReaderInfo& ri : snap.readers) {
+          if (ri.name.find("-to-") == std::string::npos) continue;
+          found = true;
+          ASSERT_LE(ri.position, applied)
+              << "kill " << k + 1 << ": the forwarder committed past what B applied"
+              << describe(ta) << describe(tb) << logs({"A", "B"});
+        }
+        ASSERT_TRUE(found) << "kill " << k + 1 << ": the forwarder's reader is gone"
+                           << describe(ta) << logs({"A", "B"});
         s = sender("A", a, port);
       } else {
         kill9(r);
         r = receiver("B", b, port);
       }
       const std::string problem = compare_streams(ca.digests(), cb.digests(), true);
-      ASSERT_EQ(problem, "") << "after kill " << k + 1 << logs({"A", "B"});
+      ASSERT_EQ(problem, "") << "after kill " << k + 1 << describe(ta) << describe(tb)
+                             << logs({"A", "B"});
     }
     wait_producers(pids, seconds(300), {"A", "B"});
     expect_converged(ca, cb, 2, per, seconds(300), {"A", "B"});
