@@ -174,8 +174,9 @@ double raw_tcp_seconds(std::uint64_t bytes) {
   return s;
 }
 
-// The link's capacity: the ring on A is filled first (as a forwarder that catches up after a
-// disconnect finds it), then the forwarder streams it all to B; raw TCP sends as many bytes.
+// The link's capacity: the ring on A is filled first (as a forwarder that catches up after the
+// receiver was away finds it: its persistent reader holds the frames), then the forwarder
+// streams it all to B; raw TCP sends as many bytes.
 void catch_up(const std::string& dir, std::uint64_t messages, std::size_t size) {
   constexpr std::uint64_t kCapacity = std::uint64_t{256} << 20;
   const std::uint64_t stride = (32 + size + 63) & ~std::uint64_t{63};
@@ -187,6 +188,16 @@ void catch_up(const std::string& dir, std::uint64_t messages, std::size_t size) 
   mo.max_message = kMaxMessage;
   mo.mirror_of = "bench";
   if (auto m = pair.b.create_topic("t", mo); !m) die(m.error().message());
+  {
+    // The forwarder's persistent reader exists (it was connected before the receiver went
+    // away), so when it resumes it reads the frames in place, as a real catch-up does.
+    SubscriberOptions so;
+    so.name = "bench-forward";
+    so.durability = Durability::durable;
+    so.manual_commit = true;
+    so.start = StartFrom::at(0);
+    if (auto sub = Subscriber::attach(pair.topic, so); !sub) die(sub.error().message());
+  }
   Producer producer(pair.topic);
   std::string value(size, 'v');
   for (std::uint64_t i = 0; i < messages; ++i) {
