@@ -59,6 +59,7 @@ class Reader {
  private:
   bool raw(void* p, std::size_t n) {
     if (n > left()) return false;
+    if (n == 0) return true;  // an empty proof's data() may be null: memcpy(nullptr, ...) is UB
     std::memcpy(p, body_.data() + at_, n);
     at_ += n;
     return true;
