@@ -24,7 +24,7 @@ step "ASan+UBSan build"
 cmake --preset asan -DRINGBUS_WERROR=ON -DRINGBUS_BUILD_BENCH=OFF >/dev/null
 cmake --build --preset asan -j "$jobs"
 step "tests: ASan+UBSan (whole suite, smaller stress sizes)"
-RINGBUS_STRESS_MESSAGES=200000 ctest --preset asan -j "$jobs"
+RINGBUS_STRESS_MESSAGES=200000 RINGBUS_FORWARD_MESSAGES=100000 ctest --preset asan -j "$jobs"
 
 step "TSan build"
 cmake --preset tsan -DRINGBUS_WERROR=ON -DRINGBUS_BUILD_BENCH=OFF >/dev/null

@@ -875,7 +875,6 @@ TEST_F(ForwardSecurity, WrongKeyGarbageAndSilenceDoNotDisturbAGoodLink) {
 }
 
 TEST_F(ForwardSecurity, KeyFileReadableByOthersIsRefused) {
-  GTEST_SKIP() << "key file mode check pending (bridge configuration validation, another branch)";
   testing::TempBus b;
   const std::string key = key_file("open-key", "0123456789abcdef-open-key", 0644);
   pid_t r = receiver("B", b, free_port(), {"--key-file", key});
@@ -979,6 +978,92 @@ TEST_F(NetNs, MirrorAcrossNamespacesWithDelayAndLoss) {
   auto pids = producers(a.dir(), "orders", 2, per);
   wait_producers(pids, seconds(300), {"A", "B"});
   expect_converged(ca, cb, 2, per, seconds(300), {"A", "B"});
+}
+
+// A recorded mirror survives the loss of B's bus directory (a reboot): B's bridge restores it
+// from its disk log as a mirror (producers on B still get read_only) and the sender continues
+// it exactly at the log's end, so B's log and ring together equal A's stream.
+TEST_F(Forward, RecordedMirrorRestoredAfterBLosesItsBus) {
+  testing::TempBus a, b;
+  Topic ta = a.create("orders", options(1 << 20));
+  Collector ca(ta, "source A");
+  const std::uint16_t port = free_port();
+  const std::string disk = logs_.path() + "/disk-b";
+  const std::vector<std::string> record = {"--log-dir", disk, "--record", "*"};
+  pid_t rb = receiver("B", b, port, record);
+  sender("A", a, port);
+  ASSERT_TRUE(forwarder_attached(ta)) << logs({"A", "B"});
+  wait_producers(producers(a.dir(), "orders", 1, 2000), seconds(120), {"A", "B"});
+  // Acknowledged means durable on B: its recorder is attached and synced that far.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto snap = ta.snapshot();
+        return !snap.forwards.empty() && snap.forwards[0].acked_position == snap.tail;
+      },
+      seconds(60)))
+      << describe(ta) << logs({"A", "B"});
+  kill9(rb);
+  ASSERT_EQ(::unlink((b.dir() + "/orders").c_str()), 0);
+  // A keeps publishing while B is away (its forwarder's reader holds the frames).
+  pid_t late = child(testing::fork_child([dir = a.dir()]() -> int {
+    Bus bus(dir);
+    auto t = bus.open_topic("orders");
+    if (!t) return 2;
+    Producer producer(*t);
+    for (std::uint64_t i = 0; i < 1000; ++i) {
+      const std::string v = "late-" + std::to_string(i);
+      if (!producer.publish({}, ConstBytes(reinterpret_cast<const std::byte*>(v.data()), v.size()),
+                            Wait::spin_yield(seconds(60)))) {
+        return 3;
+      }
+    }
+    return 0;
+  }));
+  ASSERT_EQ(testing::wait_child(late, seconds(120)), 0);
+  receiver("B", b, port, record);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        Bus bus(b.dir());
+        auto t = bus.open_topic("orders");
+        if (!t) return false;
+        auto snap = t->snapshot();
+        return snap.mirror && snap.mirror->applied_position == ta.snapshot().tail;
+      },
+      seconds(120)))
+      << describe(ta) << logs({"A", "B"});
+  Bus bus(b.dir());
+  auto tb = bus.open_topic("orders");
+  ASSERT_TRUE(tb);
+  EXPECT_FALSE(tb->config().mirror_of.empty()) << "restored as an ordinary topic";
+  EXPECT_EQ(Producer(*tb).try_publish({}, {}).code(), Errc::read_only);
+  // B from its first offset (its log, then its ring) equals A.
+  auto read_all = [](const Topic& t, std::vector<Digest>& out) -> std::string {
+    SubscriberOptions o;
+    o.start = StartFrom::earliest();
+    auto sub = Subscriber::attach(t, o);
+    if (!sub) return sub.error().message();
+    for (int idle = 0; idle < 200;) {
+      auto polled = sub->poll([&](const Message& m) {
+        out.push_back(Digest{m.offset, m.sequence, m.timestamp_ns,
+                             hash_text(std::string(reinterpret_cast<const char*>(m.key.data()),
+                                                   m.key.size())),
+                             hash_text(std::string(reinterpret_cast<const char*>(m.value.data()),
+                                                   m.value.size()))});
+      }, 256);
+      if (!polled) return polled.error().message();
+      if (polled->lost_messages != 0) return "lost " + std::to_string(polled->lost_messages);
+      idle = polled->messages == 0 ? idle + 1 : 0;
+      if (polled->messages == 0) std::this_thread::sleep_for(milliseconds(10));
+    }
+    return "";
+  };
+  std::vector<Digest> from_a;
+  std::vector<Digest> from_b;
+  ASSERT_EQ(read_all(ta, from_a), "");
+  ASSERT_EQ(read_all(*tb, from_b), "") << logs({"B"});
+  EXPECT_EQ(from_a.size(), 3000u);
+  EXPECT_EQ(compare_streams(from_a, from_b, false), "") << logs({"A", "B"});
+  EXPECT_NE(full_log("B").find("restored the topic from its log"), std::string::npos) << log("B");
 }
 
 }  // namespace

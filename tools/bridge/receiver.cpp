@@ -242,11 +242,15 @@ void Receiver::serve(LinkSocket socket) {
     refuse("cannot open the mirror: " + existing.error().message());
     return;
   }
-  auto records = [&] {
-    if (!topic) return false;
-    auto snap = topic->snapshot();
-    return snap.recorder && snap.recorder->alive && snap.recorder->state == "recording";
-  };
+  // This bridge records the mirror (by its configuration, not by whether its recorder has
+  // attached yet): then acknowledgements carry only what the recorder made durable, so the
+  // sender never commits what a crash of this host could lose.
+  const bool records_here =
+      !config_.log_dir.empty() &&
+      std::any_of(config_.record.begin(), config_.record.end(), [&](const std::string& glob) {
+        return ::fnmatch(glob.c_str(), topic_name.c_str(), 0) == 0;
+      });
+  auto records = [&] { return records_here; };
   Welcome welcome;
   welcome.has_mirror = writer.has_value();
   welcome.records = records();
@@ -275,11 +279,15 @@ void Receiver::serve(LinkSocket socket) {
     ack.applied_messages = writer->applied_messages();
     ack.records = records();
     if (ack.records) {
+      // Until the recorder attached (and while another process records it), nothing is
+      // durable as far as this link can tell.
       auto snap = topic->snapshot();
-      ack.durable_position = std::min(snap.recorder->durable_position, ack.applied_position);
-      ack.durable_messages = ack.durable_position == ack.applied_position
-                                 ? ack.applied_messages
-                                 : std::min(snap.recorder->recorded_messages, ack.applied_messages);
+      if (snap.recorder && snap.recorder->alive) {
+        ack.durable_position = std::min(snap.recorder->durable_position, ack.applied_position);
+        ack.durable_messages = ack.durable_position == ack.applied_position
+                                   ? ack.applied_messages
+                                   : snap.recorder->durable_messages;
+      }
     }
     last_ack = Clock::now();
     ack_due = false;

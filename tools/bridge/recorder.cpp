@@ -177,6 +177,7 @@ void TopicRecorder::publish_counters() {
   std::uint64_t sequence = 0;
   f.recorded_messages = log_.end_sequence(sequence) ? sequence : durable_messages_;
   f.durable_position = durable_;
+  f.durable_messages = durable_messages_;
   f.log_start = log_.start();
   f.segments = log_.segment_count();
   f.log_bytes = log_.bytes();

@@ -28,7 +28,10 @@ void RecorderCounters::attach(const std::string& log_dir) const {
 void RecorderCounters::publish(const RecorderFigures& f) const {
   auto& h = topic_.mapping().header();
   atomic(h.recorded_messages).store(f.recorded_messages, kRelaxed);
-  atomic(h.durable_position).store(f.durable_position, kRelaxed);
+  // Messages first: a reader loads messages, position, messages and takes a pair whose two
+  // message loads agree (see the mirror receiver's acks).
+  atomic(h.durable_messages).store(f.durable_messages, kRelaxed);
+  atomic(h.durable_position).store(f.durable_position, std::memory_order_release);
   atomic(h.log_start).store(f.log_start, kRelaxed);
   atomic(h.log_segments).store(f.segments, kRelaxed);
   atomic(h.log_bytes).store(f.log_bytes, kRelaxed);

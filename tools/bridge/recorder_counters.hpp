@@ -11,6 +11,7 @@ namespace ringbus::bridge {
 
 struct RecorderFigures {
   std::uint64_t recorded_position = 0;
+  std::uint64_t durable_messages = 0;  // messages before durable_position
   std::uint64_t recorded_messages = 0;
   std::uint64_t durable_position = 0;
   std::uint64_t log_start = 0;

@@ -86,6 +86,7 @@ nlohmann::ordered_json recorder_json(const RecorderInfo& r) {
       {"recorded_position", r.recorded_position},
       {"recorded_messages", r.recorded_messages},
       {"durable_position", r.durable_position},
+      {"durable_messages", r.durable_messages},
       {"log_start", r.log_start},
       {"segments", r.segments},
       {"log_bytes", r.log_bytes},

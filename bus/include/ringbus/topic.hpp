@@ -116,6 +116,7 @@ struct RecorderInfo {
   std::uint64_t recorded_position = 0;  // stream bytes written to segment files
   std::uint64_t recorded_messages = 0;  // messages written to segment files
   std::uint64_t durable_position = 0;   // bytes fsynced (survive a power cut)
+  std::uint64_t durable_messages = 0;   // messages before durable_position
   std::uint64_t log_start = 0;          // oldest offset still in the log (retention)
   std::uint64_t segments = 0;
   std::uint64_t log_bytes = 0;  // bytes in segment files

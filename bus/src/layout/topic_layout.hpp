@@ -72,7 +72,8 @@
 //                                         message of the last one is in last_error
 //   576     8  last_error_unix_ns
 //   584     8  recorded_messages          messages recorded (sequence of the next one)
-//   592    48  reserved (zero)
+//   592     8  durable_messages           messages before durable_position (stored before it)
+//   600    40  reserved (zero)
 //   640   128  last_error                 NUL-padded text, rewritten before recorder_errors
 //                                         grows (readers re-check the count around the copy)
 //   768   256  log_dir                    NUL-padded absolute path of <log_dir>/<topic>
@@ -211,7 +212,8 @@ struct TopicHeader {
   std::uint64_t recorder_errors;
   std::uint64_t last_error_unix_ns;
   std::uint64_t recorded_messages;
-  std::uint8_t reserved2[48];
+  std::uint64_t durable_messages;
+  std::uint8_t reserved2[40];
   char last_error[kRecorderTextSize];
   char log_dir[kLogDirSize];
   // Mirror (cold; written by the creator, then by the receiving bridge).
@@ -269,6 +271,7 @@ static_assert(offsetof(TopicHeader, log_bytes) == 560);
 static_assert(offsetof(TopicHeader, recorder_errors) == 568);
 static_assert(offsetof(TopicHeader, last_error_unix_ns) == 576);
 static_assert(offsetof(TopicHeader, recorded_messages) == 584);
+static_assert(offsetof(TopicHeader, durable_messages) == 592);
 static_assert(offsetof(TopicHeader, last_error) == 640);
 static_assert(offsetof(TopicHeader, log_dir) == 768);
 static_assert(offsetof(TopicHeader, mirror) == 1024);

@@ -444,18 +444,22 @@ Result<void> Producer::wait_mirrored(std::uint64_t offset, std::uint32_t receive
                                              std::to_string(layout::kForwardLinks));
   }
   auto& h = *static_cast<TopicHeader*>(header_);
-  // The `receivers`-th highest acknowledged position over the topic's forward links.
+  // The `receivers`-th highest acknowledged position over the topic's forward links: the
+  // highest position that at least `receivers` links acknowledged.
   auto acked = [&] {
-    std::uint64_t best[layout::kForwardLinks] = {};
-    std::size_t n = 0;
-    for (auto& link : h.forward) {
-      if (atomic(link.destination[0]).load(std::memory_order_relaxed) == '\0') continue;
+    std::uint64_t position = 0;
+    for (auto& candidate : h.forward) {
+      if (atomic(candidate.destination[0]).load(std::memory_order_relaxed) == '\0') continue;
       // acquire: pairs with the forwarder's release store once the receiver acknowledged.
-      best[n++] = atomic(link.acked_position).load(std::memory_order_acquire);
+      const std::uint64_t p = atomic(candidate.acked_position).load(std::memory_order_acquire);
+      std::uint32_t holding = 0;
+      for (auto& link : h.forward) {
+        if (atomic(link.destination[0]).load(std::memory_order_relaxed) == '\0') continue;
+        holding += atomic(link.acked_position).load(std::memory_order_acquire) >= p ? 1 : 0;
+      }
+      if (holding >= receivers && p > position) position = p;
     }
-    if (n < receivers) return std::uint64_t{0};
-    std::sort(best, best + n, std::greater<>());
-    return best[receivers - 1];
+    return position;
   };
   if (wait_until_past(offset, wait, acked)) return {};
   std::string links;

@@ -55,7 +55,14 @@ std::optional<RecorderInfo> read_recorder(const layout::TopicHeader& h, std::uin
   // acquire: pairs with the bridge's release store after it wrote the bytes.
   r.recorded_position = atomic(hm.recorded_position).load(std::memory_order_acquire);
   r.recorded_messages = atomic(hm.recorded_messages).load(relaxed);
-  r.durable_position = atomic(hm.durable_position).load(relaxed);
+  // A consistent pair: the recorder stores the messages, then the position (release).
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    const std::uint64_t before = atomic(hm.durable_messages).load(std::memory_order_acquire);
+    // acquire: pairs with the recorder's release store of the position after the messages.
+    r.durable_position = atomic(hm.durable_position).load(std::memory_order_acquire);
+    r.durable_messages = atomic(hm.durable_messages).load(std::memory_order_acquire);
+    if (r.durable_messages == before) break;
+  }
   r.log_start = atomic(hm.log_start).load(relaxed);
   r.segments = atomic(hm.log_segments).load(relaxed);
   r.log_bytes = atomic(hm.log_bytes).load(relaxed);
