@@ -162,7 +162,8 @@ double raw_tcp_seconds(std::uint64_t bytes) {
   const auto start = Clock::now();
   std::uint64_t sent = 0;
   while (sent < bytes) {
-    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), bytes - sent));
+    const std::size_t n =
+        static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), bytes - sent));
     ssize_t w = ::write(out, chunk.data(), n);
     if (w <= 0) die("raw tcp: write failed");
     sent += static_cast<std::uint64_t>(w);
@@ -209,7 +210,8 @@ void catch_up(const std::string& dir, std::uint64_t messages, std::size_t size) 
   pair.connect();
   // Timed from the first bytes applied on B (the connection and handshake excluded).
   std::uint64_t first = 0;
-  while ((first = pair.applied("t")) == 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  while ((first = pair.applied("t")) == 0)
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
   const auto start = Clock::now();
   pair.wait_applied("t", total);
   const double forwarded = seconds_since(start);
@@ -241,12 +243,13 @@ void streaming(const std::string& dir, std::uint64_t messages, std::size_t size)
   pair.wait_applied("s", to);
   const double forwarded = seconds_since(start);
   const double raw = raw_tcp_seconds(to - from);
-  std::printf("streaming  %5zu B x %7llu: forwarded %8.1f MB/s (%5.2f M msg/s)  raw TCP %8.1f MB/s"
-              "  ratio %.2fx\n",
-              size, static_cast<unsigned long long>(messages),
-              static_cast<double>(to - from) / forwarded / 1e6,
-              static_cast<double>(messages) / forwarded / 1e6,
-              static_cast<double>(to - from) / raw / 1e6, raw / forwarded);
+  std::printf(
+      "streaming  %5zu B x %7llu: forwarded %8.1f MB/s (%5.2f M msg/s)  raw TCP %8.1f MB/s"
+      "  ratio %.2fx\n",
+      size, static_cast<unsigned long long>(messages),
+      static_cast<double>(to - from) / forwarded / 1e6,
+      static_cast<double>(messages) / forwarded / 1e6, static_cast<double>(to - from) / raw / 1e6,
+      raw / forwarded);
 }
 
 struct Percentiles {
@@ -328,10 +331,12 @@ void latency(const std::string& dir, std::size_t samples, std::size_t size, bool
   }
   const auto f = percentiles(forwarded);
   const auto r = percentiles(raw);
-  std::printf("latency    %5zu B x %zu (paced 200 us, links %s): forwarded p50 %7.1f us p99 %8.1f us   raw TCP "
-              "p50 %6.1f us p99 %7.1f us   p50 ratio %.2fx\n",
-              size, forwarded.size(), spin ? "spin " : "sleep", f.p50, f.p99, r.p50, r.p99,
-              r.p50 > 0 ? f.p50 / r.p50 : 0);
+  std::printf(
+      "latency    %5zu B x %zu (paced 200 us, links %s): forwarded p50 %7.1f us p99 %8.1f us   raw "
+      "TCP "
+      "p50 %6.1f us p99 %7.1f us   p50 ratio %.2fx\n",
+      size, forwarded.size(), spin ? "spin " : "sleep", f.p50, f.p99, r.p50, r.p99,
+      r.p50 > 0 ? f.p50 / r.p50 : 0);
 }
 
 void acks(const std::string& dir, std::size_t rounds) {
@@ -361,9 +366,10 @@ void acks(const std::string& dir, std::size_t rounds) {
   const double none1 = time_per(1, none);
   const double mirror1 = time_per(1, mirrored);
   const double mirror64 = time_per(64, mirrored);
-  std::printf("acks       64 B: publish alone %6.2f us/msg; wait_mirrored per message %7.1f us; "
-              "per batch of 64 %7.1f us (%5.2f us/msg)\n",
-              none1, mirror1, mirror64, mirror64 / 64);
+  std::printf(
+      "acks       64 B: publish alone %6.2f us/msg; wait_mirrored per message %7.1f us; "
+      "per batch of 64 %7.1f us (%5.2f us/msg)\n",
+      none1, mirror1, mirror64, mirror64 / 64);
   // wait_durable: a recorder on A (as ringbus-bridge runs it), fsync every 10 ms and never.
   for (bool fsync : {false, true}) {
     bridge::BridgeConfig c;
@@ -376,7 +382,8 @@ void acks(const std::string& dir, std::size_t rounds) {
     std::atomic<bool> stop{false};
     std::thread stepper([&] {
       while (!stop.load()) {
-        if (!(*rec)->step(Clock::now())) std::this_thread::sleep_for(std::chrono::microseconds(200));
+        if (!(*rec)->step(Clock::now()))
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
       }
     });
     auto durable = [&](std::uint64_t o) {
@@ -390,9 +397,10 @@ void acks(const std::string& dir, std::size_t rounds) {
     stop = true;
     stepper.join();
     (*rec)->stop();
-    std::printf("acks       64 B: wait_durable (fsync %s) per message %8.1f us; per batch of 64 "
-                "%8.1f us (%6.2f us/msg)\n",
-                fsync ? "10ms " : "never", d1, d64, d64 / 64);
+    std::printf(
+        "acks       64 B: wait_durable (fsync %s) per message %8.1f us; per batch of 64 "
+        "%8.1f us (%6.2f us/msg)\n",
+        fsync ? "10ms " : "never", d1, d64, d64 / 64);
   }
 }
 

@@ -96,8 +96,8 @@ std::string compare_streams(const std::vector<Digest>& source, const std::vector
   const std::size_t n = std::min(source.size(), mirror.size());
   for (std::size_t i = 0; i < n; ++i) {
     if (!(source[i] == mirror[i])) {
-      return "message #" + std::to_string(i) + " differs: source " + show(source[i]) +
-             ", mirror " + show(mirror[i]);
+      return "message #" + std::to_string(i) + " differs: source " + show(source[i]) + ", mirror " +
+             show(mirror[i]);
     }
   }
   if (!prefix && source.size() != mirror.size()) {
@@ -291,8 +291,9 @@ std::string describe(const Topic& t) {
       << f.last_error << "'";
   }
   if (snap.recorder) {
-    o << "\n  recorder " << snap.recorder->state << ": recorded " << snap.recorder->recorded_position
-      << ", durable " << snap.recorder->durable_position << ", log start " << snap.recorder->log_start;
+    o << "\n  recorder " << snap.recorder->state << ": recorded "
+      << snap.recorder->recorded_position << ", durable " << snap.recorder->durable_position
+      << ", log start " << snap.recorder->log_start;
   }
   if (snap.mirror) o << "\n  mirror applied " << snap.mirror->applied_position;
   return o.str() + "\n";
@@ -342,8 +343,8 @@ pid_t spawn_proxy(std::uint16_t listen_port, std::uint16_t target) {
           const ssize_t n = ::recv(from, buf, sizeof buf, 0);
           bool broken = n <= 0;
           for (ssize_t done = 0; !broken && done < n;) {
-            const ssize_t w = ::send(to, buf + done, static_cast<std::size_t>(n - done),
-                                     MSG_NOSIGNAL);
+            const ssize_t w =
+                ::send(to, buf + done, static_cast<std::size_t>(n - done), MSG_NOSIGNAL);
             if (w <= 0) broken = true;
             done += w;
           }
@@ -525,8 +526,8 @@ class Forward : public ::testing::Test {
     const std::uint64_t total = producers * per_producer;
     const bool done = wait_until(
         [&] {
-          return (source.size() >= total && mirror.size() >= total) ||
-                 !source.problem().empty() || !mirror.problem().empty();
+          return (source.size() >= total && mirror.size() >= total) || !source.problem().empty() ||
+                 !mirror.problem().empty();
         },
         timeout);
     EXPECT_EQ(source.problem(), "");
@@ -546,8 +547,7 @@ class Forward : public ::testing::Test {
                       const std::vector<std::string>& names) {
     for (pid_t p : pids) {
       EXPECT_EQ(testing::wait_child(p, timeout), 0)
-          << "a producer failed or did not finish in " << timeout.count() << " s"
-          << logs(names);
+          << "a producer failed or did not finish in " << timeout.count() << " s" << logs(names);
     }
   }
 
@@ -605,11 +605,11 @@ class ForwardKill : public Forward {
           if (ri.name.find("-to-") == std::string::npos) continue;
           found = true;
           ASSERT_LE(ri.position, applied)
-              << "kill " << k + 1 << ": the forwarder committed past what B applied"
-              << describe(ta) << describe(tb) << logs({"A", "B"});
+              << "kill " << k + 1 << ": the forwarder committed past what B applied" << describe(ta)
+              << describe(tb) << logs({"A", "B"});
         }
-        ASSERT_TRUE(found) << "kill " << k + 1 << ": the forwarder's reader is gone"
-                           << describe(ta) << logs({"A", "B"});
+        ASSERT_TRUE(found) << "kill " << k + 1 << ": the forwarder's reader is gone" << describe(ta)
+                           << logs({"A", "B"});
         s = sender("A", a, port);
       } else {
         kill9(r);
@@ -738,8 +738,7 @@ TEST_F(Forward, WaitMirroredAndWaitDurable) {
   ASSERT_FALSE(late) << "B is stopped, yet offset " << *second << " is acknowledged";
   EXPECT_EQ(late.code(), Errc::timed_out);
   EXPECT_GE(Clock::now() - t0, milliseconds(990));
-  EXPECT_NE(late.error().message().find(destination), std::string::npos)
-      << late.error().message();
+  EXPECT_NE(late.error().message().find(destination), std::string::npos) << late.error().message();
   ::kill(r, SIGCONT);
   auto after = p.wait_mirrored(*second, 1, Wait::futex(seconds(60)));
   EXPECT_TRUE(after) << after.error().message() << logs({"A", "B"});
@@ -785,8 +784,8 @@ TEST_F(ForwardSecurity, WrongKeyGarbageAndSilenceDoNotDisturbAGoodLink) {
   sender("bad", bad_bus, port, {"--key-file", k2});
   sender("nokey", nokey_bus, port);
   ASSERT_TRUE(forwarder_attached(good)) << logs({"good", "B"});
-  auto pids = producers(good_bus.dir(), "good", 1, total, seconds(120),
-                        std::chrono::microseconds(2000));
+  auto pids =
+      producers(good_bus.dir(), "good", 1, total, seconds(120), std::chrono::microseconds(2000));
 
   // A client that sends nothing is dropped after the link timeout.
   int silent = connect_to(port);
@@ -903,14 +902,13 @@ TEST_F(Forward, ProducerOnMirrorIsReadOnly) {
   auto r = local.publish(as_bytes("k"), as_bytes("v"), Wait::spin_yield(seconds(1)));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.code(), Errc::read_only);
-  EXPECT_NE(r.error().message().find("is a mirror of"), std::string::npos)
-      << r.error().message();
+  EXPECT_NE(r.error().message().find("is a mirror of"), std::string::npos) << r.error().message();
   auto claimed = local.try_claim(8);
   ASSERT_FALSE(claimed);
   EXPECT_EQ(claimed.code(), Errc::read_only);
-  auto cli = testing::run_command(testing::tool_path("ringbus") + " --dir '" + b.dir() +
-                                      "' produce orders --key k 2>&1",
-                                  "hello\n");
+  auto cli = testing::run_command(
+      testing::tool_path("ringbus") + " --dir '" + b.dir() + "' produce orders --key k 2>&1",
+      "hello\n");
   EXPECT_NE(cli.status, 0) << cli.out;
   EXPECT_NE(cli.out.find("is a mirror of"), std::string::npos) << cli.out;
 }
@@ -921,7 +919,8 @@ class NetNs : public Forward {
  protected:
   void TearDown() override {
     Forward::TearDown();
-    for (const auto& ns : namespaces_) (void)std::system(("ip netns del " + ns + " 2>/dev/null").c_str());
+    for (const auto& ns : namespaces_)
+      (void)std::system(("ip netns del " + ns + " 2>/dev/null").c_str());
   }
   static int sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
   std::vector<std::string> namespaces_;
@@ -940,9 +939,8 @@ TEST_F(NetNs, MirrorAcrossNamespacesWithDelayAndLoss) {
   namespaces_.push_back(na);
   ASSERT_EQ(sh("ip netns add " + nb), 0);
   namespaces_.push_back(nb);
-  ASSERT_EQ(sh("ip link add " + va + " netns " + na + " type veth peer name " + vb + " netns " +
-               nb),
-            0);
+  ASSERT_EQ(
+      sh("ip link add " + va + " netns " + na + " type veth peer name " + vb + " netns " + nb), 0);
   for (auto [ns, dev, ip] : {std::tuple{na, va, ipa}, std::tuple{nb, vb, ipb}}) {
     ASSERT_EQ(sh("ip -n " + ns + " addr add " + ip + "/24 dev " + dev), 0);
     ASSERT_EQ(sh("ip -n " + ns + " link set " + dev + " up"), 0);
@@ -950,14 +948,15 @@ TEST_F(NetNs, MirrorAcrossNamespacesWithDelayAndLoss) {
   }
   bool netem = true;
   for (auto [ns, dev] : {std::pair{na, va}, std::pair{nb, vb}}) {
-    if (sh("ip netns exec " + ns + " tc qdisc add dev " + dev +
-           " root netem delay 5ms loss 5%") != 0) {
+    if (sh("ip netns exec " + ns + " tc qdisc add dev " + dev + " root netem delay 5ms loss 5%") !=
+        0) {
       netem = false;
     }
   }
   if (!netem) {
-    std::printf("NOTE: tc netem is not available in this kernel: the link runs without delay "
-                "and loss\n");
+    std::printf(
+        "NOTE: tc netem is not available in this kernel: the link runs without delay "
+        "and loss\n");
     RecordProperty("netem", "unavailable");
   }
   testing::TempBus a, b;
@@ -969,8 +968,7 @@ TEST_F(NetNs, MirrorAcrossNamespacesWithDelayAndLoss) {
   Topic tb = b.create("orders", mirror_options(options(1 << 20)));
   Collector ca(ta, "source A"), cb(tb, "mirror B");
   const std::string port = std::to_string(free_port());
-  bridge("B",
-         {"--bus-dir", b.dir(), "--listen", ipb + ":" + port, "--key-file", key},
+  bridge("B", {"--bus-dir", b.dir(), "--listen", ipb + ":" + port, "--key-file", key},
          {"ip", "netns", "exec", nb});
   bridge("A", {"--bus-dir", a.dir(), "--forward", "*=" + ipb + ":" + port, "--key-file", key},
          {"ip", "netns", "exec", na});
@@ -1043,13 +1041,15 @@ TEST_F(Forward, RecordedMirrorRestoredAfterBLosesItsBus) {
     auto sub = Subscriber::attach(t, o);
     if (!sub) return sub.error().message();
     for (int idle = 0; idle < 200;) {
-      auto polled = sub->poll([&](const Message& m) {
-        out.push_back(Digest{m.offset, m.sequence, m.timestamp_ns,
-                             hash_text(std::string(reinterpret_cast<const char*>(m.key.data()),
-                                                   m.key.size())),
-                             hash_text(std::string(reinterpret_cast<const char*>(m.value.data()),
-                                                   m.value.size()))});
-      }, 256);
+      auto polled = sub->poll(
+          [&](const Message& m) {
+            out.push_back(Digest{
+                m.offset, m.sequence, m.timestamp_ns,
+                hash_text(std::string(reinterpret_cast<const char*>(m.key.data()), m.key.size())),
+                hash_text(
+                    std::string(reinterpret_cast<const char*>(m.value.data()), m.value.size()))});
+          },
+          256);
       if (!polled) return polled.error().message();
       if (polled->lost_messages != 0) return "lost " + std::to_string(polled->lost_messages);
       idle = polled->messages == 0 ? idle + 1 : 0;

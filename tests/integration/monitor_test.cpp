@@ -2,6 +2,8 @@
 // state (positions, a stalled persistent reader, a dead reader killed with SIGKILL, a recorder's
 // counters, bad files); its JSON, Prometheus and terminal (tmux) output are checked field by
 // field.
+#include "monitor.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -28,7 +30,6 @@
 #include <nlohmann/json.hpp>
 
 #include "metrics_server.hpp"
-#include "monitor.hpp"
 #include "ring/atomics.hpp"
 #include "ringbus/bytes.hpp"
 #include "ringbus/producer.hpp"
@@ -670,8 +671,9 @@ TEST(MonitorCore, TopicHeldBackByAStalledReaderIsNotOk) {
   EXPECT_EQ(json["topics"][0]["held_by"]["name"], "slow");
   EXPECT_EQ(json["topics"][0]["held_by"]["alive"], false);
   const std::string metrics = monitor::render_prometheus(full);
-  EXPECT_TRUE(contains(metrics, "ringbus_topic_held_back{topic=\"held\",state=\"blocked\","
-                                "reader=\"slow\",slot=\"0\"} 1"))
+  EXPECT_TRUE(contains(metrics,
+                       "ringbus_topic_held_back{topic=\"held\",state=\"blocked\","
+                       "reader=\"slow\",slot=\"0\"} 1"))
       << metrics;
 
   ASSERT_TRUE(topic.remove_reader("slow"));

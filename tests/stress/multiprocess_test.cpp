@@ -114,12 +114,11 @@ TEST(MultiProcess, OneProducerToThreeSubscribersLosesNothingUnderBlock) {
           const auto* words = reinterpret_cast<const std::uint64_t*>(
               map.ring() + (sub->position() & (map.config().capacity - 1)));
           auto snap = t->snapshot();
-          std::fprintf(stderr, "  frame words %016llx %016llx %016llx %016llx; tail %llu\n",
-                       static_cast<unsigned long long>(words[0]),
-                       static_cast<unsigned long long>(words[1]),
-                       static_cast<unsigned long long>(words[2]),
-                       static_cast<unsigned long long>(words[3]),
-                       static_cast<unsigned long long>(snap.tail));
+          std::fprintf(
+              stderr, "  frame words %016llx %016llx %016llx %016llx; tail %llu\n",
+              static_cast<unsigned long long>(words[0]), static_cast<unsigned long long>(words[1]),
+              static_cast<unsigned long long>(words[2]), static_cast<unsigned long long>(words[3]),
+              static_cast<unsigned long long>(snap.tail));
           for (const auto& reader : snap.readers) {
             std::fprintf(stderr, "  reader slot %u durable %d position %llu\n", reader.slot,
                          reader.durable ? 1 : 0, static_cast<unsigned long long>(reader.position));
@@ -307,7 +306,8 @@ TEST(MultiProcess, ConcurrentProducersWrappingASmallOverwriteRingNeverTearAMessa
           std::memcpy(&sum, m.value.data() + 8, 8);
           const std::uint64_t id = n >> 63;
           const std::uint64_t i = n & ~(std::uint64_t{1} << 63);
-          const std::size_t size = std::min<std::size_t>(fill_value(n, expect.data()), 16 + i % 500);
+          const std::size_t size =
+              std::min<std::size_t>(fill_value(n, expect.data()), 16 + i % 500);
           if (m.value.size() != size || sum != testing::fnv1a(m.value.data() + 16, size - 16) ||
               std::memcmp(expect.data() + 16, m.value.data() + 16, size - 16) != 0) {
             ADD_FAILURE() << "torn message at offset " << m.offset << " (producer " << id

@@ -1,5 +1,7 @@
 // The bridge's options: flags and TOML go through one table and give the same configuration;
 // the forwarding options (listen, accept, forward, key file, link timeout) and their checks.
+#include "bridge_config.hpp"
+
 #include <sys/stat.h>
 
 #include <chrono>
@@ -10,7 +12,6 @@
 
 #include <gtest/gtest.h>
 
-#include "bridge_config.hpp"
 #include "command_line.hpp"
 #include "support/test_support.hpp"
 
@@ -56,13 +57,43 @@ std::string toml_error(const testing::TempDir& dir, const std::string& text) {
 TEST(BridgeOptions, FlagsAndTomlGiveTheSameConfig) {
   testing::TempDir dir;
   const std::string key = key_file(dir, 0600);
-  auto flags = parse({"--log-dir", "/var/log/rb", "--record", "orders", "--record", "md.*",
-                      "--segment-bytes", "1MiB", "--fsync", "bytes", "--fsync-bytes", "65536",
-                      "--retention-bytes", "2GiB", "--retention-age", "7d", "--reader-name",
-                      "recorder", "--scan-interval", "500ms", "--cpu", "1", "--no-restore",
-                      "--listen", "0.0.0.0:7460", "--accept", "orders", "--accept", "md.*",
-                      "--forward", "orders=10.0.0.2:7460", "--forward", "md.*=backup:7461",
-                      "--key-file", key, "--link-timeout", "3s"});
+  auto flags = parse({"--log-dir",
+                      "/var/log/rb",
+                      "--record",
+                      "orders",
+                      "--record",
+                      "md.*",
+                      "--segment-bytes",
+                      "1MiB",
+                      "--fsync",
+                      "bytes",
+                      "--fsync-bytes",
+                      "65536",
+                      "--retention-bytes",
+                      "2GiB",
+                      "--retention-age",
+                      "7d",
+                      "--reader-name",
+                      "recorder",
+                      "--scan-interval",
+                      "500ms",
+                      "--cpu",
+                      "1",
+                      "--no-restore",
+                      "--listen",
+                      "0.0.0.0:7460",
+                      "--accept",
+                      "orders",
+                      "--accept",
+                      "md.*",
+                      "--forward",
+                      "orders=10.0.0.2:7460",
+                      "--forward",
+                      "md.*=backup:7461",
+                      "--key-file",
+                      key,
+                      "--link-timeout",
+                      "3s"});
   ASSERT_TRUE(flags) << flags.error().message();
   const std::string path = write_file(dir.path() + "/bridge.toml", R"(
 log_dir = "/var/log/rb"
@@ -183,20 +214,21 @@ TEST(BridgeOptions, ABridgeThatOnlyListensOrForwardsNeedsNoLogDirectory) {
 }
 
 TEST(BridgeOptions, BadAddressesNameTheOption) {
-  for (const char* bad : {"0", "65536", "host:", "host:x", "300.1.1.1:80", "-bad:80", "a b:80",
-                          "1.2.3:80"}) {
+  for (const char* bad :
+       {"0", "65536", "host:", "host:x", "300.1.1.1:80", "-bad:80", "a b:80", "1.2.3:80"}) {
     const std::string e = parse_error({"--listen", bad});
     EXPECT_TRUE(contains(e, "--listen '" + std::string(bad) + "' is not HOST:PORT")) << e;
   }
   EXPECT_TRUE(contains(parse_error({"--forward", "orders=7460"}), "the port is missing"));
   EXPECT_TRUE(contains(parse_error({"--forward", "orders=:7460"}), "the host is missing"));
-  EXPECT_TRUE(contains(parse_error({"--forward", "orders"}), "--forward 'orders' must be "
-                                                             "GLOB=HOST:PORT"));
+  EXPECT_TRUE(contains(parse_error({"--forward", "orders"}),
+                       "--forward 'orders' must be "
+                       "GLOB=HOST:PORT"));
   EXPECT_TRUE(contains(parse_error({"--forward", "or/ders=h:1"}), "--forward 'or/ders'"));
   EXPECT_TRUE(contains(parse_error({"--forward", "md.[ab=h:1"}), "'[' is not closed"));
   EXPECT_TRUE(contains(parse_error({"--listen", "1", "--accept", "a,b"}), "--accept 'a,b'"));
-  EXPECT_TRUE(contains(parse_error({"--listen", "1", "--link-timeout", "soon"}),
-                       "--link-timeout 'soon'"));
+  EXPECT_TRUE(
+      contains(parse_error({"--listen", "1", "--link-timeout", "soon"}), "--link-timeout 'soon'"));
   EXPECT_TRUE(contains(parse_error({"--listen", "1", "--link-timeout", "0"}),
                        "link_timeout must be positive"));
 }
@@ -218,8 +250,7 @@ TEST(BridgeOptions, TomlErrorsNameTheFileLineAndKey) {
   e = toml_error(dir, "[[forward]]\ntopics = [\"a\", 3]\nto = \"h:1\"\n");
   EXPECT_TRUE(contains(e, path + ":2: forward.topics entries must be strings")) << e;
   e = toml_error(dir, "[[forward]]\ntopics = [\"a\"]\nto = \"h\"\n");
-  EXPECT_TRUE(contains(e, path + ":3: forward.to 'h' is not HOST:PORT: the port is missing"))
-      << e;
+  EXPECT_TRUE(contains(e, path + ":3: forward.to 'h' is not HOST:PORT: the port is missing")) << e;
   e = toml_error(dir, "forward = \"a=h:1\"\n");
   EXPECT_TRUE(contains(e, path + ":1: forward must be an array of tables ([[forward]])")) << e;
   e = toml_error(dir, "link_timeout = \"10 s\"\n");
@@ -232,8 +263,10 @@ TEST(BridgeOptions, KeyFileMustBePrivateAndOfAKeysSize) {
   testing::TempDir dir;
   const std::string open = key_file(dir, 0644);
   std::string e = parse_error({"--listen", "7460", "--key-file", open});
-  EXPECT_TRUE(contains(e, "--key-file '" + open + "' is readable or writable by group or others "
-                          "(mode 0644): run `chmod 600 " + open + "`"))
+  EXPECT_TRUE(contains(e, "--key-file '" + open +
+                              "' is readable or writable by group or others "
+                              "(mode 0644): run `chmod 600 " +
+                              open + "`"))
       << e;
   const std::string key = key_file(dir, 0600);
   auto ok = parse({"--listen", "7460", "--key-file", key});

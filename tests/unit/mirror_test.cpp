@@ -79,10 +79,10 @@ std::vector<Seen> drain(Subscriber& s) {
   for (;;) {
     auto r = s.poll(
         [&](const Message& m) {
-          out.push_back(Seen{m.offset, m.sequence, m.timestamp_ns,
-                             std::string(reinterpret_cast<const char*>(m.key.data()), m.key.size()),
-                             std::string(reinterpret_cast<const char*>(m.value.data()),
-                                         m.value.size())});
+          out.push_back(
+              Seen{m.offset, m.sequence, m.timestamp_ns,
+                   std::string(reinterpret_cast<const char*>(m.key.data()), m.key.size()),
+                   std::string(reinterpret_cast<const char*>(m.value.data()), m.value.size())});
         },
         256);
     EXPECT_TRUE(r) << r.error().message();
@@ -133,8 +133,8 @@ TEST_P(Mirror, CopiedFramesReadIdenticallyAcrossManyWraps) {
     const auto cuts = boundaries(src, bytes, from);
     for (std::size_t i = 0; i + 1 < cuts.size();) {
       const std::size_t j = std::min(cuts.size() - 1, i + 1 + random() % 3);
-      auto ok = w->try_append(cuts[i], ConstBytes(bytes.data() + (cuts[i] - from),
-                                                  cuts[j] - cuts[i]));
+      auto ok =
+          w->try_append(cuts[i], ConstBytes(bytes.data() + (cuts[i] - from), cuts[j] - cuts[i]));
       ASSERT_TRUE(ok) << ok.error().message();
       i = j;
     }
@@ -157,8 +157,8 @@ std::vector<std::byte> frame(std::uint64_t offset, std::uint64_t sequence, const
                              const std::string& value, std::uint32_t alignment = 64) {
   const std::uint64_t length = key.size() + value.size();
   std::vector<std::byte> f(layout::frame_stride(length, alignment));
-  FrameHeader h{layout::make_commit(layout::lap_of(offset, 12), FrameKind::kData, length),
-                sequence, 1'700'000'000'000'000'000LL + static_cast<std::int64_t>(sequence),
+  FrameHeader h{layout::make_commit(layout::lap_of(offset, 12), FrameKind::kData, length), sequence,
+                1'700'000'000'000'000'000LL + static_cast<std::int64_t>(sequence),
                 static_cast<std::uint32_t>(key.size()), 0};
   std::memcpy(f.data(), &h, sizeof h);
   std::memcpy(f.data() + 32, key.data(), key.size());
@@ -218,12 +218,10 @@ TEST(MirrorWriter, RefusesBadFramesAndWritesNothing) {
     set_commit(c.bytes, 0, layout::make_commit(lap, FrameKind::kPadding, 4096));
     c.bytes.resize(4096);
   });
-  with("length past the batch", [&](Case& c) {
-    set_commit(c.bytes, 0, layout::make_commit(lap, FrameKind::kData, 200));
-  });
-  with("padding of an unaligned length", [&](Case& c) {
-    set_commit(c.bytes, 0, layout::make_commit(lap, FrameKind::kPadding, 40));
-  });
+  with("length past the batch",
+       [&](Case& c) { set_commit(c.bytes, 0, layout::make_commit(lap, FrameKind::kData, 200)); });
+  with("padding of an unaligned length",
+       [&](Case& c) { set_commit(c.bytes, 0, layout::make_commit(lap, FrameKind::kPadding, 40)); });
   with("key longer than the frame", [&](Case& c) {
     const std::uint32_t key_length = static_cast<std::uint32_t>(length + 1);
     std::memcpy(c.bytes.data() + 24, &key_length, 4);

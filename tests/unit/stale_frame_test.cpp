@@ -27,8 +27,8 @@ void plant_stale_header(const Topic& topic, layout::FrameKind kind, std::uint64_
                         std::uint64_t sequence, std::uint32_t key_length) {
   auto& map = topic.mapping();
   const std::uint64_t tail = topic.snapshot().tail;
-  auto* frame = reinterpret_cast<layout::FrameHeader*>(map.ring() +
-                                                       (tail & (map.config().capacity - 1)));
+  auto* frame =
+      reinterpret_cast<layout::FrameHeader*>(map.ring() + (tail & (map.config().capacity - 1)));
   frame->sequence = sequence;
   frame->key_length = key_length;
   frame->commit = layout::make_commit(layout::lap_of(tail, map.lap_shift()), kind, length);

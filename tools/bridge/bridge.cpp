@@ -235,10 +235,9 @@ int Bridge::run(const std::atomic<bool>& stop) {
     log_event("", "recording thread pinned to core " + std::to_string(*config_.cpu));
   }
   log_event("", "started: bus " + bus_.directory() +
-                    (config_.log_dir.empty()
-                         ? std::string(", recording nothing")
-                         : ", logs in " + config_.log_dir + ", fsync " +
-                               std::string(to_string(config_.fsync))));
+                    (config_.log_dir.empty() ? std::string(", recording nothing")
+                                             : ", logs in " + config_.log_dir + ", fsync " +
+                                                   std::string(to_string(config_.fsync))));
   if (!config_.listen.address.empty()) {
     auto receiver = Receiver::start(config_, bus_);
     if (!receiver) {

@@ -46,7 +46,7 @@ struct BridgeConfig {
   std::string reader_name = "ringbus-bridge";      // its persistent reader in each topic
   std::chrono::milliseconds scan_interval{1000};   // looking for new topics
   std::chrono::milliseconds retry_interval{1000};  // after a failed write or open
-  std::optional<std::int64_t> cpu;  // pin the recording thread to this core (hwloc)
+  std::optional<std::int64_t> cpu;                 // pin the recording thread to this core (hwloc)
   bool restore_topics = true;  // re-create a recorded topic missing from the bus directory
   ListenConfig listen;
   std::vector<ForwardRule> forward;

@@ -50,8 +50,7 @@ Result<void> topic_pattern(const std::string& text, const OptionSource& source) 
 
 const std::array kOptions{
     BridgeOption{"bus_dir", "--bus-dir",
-                 "Bus directory (default: $RINGBUS_DIR or /dev/shm/ringbus-$UID)",
-                 OptionKind::text,
+                 "Bus directory (default: $RINGBUS_DIR or /dev/shm/ringbus-$UID)", OptionKind::text,
                  [](BridgeConfig& c, const std::string& v, const OptionSource&) -> Result<void> {
                    c.bus_dir = v;
                    return {};
@@ -117,7 +116,10 @@ const std::array kOptions{
                  [](BridgeConfig& c, const std::string& v, const OptionSource& s) {
                    return set_duration(c.scan_interval, v, s);
                  }},
-    BridgeOption{"cpu", "--cpu", "Pin the recording thread to this core", OptionKind::integer,
+    BridgeOption{"cpu",
+                 "--cpu",
+                 "Pin the recording thread to this core",
+                 OptionKind::integer,
                  [](BridgeConfig& c, const std::string& v, const OptionSource& s) -> Result<void> {
                    std::int64_t n = 0;
                    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
@@ -127,7 +129,9 @@ const std::array kOptions{
                    c.cpu = n;
                    return located(validate_cpu(c.cpu), s);
                  },
-                 nullptr, {}, "-1"},
+                 nullptr,
+                 {},
+                 "-1"},
     BridgeOption{"retry_interval", "--retry-interval", "Wait after a failed write or open (1s)",
                  OptionKind::duration,
                  [](BridgeConfig& c, const std::string& v, const OptionSource& s) {

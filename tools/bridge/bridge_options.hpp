@@ -38,8 +38,7 @@ struct BridgeOption {
   std::string_view help;  // the flag's help line
   OptionKind kind;
   // Applies one value (one item of a list). Errors: invalid_argument, naming `source`.
-  Result<void> (*apply)(BridgeConfig& config, const std::string& value,
-                        const OptionSource& source);
+  Result<void> (*apply)(BridgeConfig& config, const std::string& value, const OptionSource& source);
   // Lists: clears the list before the items of one source, so a flag or key replaces the
   // default or the file's value rather than adding to it.
   void (*reset)(BridgeConfig& config) = nullptr;

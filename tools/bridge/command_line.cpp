@@ -14,8 +14,9 @@
 namespace ringbus::bridge {
 
 Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
-  CLI::App app{"ringbus-bridge: records ringbus topics to disk logs and links bridges on other "
-               "hosts (see docs/bridge.md)"};
+  CLI::App app{
+      "ringbus-bridge: records ringbus topics to disk logs and links bridges on other "
+      "hosts (see docs/bridge.md)"};
   std::string config_path;
   app.add_option("--config", config_path, "TOML configuration file");
   // One value holder per option, stable in place (CLI11 keeps pointers to them).

@@ -36,8 +36,7 @@ Result<ForwardCounters> ForwardCounters::attach(const Topic& topic,
       break;
     }
     const std::uint32_t pid = atomic(link.pid).load(kRelaxed);
-    const bool alive =
-        pid != 0 && detail::is_alive(pid, atomic(link.start_time).load(kRelaxed));
+    const bool alive = pid != 0 && detail::is_alive(pid, atomic(link.start_time).load(kRelaxed));
     if (free_entry == layout::kForwardLinks && (dest.empty() || !alive)) free_entry = i;
   }
   if (chosen == layout::kForwardLinks) chosen = free_entry;

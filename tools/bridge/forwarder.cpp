@@ -143,12 +143,12 @@ Result<LinkMessage> Forwarder::Impl::read_message(LinkSocket& socket, LinkDecode
     }
     const auto now = Clock::now();
     if (now >= deadline || stop.load(std::memory_order_relaxed)) {
-      return Error(Errc::timed_out, "no answer from the receiver within " +
-                                        std::to_string(timeout.count()) + " ms");
+      return Error(Errc::timed_out,
+                   "no answer from the receiver within " + std::to_string(timeout.count()) + " ms");
     }
     auto read = socket.read_into(
-        decoder, std::min(std::chrono::duration_cast<milliseconds>(deadline - now),
-                          milliseconds(100)));
+        decoder,
+        std::min(std::chrono::duration_cast<milliseconds>(deadline - now), milliseconds(100)));
     if (!read) return read.error();
   }
 }
@@ -181,8 +181,8 @@ Result<void> Forwarder::Impl::handshake(LinkSocket& socket, LinkDecoder& decoder
   if (!challenge) return challenge.error();
   if (!options.key.empty()) {
     // The receiver proves it knows the key too: no data goes to an impostor.
-    auto expected = link_proof(options.key, LinkRole::receiver, challenge->nonce, hello.nonce,
-                               topic.name());
+    auto expected =
+        link_proof(options.key, LinkRole::receiver, challenge->nonce, hello.nonce, topic.name());
     if (!proofs_equal(expected, challenge->proof)) {
       Error refused(Errc::invalid_argument,
                     challenge->proof.empty()
@@ -196,9 +196,8 @@ Result<void> Forwarder::Impl::handshake(LinkSocket& socket, LinkDecoder& decoder
     }
   }
   out.clear();
-  encode_auth(link_proof(options.key, LinkRole::sender, hello.nonce, challenge->nonce,
-                         topic.name()),
-              out);
+  encode_auth(
+      link_proof(options.key, LinkRole::sender, hello.nonce, challenge->nonce, topic.name()), out);
   if (auto ok = socket.write_all(out, options.link_timeout); !ok) return ok.error();
   m = read_message(socket, decoder, options.link_timeout);
   if (!m) return m.error();
@@ -238,10 +237,9 @@ Result<void> Forwarder::Impl::resume(const Welcome& welcome) {
     pump.detach();
     if (auto ok = topic.remove_reader(options.reader_name); !ok) return ok.error();
     if (auto ok = pump.attach(sink, wanted); !ok) {
-      return Error(ok.error().code(), "the receiver's mirror ends at offset " +
-                                          std::to_string(wanted) +
-                                          " but this host no longer has it: " +
-                                          ok.error().message());
+      return Error(ok.error().code(),
+                   "the receiver's mirror ends at offset " + std::to_string(wanted) +
+                       " but this host no longer has it: " + ok.error().message());
     }
   }
   acked = welcome.has_mirror ? welcome.resume_position : pump.position();

@@ -12,8 +12,8 @@ namespace ringbus::bridge {
 namespace {
 
 Error invalid(std::string_view what, std::string_view text, const std::string& why) {
-  return Error(Errc::invalid_argument, std::string(what) + " '" + std::string(text) +
-                                           "' is not HOST:PORT: " + why);
+  return Error(Errc::invalid_argument,
+               std::string(what) + " '" + std::string(text) + "' is not HOST:PORT: " + why);
 }
 
 bool valid_host_name(std::string_view host) {
@@ -26,8 +26,8 @@ bool valid_host_name(std::string_view host) {
       label = 0;
       continue;
     }
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '-';
+    const bool ok =
+        (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
     if (!ok || (label == 0 && c == '-') || ++label > 63) return false;
   }
   return host.back() != '-' && host.back() != '.';

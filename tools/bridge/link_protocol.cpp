@@ -132,8 +132,7 @@ Result<Challenge> parse_challenge(ConstBytes body) {
                                          std::to_string(m.version) + ", this bridge " +
                                          std::to_string(kLinkVersion));
   }
-  if (!r.bytes(m.nonce.data(), m.nonce.size()) || !r.u16(n) || n > kMaxProofSize ||
-      n != r.left()) {
+  if (!r.bytes(m.nonce.data(), m.nonce.size()) || !r.u16(n) || n > kMaxProofSize || n != r.left()) {
     return malformed("challenge");
   }
   m.proof.resize(n);
@@ -260,8 +259,8 @@ Result<std::optional<LinkMessage>> LinkDecoder::next() {
     return Error(Errc::corrupt, "unknown link message type " + std::to_string(type));
   }
   if (length > kMaxBodyBytes) {
-    return Error(Errc::corrupt, "a link message of " + std::to_string(length) +
-                                    " bytes (at most " + std::to_string(kMaxBodyBytes) + ")");
+    return Error(Errc::corrupt, "a link message of " + std::to_string(length) + " bytes (at most " +
+                                    std::to_string(kMaxBodyBytes) + ")");
   }
   if (left < 5 + std::size_t{length}) return std::optional<LinkMessage>{};
   LinkMessage m{static_cast<LinkType>(type), ConstBytes(p + 5, length)};

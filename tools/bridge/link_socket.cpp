@@ -94,7 +94,8 @@ LinkSocket::LinkSocket(tcp::socket socket)
   boost::system::error_code ec;
   socket_->non_blocking(true, ec);
   auto remote = socket_->remote_endpoint(ec);
-  peer_ = ec ? std::string("?") : remote.address().to_string() + ":" + std::to_string(remote.port());
+  peer_ =
+      ec ? std::string("?") : remote.address().to_string() + ":" + std::to_string(remote.port());
 }
 
 LinkSocket::LinkSocket(LinkSocket&&) noexcept = default;
@@ -119,7 +120,8 @@ Result<void> LinkSocket::write_all(std::span<const ConstBytes> pieces,
     std::size_t done = 0;
     while (done < piece.size()) {
       boost::system::error_code ec;
-      std::size_t n = socket_->write_some(asio::buffer(piece.data() + done, piece.size() - done), ec);
+      std::size_t n =
+          socket_->write_some(asio::buffer(piece.data() + done, piece.size() - done), ec);
       done += n;
       if (ec == asio::error::would_block || ec == asio::error::try_again) {
         const auto now = std::chrono::steady_clock::now();
@@ -173,8 +175,8 @@ Result<LinkListener> LinkListener::listen(const std::string& address) {
   if (!hp) return hp.error();
   boost::system::error_code ec;
   tcp::resolver resolver(link_io());
-  auto endpoints = resolver.resolve(hp->first, std::to_string(hp->second),
-                                    tcp::resolver::passive, ec);
+  auto endpoints =
+      resolver.resolve(hp->first, std::to_string(hp->second), tcp::resolver::passive, ec);
   if (ec || endpoints.empty()) return io_error("cannot resolve " + hp->first, ec);
   auto endpoint = endpoints.begin()->endpoint();
   LinkListener l;

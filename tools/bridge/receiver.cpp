@@ -2,11 +2,12 @@
 // and acknowledgements until the link breaks or the bridge stops).
 #include "receiver.hpp"
 
-#include <fnmatch.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+
+#include <fnmatch.h>
 
 #include "event_log.hpp"
 #include "layout/frame_layout.hpp"
@@ -151,8 +152,9 @@ void Receiver::serve(LinkSocket socket) {
     return;
   }
   if (m->type != LinkType::hello) {
-    link_event("", peer, "dropped: the first message is not a hello (type " +
-                             std::to_string(static_cast<int>(m->type)) + ")");
+    link_event("", peer,
+               "dropped: the first message is not a hello (type " +
+                   std::to_string(static_cast<int>(m->type)) + ")");
     return;
   }
   auto hello = parse_hello(m->body);
@@ -190,13 +192,14 @@ void Receiver::serve(LinkSocket socket) {
   m = read_one(socket, decoder, config_.link_timeout, stop_);
   if (m && m->type == LinkType::reject) {
     auto why = parse_reject(m->body);
-    link_event(topic_name, peer, "dropped during authentication: " +
-                                     (why ? *why : why.error().message()));
+    link_event(topic_name, peer,
+               "dropped during authentication: " + (why ? *why : why.error().message()));
     return;
   }
   if (!m || m->type != LinkType::auth) {
-    link_event(topic_name, peer, "dropped during authentication: " +
-                                     (m ? "unexpected message" : m.error().message()));
+    link_event(
+        topic_name, peer,
+        "dropped during authentication: " + (m ? "unexpected message" : m.error().message()));
     return;
   }
   auto proof = parse_auth(m->body);
@@ -204,9 +207,8 @@ void Receiver::serve(LinkSocket socket) {
     refuse(proof.error().message());
     return;
   }
-  if (!config_.key.empty() &&
-      !proofs_equal(*proof, link_proof(config_.key, LinkRole::sender, hello->nonce, *nonce,
-                                       topic_name))) {
+  if (!config_.key.empty() && !proofs_equal(*proof, link_proof(config_.key, LinkRole::sender,
+                                                               hello->nonce, *nonce, topic_name))) {
     refuse(proof->empty() ? "this bridge requires a key (start the sender with --key-file)"
                           : "wrong key");
     return;
@@ -305,8 +307,8 @@ void Receiver::serve(LinkSocket socket) {
   const auto heartbeat_every = std::max(config_.link_timeout / 3, milliseconds(10));
   while (!stop_.load(std::memory_order_relaxed)) {
     auto got = socket.read_into(decoder, config_.link_busy_spin ? milliseconds(0)
-                                         : ack_due            ? milliseconds(1)
-                                                              : milliseconds(20));
+                                         : ack_due              ? milliseconds(1)
+                                                                : milliseconds(20));
     if (!got) {
       link_event(topic_name, peer, "link closed: " + got.error().message());
       return;
@@ -336,9 +338,8 @@ void Receiver::serve(LinkSocket socket) {
         o.max_message = hello->max_message;
         o.frame_alignment = hello->frame_alignment;
         o.policy = hello->policy == 1 ? Policy::overwrite : Policy::block;
-        o.stuck_claim_timeout = std::chrono::duration_cast<milliseconds>(
-            std::chrono::nanoseconds(std::min<std::uint64_t>(hello->stuck_claim_timeout_ns,
-                                                             std::uint64_t{1} << 62)));
+        o.stuck_claim_timeout = std::chrono::duration_cast<milliseconds>(std::chrono::nanoseconds(
+            std::min<std::uint64_t>(hello->stuck_claim_timeout_ns, std::uint64_t{1} << 62)));
         if (o.stuck_claim_timeout.count() == 0) o.stuck_claim_timeout = milliseconds(2000);
         o.start_position = data->offset;
         o.start_sequence = first_sequence(data->frames, 0);
@@ -355,7 +356,8 @@ void Receiver::serve(LinkSocket socket) {
         }
         topic = *created;
         writer.emplace(std::move(*w));
-        link_event(topic_name, peer, "created the mirror at offset " + std::to_string(data->offset));
+        link_event(topic_name, peer,
+                   "created the mirror at offset " + std::to_string(data->offset));
       }
       // A batch may be larger than the mirror's ring (the sender batches up to kMaxBatchBytes
       // whatever the ring's size): apply it in pieces of whole frames of at most a quarter ring,
@@ -406,8 +408,9 @@ void Receiver::serve(LinkSocket socket) {
     }
     const auto now = Clock::now();
     if (now - heard > config_.link_timeout) {
-      link_event(topic_name, peer, "dropped: no word from the sender for " +
-                                       std::to_string(config_.link_timeout.count()) + " ms");
+      link_event(topic_name, peer,
+                 "dropped: no word from the sender for " +
+                     std::to_string(config_.link_timeout.count()) + " ms");
       return;
     }
     const bool quiet = decoder.buffered() == 0;

@@ -118,7 +118,8 @@ bool TopicRecorder::flush_chunk(Clock::time_point now) {
   if (failing_) {
     failing_ = false;
     counters_.recovered();
-    log_event(topic_.name(), "recording again; the log ends at offset " + std::to_string(log_.end()));
+    log_event(topic_.name(),
+              "recording again; the log ends at offset " + std::to_string(log_.end()));
   }
   publish_counters();
   return true;
@@ -235,15 +236,15 @@ bool TopicRecorder::step(Clock::time_point now) {
     if (removed.vanished > 0) {
       log_event(topic_.name(), std::to_string(removed.vanished) +
                                    " oldest segment(s) were deleted by hand; the log now starts "
-                                   "at " + std::to_string(log_.start()));
+                                   "at " +
+                                   std::to_string(log_.start()));
     }
     if (removed.segments > 0) {
       log_event(topic_.name(), "retention removed " + std::to_string(removed.segments) +
                                    " segment(s), offsets [" + std::to_string(removed.from) + ", " +
                                    std::to_string(removed.to) + "), " +
                                    std::to_string(removed.bytes) +
-                                   " bytes; the log now starts at " +
-                                   std::to_string(log_.start()));
+                                   " bytes; the log now starts at " + std::to_string(log_.start()));
     }
     if (auto ok = log_.check_active(); !ok) fail(ok.error().message(), now);
     refresh_groups();

@@ -29,8 +29,7 @@ Result<void> validate_topic_pattern(std::string_view text, std::string_view what
     } else if (c == '!' || c == '^') {
       if (!in_brackets) return fail(std::string("'") + c + "' outside brackets");
     } else if (!name_char && c != '*' && c != '?') {
-      return fail(std::string("it contains '") + c +
-                  "' (allowed: A-Z a-z 0-9 . _ - and * ? [ ])");
+      return fail(std::string("it contains '") + c + "' (allowed: A-Z a-z 0-9 . _ - and * ? [ ])");
     }
   }
   if (in_brackets) return fail("'[' is not closed");

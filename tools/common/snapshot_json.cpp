@@ -44,8 +44,8 @@ nlohmann::ordered_json config_json(const TopicConfig& c) {
       {"file_size", c.file_size},
       {"ring_offset", c.ring_offset},
       {"frame_alignment", c.frame_alignment},
-      {"mirror_of", c.mirror_of.empty() ? nlohmann::ordered_json(nullptr)
-                                        : nlohmann::ordered_json(c.mirror_of)},
+      {"mirror_of",
+       c.mirror_of.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(c.mirror_of)},
   };
 }
 

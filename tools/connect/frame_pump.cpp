@@ -54,8 +54,8 @@ Result<void> FramePump::attach(const FrameSink& sink, std::optional<std::uint64_
   skip_below_ = sink.empty() ? 0 : sink.end();
   force_new_run_ = !sink.empty() && resume > sink.end();
   if (force_new_run_) {
-    event("the sink ends at offset " + std::to_string(sink.end()) +
-          " but the topic continues at " + std::to_string(resume) +
+    event("the sink ends at offset " + std::to_string(sink.end()) + " but the topic continues at " +
+          std::to_string(resume) +
           ": offsets in between are lost (overwritten while nothing read them, or lost from "
           "the sink past what it had acknowledged)");
   }
@@ -131,9 +131,8 @@ void FramePump::on_frame(const RawFrame& frame, const FrameSink& sink) {
 
 void FramePump::on_held(const RawFrame& frame, bool lost, const FrameSink& sink) {
   const Message& m = frame.message;
-  const std::uint64_t end = m.offset + layout::frame_stride(frame.bytes.size() -
-                                                                sizeof(layout::FrameHeader),
-                                                            alignment_);
+  const std::uint64_t end =
+      m.offset + layout::frame_stride(frame.bytes.size() - sizeof(layout::FrameHeader), alignment_);
   if (runs_.empty() || lost || !runs_.back().held) {
     // Continue the sink or the previous run, or start afresh after a loss. What lies between is
     // padding; it may precede the reader's registration tail (which a stale producer could still
@@ -196,8 +195,8 @@ Result<std::size_t> FramePump::read(const FrameSink& sink, int rounds) {
   if (!reader_) return Error(Errc::invalid_argument, "the pump is not attached");
   std::size_t total = 0;
   for (int round = 0; round < rounds; ++round) {
-    auto polled = reader_->poll_frames([&](const RawFrame& f) { on_frame(f, sink); },
-                                       options_.poll_messages);
+    auto polled =
+        reader_->poll_frames([&](const RawFrame& f) { on_frame(f, sink); }, options_.poll_messages);
     if (!polled) return polled.error();
     total += polled->messages;
     const std::uint64_t pending = pending_bytes();

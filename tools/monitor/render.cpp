@@ -109,8 +109,8 @@ nlohmann::ordered_json held_by_json(const TopicRow& t) {
 
 std::vector<std::string> forward_cells(const ForwardInfo& f) {
   std::string detail = "sent " + std::to_string(f.sent_position) + ", " +
-                       std::to_string(f.reconnects) + " reconnects, " +
-                       std::to_string(f.errors) + " errors";
+                       std::to_string(f.reconnects) + " reconnects, " + std::to_string(f.errors) +
+                       " errors";
   if (!f.last_error.empty()) detail += " (last: " + f.last_error + ")";
   return {"  [forward " + f.destination + "]",
           "forward",
@@ -558,8 +558,8 @@ std::string render_prometheus(const BusView& view) {
             {{"topic", t.name}, {"source", m.source}}, 1);
       e.add("ringbus_mirror_receiver_alive", gauge, "1 if the receiving bridge process is alive",
             topic, m.alive ? 1 : 0);
-      e.add("ringbus_mirror_applied_position", gauge, "Stream bytes written into the mirror",
-            topic, d(m.applied_position));
+      e.add("ringbus_mirror_applied_position", gauge, "Stream bytes written into the mirror", topic,
+            d(m.applied_position));
       e.add("ringbus_mirror_last_contact_seconds", gauge,
             "Unix time of the last bytes from the source (0: never)", topic,
             static_cast<double>(m.last_contact_unix_ns) / 1e9);

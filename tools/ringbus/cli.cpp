@@ -337,9 +337,10 @@ void configure(CLI::App& app, Options& o) {
   produce->add_option_function<std::int64_t>(
       "--timeout-ms", [&o](const std::int64_t& ms) { o.produce.timeout_ms = ms; },
       "Fail when a full ring (block policy) has no space for this long (default: wait forever)");
-  produce->add_option("--acks", o.produce.acks,
-                      "none | disk (wait until the topic's bridge fsynced it) | mirror (until a "
-                      "receiving bridge holds it); waits whenever the input pauses")
+  produce
+      ->add_option("--acks", o.produce.acks,
+                   "none | disk (wait until the topic's bridge fsynced it) | mirror (until a "
+                   "receiving bridge holds it); waits whenever the input pauses")
       ->check(CLI::IsMember({"none", "disk", "mirror"}));
   produce->add_option("--acks-timeout-ms", o.produce.acks_timeout_ms,
                       "Fail if an ack takes longer (default 30000)");

@@ -15,10 +15,10 @@
 namespace ringbus::cli {
 
 using tools::config_json;
-using tools::reader_json;
-using tools::reader_state;
 using tools::forward_json;
 using tools::mirror_json;
+using tools::reader_json;
+using tools::reader_state;
 using tools::recorder_json;
 
 namespace {
@@ -132,8 +132,8 @@ std::string forwards_text(const std::vector<ForwardInfo>& links) {
                         : " (bridge pid " + std::to_string(f.pid) + (f.alive ? ")" : ", dead)")) +
             "\n";
     text += table({
-        {"  acked", std::to_string(f.acked_position) + " (" + std::to_string(f.acked_messages) +
-                        " messages)"},
+        {"  acked",
+         std::to_string(f.acked_position) + " (" + std::to_string(f.acked_messages) + " messages)"},
         {"  sent", std::to_string(f.sent_position)},
         {"  lag", std::to_string(f.lag_bytes) + " bytes"},
         {"  reconnects", std::to_string(f.reconnects)},
@@ -167,8 +167,8 @@ std::string describe_text(const Topic& topic, const TopicSnapshot& snapshot) {
   });
   // Said before the tables: it is why an operator looks.
   if (auto bp = back_pressure(topic.name(), snapshot); bp && (bp->stuck || bp->full)) {
-    text += std::string(bp->full ? "producers wait: " : "will hold producers back: ") + bp->text +
-            "\n";
+    text +=
+        std::string(bp->full ? "producers wait: " : "will hold producers back: ") + bp->text + "\n";
   }
   if (snapshot.mirror) text += mirror_text(*snapshot.mirror);
   if (snapshot.recorder) text += recorder_text(*snapshot.recorder);

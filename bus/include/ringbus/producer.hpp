@@ -80,8 +80,7 @@ class Producer {
   // that none records or forwards the topic), invalid_argument (receivers is 0 or more than the
   // topic's forward links).
   Result<void> wait_durable(std::uint64_t offset, const Wait& wait) const;
-  Result<void> wait_mirrored(std::uint64_t offset, std::uint32_t receivers,
-                             const Wait& wait) const;
+  Result<void> wait_mirrored(std::uint64_t offset, std::uint32_t receivers, const Wait& wait) const;
 
   const Topic& topic() const noexcept { return topic_; }
 
@@ -109,7 +108,7 @@ class Producer {
   std::uint64_t max_message_ = 0;
   std::uint64_t alignment_ = 8;
   bool blocking_ = true;
-  bool read_only_ = false;  // a mirror: only its MirrorWriter writes
+  bool read_only_ = false;           // a mirror: only its MirrorWriter writes
   std::uint64_t limit_ = 0;          // cached: slowest durable reader's position when last scanned
   std::uint64_t reclaimed_ = 0;      // cached: the header's reclaimed position
   std::uint64_t readers_epoch_ = 0;  // the header's readers_epoch at our last scan

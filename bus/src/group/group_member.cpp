@@ -74,8 +74,8 @@ const FrameHeader* frame_at(detail::TopicMapping& map, std::unique_ptr<detail::L
 // disk log (retention deleted it, or the log has a gap there) continues: the log's next
 // available offset, else the ring's oldest frame. `p` itself if it is not lost after all. A
 // log that holds `p` but damaged is corrupt (an error naming it), never a silent skip.
-Result<std::uint64_t> lost_until(detail::TopicMapping& map,
-                                 std::unique_ptr<detail::LogReader>& log, std::uint64_t p) {
+Result<std::uint64_t> lost_until(detail::TopicMapping& map, std::unique_ptr<detail::LogReader>& log,
+                                 std::uint64_t p) {
   // acquire: pairs with the producers' tail CAS; they claim before they write.
   if (atomic(map.header().tail_position).load(std::memory_order_acquire) <=
       p + map.config().capacity) {
@@ -329,8 +329,8 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
     // acquire: pairs with the producers' reclaim CAS (frame_at(): below it, the disk log).
     ring_from_ = atomic(map.header().reclaimed).load(std::memory_order_acquire);
     if (dispatch % config.frame_alignment != 0 || tail % config.frame_alignment != 0) {
-      take_error_ = "the group's dispatch position " + std::to_string(dispatch) +
-                    " or the tail " + std::to_string(tail) + " is not a frame boundary";
+      take_error_ = "the group's dispatch position " + std::to_string(dispatch) + " or the tail " +
+                    std::to_string(tail) + " is not a frame boundary";
       return Take::corrupt;
     }
     if (dispatch >= tail) {
@@ -423,8 +423,8 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
     }
     std::uint64_t start = dispatch;
     // seq_cst: like batch_done(); an update that saw our tentative batch is redone below.
-    atomic(me.batch_start).compare_exchange_strong(start, layout::kNoBatch,
-                                                   std::memory_order_seq_cst);
+    atomic(me.batch_start)
+        .compare_exchange_strong(start, layout::kNoBatch, std::memory_order_seq_cst);
     update_committed();
   }
   return Take::empty;
@@ -577,8 +577,8 @@ Result<PollResult> GroupMember::poll_some(FunctionRef<void(const Message&)> hand
       if (take == Take::corrupt) {
         std::string why = take_error_.empty() ? "invalid frame at the dispatch position"
                                               : std::exchange(take_error_, {});
-        return Error(Errc::corrupt, "topic '" + topic_.name() + "', group '" + group_ + "': " +
-                                        why + " (the group stays there; `ringbus topic " +
+        return Error(Errc::corrupt, "topic '" + topic_.name() + "', group '" + group_ +
+                                        "': " + why + " (the group stays there; `ringbus topic " +
                                         "remove-reader " + topic_.name() + " group:" + group_ +
                                         "` removes it)");
       }
@@ -631,8 +631,7 @@ Result<PollResult> GroupMember::poll_some(FunctionRef<void(const Message&)> hand
                    : layout::committed_stride(word, p & mask, config.capacity, config.max_message,
                                               config.frame_alignment) != 0 &&
                          layout::commit_lap(word) == layout::lap_of(p, map.lap_shift());
-      if (!bounded || layout::commit_kind(word) != FrameKind::kData ||
-          frame->key_length > length) {
+      if (!bounded || layout::commit_kind(word) != FrameKind::kData || frame->key_length > length) {
         return Error(Errc::corrupt,
                      "topic '" + topic_.name() + "': invalid frame at offset " + std::to_string(p));
       }
@@ -709,16 +708,17 @@ void GroupMember::batch_done() {
   // whose batch we adopted starts a new one once we are done). seq_cst: pairs with
   // update_committed() in other members.
   std::uint64_t start = batch_start_;
-  atomic(slot.batch_start).compare_exchange_strong(start, layout::kNoBatch,
-                                                   std::memory_order_seq_cst);
+  atomic(slot.batch_start)
+      .compare_exchange_strong(start, layout::kNoBatch, std::memory_order_seq_cst);
   detail::kill_point("group.finish.cleared");
   if (batch_slot_ != member_slot_ && !detail::slot_owner_alive(slot)) {
     // An adopted batch whose owner is gone: nobody else will free its slot.
     std::uint64_t word = batch_owner_state_;
     // acq_rel: frees the dead member's slot unless it changed meanwhile (generation).
-    atomic(slot.state).compare_exchange_strong(
-        word, layout::make_slot_state(layout::kSlotFree, layout::slot_generation(word)),
-        std::memory_order_acq_rel);
+    atomic(slot.state)
+        .compare_exchange_strong(
+            word, layout::make_slot_state(layout::kSlotFree, layout::slot_generation(word)),
+            std::memory_order_acq_rel);
   }
   abandon_batch();
   update_committed();

@@ -1,8 +1,6 @@
 // MirrorWriter: frames of another host's topic, written verbatim at their offsets. Claims the
 // whole batch with one tail CAS (producers' room rules: durable readers under block, reclaim
 // under overwrite), then writes each frame's body before its commit word, as a producer does.
-#include "ringbus/mirror.hpp"
-
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -12,6 +10,7 @@
 #include "layout/topic_layout.hpp"
 #include "ring/atomics.hpp"
 #include "ring/futex.hpp"
+#include "ringbus/mirror.hpp"
 #include "topic/liveness.hpp"
 #include "topic/topic_mapping.hpp"
 
@@ -119,7 +118,8 @@ Result<void> MirrorWriter::try_append(std::uint64_t offset, ConstBytes frames) {
     if (kind == FrameKind::kData) {
       FrameHeader fh{};
       std::memcpy(&fh, f, sizeof fh);
-      if (fh.key_length > layout::commit_length(word)) return bad(at, "a key longer than its frame");
+      if (fh.key_length > layout::commit_length(word))
+        return bad(at, "a key longer than its frame");
       if (fh.sequence < messages_after) return bad(at, "a sequence number that goes back");
       messages_after = fh.sequence + 1;
     }

@@ -389,8 +389,9 @@ Error Producer::blocked_error(std::int64_t waited_ns) const {
   if (auto bp = back_pressure(topic_.name(), topic_.snapshot()); bp) {
     text += ": " + bp->text;
   } else {
-    text += ": a producer stalled in the middle of a claim a ring ago (it is skipped after the "
-            "topic's stuck-claim timeout)";
+    text +=
+        ": a producer stalled in the middle of a claim a ring ago (it is skipped after the "
+        "topic's stuck-claim timeout)";
   }
   return Error(Errc::timed_out, std::move(text));
 }
@@ -433,15 +434,15 @@ Result<void> Producer::wait_durable(std::uint64_t offset, const Wait& wait) cons
                         : "its ringbus-bridge has made it durable up to offset " +
                               std::to_string(snap.recorder->durable_position) + " (" +
                               snap.recorder->state + ")";
-  return Error(Errc::timed_out, "offset " + std::to_string(offset) + " of topic '" +
-                                    topic_.name() + "' is not durable yet: " + why);
+  return Error(Errc::timed_out, "offset " + std::to_string(offset) + " of topic '" + topic_.name() +
+                                    "' is not durable yet: " + why);
 }
 
 Result<void> Producer::wait_mirrored(std::uint64_t offset, std::uint32_t receivers,
                                      const Wait& wait) const {
   if (receivers == 0 || receivers > layout::kForwardLinks) {
-    return Error(Errc::invalid_argument, "wait_mirrored: receivers must be 1 to " +
-                                             std::to_string(layout::kForwardLinks));
+    return Error(Errc::invalid_argument,
+                 "wait_mirrored: receivers must be 1 to " + std::to_string(layout::kForwardLinks));
   }
   auto& h = *static_cast<TopicHeader*>(header_);
   // The `receivers`-th highest acknowledged position over the topic's forward links: the
@@ -468,9 +469,9 @@ Result<void> Producer::wait_mirrored(std::uint64_t offset, std::uint32_t receive
              std::to_string(f.acked_position) + " (" + f.state + ")";
   }
   if (links.empty()) links = "no ringbus-bridge forwards topic '" + topic_.name() + "'";
-  return Error(Errc::timed_out, "offset " + std::to_string(offset) + " of topic '" +
-                                    topic_.name() + "' is not held by " +
-                                    std::to_string(receivers) + " receiver(s) yet: " + links);
+  return Error(Errc::timed_out, "offset " + std::to_string(offset) + " of topic '" + topic_.name() +
+                                    "' is not held by " + std::to_string(receivers) +
+                                    " receiver(s) yet: " + links);
 }
 
 Result<std::uint64_t> Producer::try_publish(ConstBytes key, ConstBytes value) noexcept {

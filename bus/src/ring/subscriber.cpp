@@ -408,8 +408,7 @@ Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
   // Sequence numbers only grow, by one per claim: a data frame whose number cannot follow ours
   // is stale bytes that happen to carry this lap's tag (after a reported loss the next number
   // is unknown, so that case is not checked).
-  if (sequence_known_ && !lost_pending_ &&
-      source->sequence - next_sequence_ > (capacity_ >> 5)) {
+  if (sequence_known_ && !lost_pending_ && source->sequence - next_sequence_ > (capacity_ >> 5)) {
     return suspect("a sequence number that cannot follow the last one read", word,
                    source->key_length);
   }

@@ -230,10 +230,9 @@ std::optional<BackPressure> back_pressure(std::string_view topic_name,
   std::string state;
   std::string action;
   if (r.kind == "group") {
-    bp.live_members = static_cast<std::size_t>(
-        std::count_if(snapshot.readers.begin(), snapshot.readers.end(), [&](const ReaderInfo& m) {
-          return m.kind == "member" && m.group == r.group && m.alive;
-        }));
+    bp.live_members = static_cast<std::size_t>(std::count_if(
+        snapshot.readers.begin(), snapshot.readers.end(),
+        [&](const ReaderInfo& m) { return m.kind == "member" && m.group == r.group && m.alive; }));
     bp.stuck = bp.live_members == 0;
     who = "queue group '" + r.group + "'";
     state = bp.stuck ? "has no live member"
@@ -250,8 +249,8 @@ std::optional<BackPressure> back_pressure(std::string_view topic_name,
                     : "has no live process (stalled)";
     action = r.alive ? "it reads slower than producers publish"
                      : "resume it ('ringbus consume " + topic + " --name " + r.name +
-                           "') or remove it ('ringbus topic remove-reader " + topic + " " +
-                           r.name + "')";
+                           "') or remove it ('ringbus topic remove-reader " + topic + " " + r.name +
+                           "')";
   } else {
     bp.stuck = !r.alive;
     who = "reader in slot " + std::to_string(r.slot);

@@ -134,7 +134,8 @@ Result<TopicConfig> TopicMapping::validate(const TopicHeader& h, std::uint64_t f
   c.start_position = h.base_position;
   c.start_sequence = h.base_messages;
   if (h.mirror != 0) {
-    if (h.mirror != layout::kMirror) return bad(path, "unknown mirror mark " + std::to_string(h.mirror));
+    if (h.mirror != layout::kMirror)
+      return bad(path, "unknown mirror mark " + std::to_string(h.mirror));
     c.mirror_of = detail::read_fixed_text(h.mirror_source, layout::kMirrorSourceSize);
     if (c.mirror_of.empty()) c.mirror_of = "?";
   }
