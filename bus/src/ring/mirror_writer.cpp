@@ -157,11 +157,12 @@ Result<void> MirrorWriter::try_append(std::uint64_t offset, ConstBytes frames) {
     at += stride;
   }
   atomic(h.applied_messages).store(messages_after, std::memory_order_relaxed);
-  // release: pairs with the acquire load in applied() and snapshots; the frames are written.
-  atomic(h.applied_position).store(end, std::memory_order_release);
-  // seq_cst: orders the commit words before the sleepers load, like Claim::commit (pairs with
-  // the seq_cst increment in Subscriber::wait).
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // seq_cst read-modify-write: releases the frames to applied() and snapshots (pairs with their
+  // acquire load), and, being a locked instruction on x86-64, a full barrier that orders the
+  // commit words before the sleepers load below, like Claim::commit's CAS (pairs with the
+  // seq_cst increment in Subscriber::wait). An RMW rather than a fence: GCC cannot instrument
+  // atomic_thread_fence under ThreadSanitizer.
+  atomic(h.applied_position).exchange(end, std::memory_order_seq_cst);
   if (atomic(h.sleepers).load(std::memory_order_seq_cst) != 0) {
     atomic(h.futex_word).fetch_add(1, std::memory_order_seq_cst);
     detail::futex_wake_all(&h.futex_word);
