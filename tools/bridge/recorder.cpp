@@ -216,7 +216,10 @@ bool TopicRecorder::step(Clock::time_point now) {
   const std::uint64_t unsynced = log_.end() - synced_at_end_;
   bool due = false;
   if (unsynced > 0) {
-    const auto since = now - last_sync_;
+    // The first bytes after a start are synced at once: a sync interval counts from a sync, not
+    // from the clock's epoch (boot, for a steady clock, which may be less than an interval ago).
+    const auto since =
+        last_sync_ == Clock::time_point{} ? Clock::duration::max() : now - last_sync_;
     switch (config_.fsync) {
       case FsyncPolicy::never: due = true; break;
       case FsyncPolicy::interval:
