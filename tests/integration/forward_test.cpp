@@ -730,7 +730,7 @@ TEST_F(Forward, WaitMirroredAndWaitDurable) {
   auto two = p.wait_mirrored(*first, 2, Wait::spin_yield(milliseconds(200)));
   ASSERT_FALSE(two) << "one link cannot satisfy two receivers";
 
-  ::kill(r, SIGSTOP);
+  ASSERT_TRUE(testing::stop_child(r, seconds(10)));
   auto second = p.publish(as_bytes("k"), as_bytes("two"));
   ASSERT_TRUE(second);
   const auto t0 = Clock::now();

@@ -93,6 +93,18 @@ int wait_child(pid_t pid, std::chrono::milliseconds timeout) {
   }
 }
 
+bool stop_child(pid_t pid, std::chrono::milliseconds timeout) {
+  if (::kill(pid, SIGSTOP) != 0) return false;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    const pid_t r = ::waitpid(pid, &status, WUNTRACED | WNOHANG);
+    if (r == pid) return WIFSTOPPED(status);
+    if (r < 0 || std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 std::uint64_t env_or(const char* name, std::uint64_t default_value) {
   const char* v = std::getenv(name);
   if (v == nullptr || *v == '\0') return default_value;

@@ -53,6 +53,10 @@ pid_t fork_child(const std::function<int()>& body);
 // after killing it when the timeout passed.
 int wait_child(pid_t pid, std::chrono::milliseconds timeout);
 
+// Stops a child with SIGSTOP and waits (at most `timeout`) until all its threads have stopped:
+// kill(2) returns before a thread running on another core stops. False if it did not stop.
+bool stop_child(pid_t pid, std::chrono::milliseconds timeout);
+
 // An integer from the environment (for stress sizes), or the default.
 std::uint64_t env_or(const char* name, std::uint64_t default_value);
 
