@@ -73,6 +73,16 @@ Result<std::string> parse_host_port(std::string_view text, std::string_view what
   return std::string(host) + ":" + std::to_string(value);
 }
 
+Result<HostPort> split_host_port(std::string_view text) {
+  auto normal = parse_host_port(text, "address", false);
+  if (!normal) return normal.error();
+  const std::size_t colon = normal->rfind(':');
+  HostPort hp;
+  hp.host = normal->substr(0, colon);
+  hp.port = static_cast<std::uint16_t>(std::stoul(normal->substr(colon + 1)));
+  return hp;
+}
+
 bool is_loopback(std::string_view host_port) {
   const std::string_view host = host_port.substr(0, host_port.rfind(':'));
   return host == "localhost" || (host.starts_with("127.") && all_digits_and_dots(host));

@@ -2,9 +2,15 @@
 #include "link_socket.hpp"
 
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
+
+#include "host_port.hpp"
 
 namespace ringbus::bridge {
 namespace {
@@ -31,37 +37,14 @@ Error io_error(const std::string& what, const boost::system::error_code& ec) {
 
 }  // namespace
 
-Result<std::pair<std::string, std::uint16_t>> split_host_port(const std::string& address) {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
-    return Error(Errc::invalid_argument, "'" + address + "' is not HOST:PORT");
-  }
-  std::string host = address.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  unsigned long port = 0;
-  try {
-    std::size_t used = 0;
-    port = std::stoul(address.substr(colon + 1), &used);
-    if (used != address.size() - colon - 1) port = 0;
-  } catch (...) {
-    port = 0;
-  }
-  if (port == 0 || port > 65535) {
-    return Error(Errc::invalid_argument, "'" + address + "': the port must be 1 to 65535");
-  }
-  return std::make_pair(host, static_cast<std::uint16_t>(port));
-}
-
 Result<LinkSocket> LinkSocket::connect(const std::string& address,
                                        std::chrono::milliseconds timeout) {
   auto hp = split_host_port(address);
   if (!hp) return hp.error();
   boost::system::error_code ec;
   tcp::resolver resolver(link_io());
-  auto endpoints = resolver.resolve(hp->first, std::to_string(hp->second), ec);
-  if (ec) return io_error("cannot resolve " + hp->first, ec);
+  auto endpoints = resolver.resolve(hp->host, std::to_string(hp->port), ec);
+  if (ec) return io_error("cannot resolve " + hp->host, ec);
   Error last(Errc::io_error, "no address for " + address);
   for (const auto& entry : endpoints) {
     tcp::socket socket(link_io());
@@ -116,26 +99,45 @@ Result<void> LinkSocket::write_all(std::span<const ConstBytes> pieces,
                                    std::chrono::milliseconds timeout) {
   if (!socket_) return Error(Errc::io_error, "the connection is closed");
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (ConstBytes piece : pieces) {
-    std::size_t done = 0;
-    while (done < piece.size()) {
-      boost::system::error_code ec;
-      std::size_t n =
-          socket_->write_some(asio::buffer(piece.data() + done, piece.size() - done), ec);
-      done += n;
-      if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        const auto now = std::chrono::steady_clock::now();
-        if (now >= deadline) {
-          return Error(Errc::timed_out, "the peer " + peer_ + " took no bytes for " +
-                                            std::to_string(timeout.count()) + " ms");
-        }
-        wait_fd(socket_->native_handle(), POLLOUT,
-                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) +
-                    std::chrono::milliseconds(1));
-        continue;
-      }
-      if (ec) return io_error("sending to " + peer_, ec);
+  // One gathering sendmsg(2) for all the pieces (a DATA header and the frames, which may lie in
+  // the ring), continued where a partial write stopped.
+  std::size_t first = 0;  // the first piece not wholly sent
+  std::size_t done = 0;   // bytes of it sent
+  while (first < pieces.size()) {
+    iovec vectors[kMaxPieces];
+    std::size_t count = 0;
+    for (std::size_t i = first; i < pieces.size() && count < kMaxPieces; ++i, ++count) {
+      const std::size_t skip = i == first ? done : 0;
+      vectors[count].iov_base = const_cast<std::byte*>(pieces[i].data() + skip);
+      vectors[count].iov_len = pieces[i].size() - skip;
     }
+    msghdr message{};
+    message.msg_iov = vectors;
+    message.msg_iovlen = count;
+    const ssize_t n = ::sendmsg(socket_->native_handle(), &message, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      return io_error("sending to " + peer_,
+                      boost::system::error_code(errno, boost::system::system_category()));
+    }
+    if (n < 0) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) {
+        return Error(Errc::timed_out, "the peer " + peer_ + " took no bytes for " +
+                                          std::to_string(timeout.count()) + " ms");
+      }
+      wait_fd(socket_->native_handle(), POLLOUT,
+              std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) +
+                  std::chrono::milliseconds(1));
+      continue;
+    }
+    auto sent = static_cast<std::size_t>(n);
+    while (first < pieces.size() && sent >= pieces[first].size() - done) {
+      sent -= pieces[first].size() - done;
+      done = 0;
+      ++first;
+    }
+    done += sent;
   }
   return {};
 }
@@ -156,17 +158,18 @@ bool LinkSocket::wait_readable(std::chrono::microseconds timeout) {
 
 Result<std::size_t> LinkSocket::read_into(LinkDecoder& decoder, std::chrono::milliseconds timeout) {
   if (!socket_) return Error(Errc::io_error, "the connection is closed");
-  std::byte buffer[64 * 1024];
+  // Straight into the decoder's buffer, as much as the socket holds (no copy through the stack).
+  const MutableBytes room = decoder.space(64 * 1024);
   boost::system::error_code ec;
-  std::size_t n = socket_->read_some(asio::buffer(buffer), ec);
+  std::size_t n = socket_->read_some(asio::buffer(room.data(), room.size()), ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again) {
     if (timeout.count() == 0 || !wait_fd(socket_->native_handle(), POLLIN, timeout)) return 0;
-    n = socket_->read_some(asio::buffer(buffer), ec);
+    n = socket_->read_some(asio::buffer(room.data(), room.size()), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) return 0;
   }
   if (ec == asio::error::eof) return Error(Errc::io_error, "closed by " + peer_);
   if (ec) return io_error("receiving from " + peer_, ec);
-  decoder.feed(ConstBytes(buffer, n));
+  decoder.filled(n);
   return n;
 }
 
@@ -175,9 +178,8 @@ Result<LinkListener> LinkListener::listen(const std::string& address) {
   if (!hp) return hp.error();
   boost::system::error_code ec;
   tcp::resolver resolver(link_io());
-  auto endpoints =
-      resolver.resolve(hp->first, std::to_string(hp->second), tcp::resolver::passive, ec);
-  if (ec || endpoints.empty()) return io_error("cannot resolve " + hp->first, ec);
+  auto endpoints = resolver.resolve(hp->host, std::to_string(hp->port), tcp::resolver::passive, ec);
+  if (ec || endpoints.empty()) return io_error("cannot resolve " + hp->host, ec);
   auto endpoint = endpoints.begin()->endpoint();
   LinkListener l;
   l.acceptor_ = std::make_unique<tcp::acceptor>(link_io());

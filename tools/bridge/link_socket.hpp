@@ -14,9 +14,6 @@
 
 namespace ringbus::bridge {
 
-// "HOST:PORT" split; errors: invalid_argument.
-Result<std::pair<std::string, std::uint16_t>> split_host_port(const std::string& address);
-
 class LinkSocket {
  public:
   // Resolves and connects within `timeout`. Errors: io_error (refused, unreachable, unknown
@@ -26,6 +23,9 @@ class LinkSocket {
   LinkSocket(LinkSocket&&) noexcept;
   LinkSocket& operator=(LinkSocket&&) noexcept;
   ~LinkSocket();
+
+  // Pieces gathered into one sendmsg(2); more are sent in several calls.
+  static constexpr std::size_t kMaxPieces = 64;
 
   // Writes every byte of `pieces`, waiting at most `timeout` for the peer to take them.
   // Errors: timed_out, io_error (the connection broke).

@@ -30,7 +30,6 @@ std::string_view kind_name(std::uint32_t kind) {
   }
 }
 
-// The group name inside a group slot's stored name "group:<name>".
 std::string_view recorder_state_name(std::uint32_t state) {
   switch (state) {
     case layout::kRecorderRecording: return "recording";
@@ -38,6 +37,21 @@ std::string_view recorder_state_name(std::uint32_t state) {
     case layout::kRecorderStopped: return "stopped";
     default: return "unknown";
   }
+}
+
+// An error count and the last error's text, which the bridge rewrites before it increments the
+// count: copies the text until the count is stable. Returns the count.
+std::uint64_t read_counted_error(std::uint64_t& count,
+                                 const char (&text)[layout::kRecorderTextSize], std::string& out) {
+  using detail::atomic;
+  std::uint64_t before = 0;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    // acquire: pairs with the release increment after the bridge wrote the text.
+    before = atomic(count).load(std::memory_order_acquire);
+    out = detail::read_fixed_text(text, layout::kRecorderTextSize);
+    if (atomic(count).load(std::memory_order_acquire) == before) break;
+  }
+  return before;
 }
 
 // The bridge's counters, if a bridge ever recorded this topic (its log_dir is set).
@@ -66,14 +80,7 @@ std::optional<RecorderInfo> read_recorder(const layout::TopicHeader& h, std::uin
   r.log_start = atomic(hm.log_start).load(relaxed);
   r.segments = atomic(hm.log_segments).load(relaxed);
   r.log_bytes = atomic(hm.log_bytes).load(relaxed);
-  // The message is rewritten before the count grows: copy until the count is stable.
-  for (int attempt = 0; attempt < 4; ++attempt) {
-    // acquire: pairs with the release increment after the bridge wrote last_error.
-    std::uint64_t before = atomic(hm.recorder_errors).load(std::memory_order_acquire);
-    r.last_error = detail::read_fixed_text(h.last_error, layout::kRecorderTextSize);
-    r.errors = before;
-    if (atomic(hm.recorder_errors).load(std::memory_order_acquire) == before) break;
-  }
+  r.errors = read_counted_error(hm.recorder_errors, h.last_error, r.last_error);
   r.lag_bytes = tail > r.recorded_position ? tail - r.recorded_position : 0;
   return r;
 }
@@ -124,19 +131,14 @@ std::vector<ForwardInfo> read_forwards(const layout::TopicHeader& h, std::uint64
     f.acked_messages = atomic(lm.acked_messages).load(relaxed);
     f.reconnects = atomic(lm.reconnects).load(relaxed);
     f.bytes_sent = atomic(lm.bytes_sent).load(relaxed);
-    for (int attempt = 0; attempt < 4; ++attempt) {
-      // acquire: pairs with the release increment after the bridge wrote last_error.
-      std::uint64_t before = atomic(lm.errors).load(std::memory_order_acquire);
-      f.last_error = detail::read_fixed_text(link.last_error, layout::kRecorderTextSize);
-      f.errors = before;
-      if (atomic(lm.errors).load(std::memory_order_acquire) == before) break;
-    }
+    f.errors = read_counted_error(lm.errors, link.last_error, f.last_error);
     f.lag_bytes = tail > f.acked_position ? tail - f.acked_position : 0;
     links.push_back(std::move(f));
   }
   return links;
 }
 
+// The group name inside a group slot's stored name "group:<name>".
 std::string group_name(std::string_view slot_name) {
   constexpr std::string_view kPrefix = "group:";
   if (slot_name.substr(0, kPrefix.size()) == kPrefix) slot_name.remove_prefix(kPrefix.size());
