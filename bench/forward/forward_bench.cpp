@@ -16,6 +16,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -107,15 +109,20 @@ struct Pair {
   ~Pair() {
     forwarder.reset();
     receiver.reset();
+    mirror.reset();
     std::filesystem::remove_all(root);
   }
   // B's mirror once the first batch created it, and its applied position.
   std::uint64_t applied(const std::string& name) {
-    auto m = b.open_topic(name);
-    if (!m) return 0;
-    auto snap = m->snapshot();
+    if (!mirror) {  // opened once: mapping a large ring for every look would skew the timing
+      auto m = b.open_topic(name);
+      if (!m) return 0;
+      mirror = *m;
+    }
+    auto snap = mirror->snapshot();
     return snap.mirror ? snap.mirror->applied_position : 0;
   }
+  std::optional<Topic> mirror;
   void wait_applied(const std::string& name, std::uint64_t position) {
     const auto deadline = Clock::now() + std::chrono::seconds(120);
     while (applied(name) < position) {
@@ -147,24 +154,35 @@ std::pair<int, int> tcp_pair() {
   return {client, server};
 }
 
-double raw_tcp_seconds(std::uint64_t bytes) {
+// Raw TCP moving `bytes` in 1 MiB writes and reads. With `footprint` > 1 MiB the sender takes
+// its bytes from, and the reader puts them into, successive windows of buffers that large (both
+// touched first), as the forwarder reads a ring and the receiver writes one; 1 MiB is one hot
+// buffer on each side.
+constexpr std::uint64_t kWindow = 1 << 20;
+
+double raw_tcp_seconds(std::uint64_t bytes, std::uint64_t footprint = kWindow) {
+  footprint = std::max<std::uint64_t>(footprint, kWindow);
   auto [out, in] = tcp_pair();
-  std::thread reader([in = in, bytes] {
-    std::vector<char> buffer(1 << 20);
+  std::vector<char> source(footprint, 'x');
+  std::vector<char> destination(footprint, 'y');
+  std::thread reader([in = in, bytes, &destination] {
     std::uint64_t got = 0;
     while (got < bytes) {
-      ssize_t n = ::read(in, buffer.data(), buffer.size());
-      if (n <= 0) break;
-      got += static_cast<std::uint64_t>(n);
+      const std::uint64_t at = got % destination.size();
+      const std::size_t n =
+          static_cast<std::size_t>(std::min<std::uint64_t>(destination.size() - at, kWindow));
+      ssize_t r = ::read(in, destination.data() + at, n);
+      if (r <= 0) break;
+      got += static_cast<std::uint64_t>(r);
     }
   });
-  std::vector<char> chunk(1 << 20, 'x');
   const auto start = Clock::now();
   std::uint64_t sent = 0;
   while (sent < bytes) {
-    const std::size_t n =
-        static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), bytes - sent));
-    ssize_t w = ::write(out, chunk.data(), n);
+    const std::uint64_t at = sent % source.size();
+    const std::size_t n = static_cast<std::size_t>(
+        std::min<std::uint64_t>({source.size() - at, kWindow, bytes - sent}));
+    ssize_t w = ::write(out, source.data() + at, n);
     if (w <= 0) die("raw tcp: write failed");
     sent += static_cast<std::uint64_t>(w);
   }
@@ -175,17 +193,28 @@ double raw_tcp_seconds(std::uint64_t bytes) {
   return s;
 }
 
+// One timed forwarding run: seconds, and the stream bytes it moved.
+struct Timed {
+  double seconds = 0;
+  std::uint64_t bytes = 0;
+};
+
 // The link's capacity: the ring on A is filled first (as a forwarder that catches up after the
 // receiver was away finds it: its persistent reader holds the frames), then the forwarder
-// streams it all to B; raw TCP sends as many bytes.
-void catch_up(const std::string& dir, std::uint64_t messages, std::size_t size) {
-  constexpr std::uint64_t kCapacity = std::uint64_t{256} << 20;
-  const std::uint64_t stride = (32 + size + 63) & ~std::uint64_t{63};
-  messages = std::min<std::uint64_t>(messages, kCapacity / stride * 9 / 10);
-  Pair pair(dir, "t", kCapacity, false);
+// streams it all to B.
+constexpr std::uint64_t kCatchUpRing = std::uint64_t{256} << 20;
+
+std::uint64_t stride_of(std::size_t size) { return (32 + size + 63) & ~std::uint64_t{63}; }
+
+std::uint64_t catch_up_messages(std::uint64_t messages, std::size_t size) {
+  return std::min<std::uint64_t>(messages, kCatchUpRing / stride_of(size) * 9 / 10);
+}
+
+Timed catch_up(const std::string& dir, std::uint64_t messages, std::size_t size) {
+  Pair pair(dir, "t", kCatchUpRing, false);
   // The mirror exists (and its memory is touched) before the clock starts, as after a reconnect.
   TopicOptions mo;
-  mo.capacity = kCapacity;
+  mo.capacity = kCatchUpRing;
   mo.max_message = kMaxMessage;
   mo.mirror_of = "bench";
   if (auto m = pair.b.create_topic("t", mo); !m) die(m.error().message());
@@ -214,19 +243,15 @@ void catch_up(const std::string& dir, std::uint64_t messages, std::size_t size) 
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   const auto start = Clock::now();
   pair.wait_applied("t", total);
-  const double forwarded = seconds_since(start);
-  const std::uint64_t bytes = total - first;
-  const double raw = raw_tcp_seconds(bytes);
-  std::printf("catch-up   %5zu B x %7llu: forwarded %8.1f MB/s  raw TCP %8.1f MB/s  ratio %.2fx\n",
-              size, static_cast<unsigned long long>(messages),
-              static_cast<double>(bytes) / forwarded / 1e6, static_cast<double>(bytes) / raw / 1e6,
-              raw / forwarded);
+  return {seconds_since(start), total - first};
 }
+
+constexpr std::uint64_t kStreamRing = std::uint64_t{16} << 20;
 
 // Streaming: the forwarder is connected and a producer publishes as fast as it can; timed from
 // the first message to the mirror holding the last.
-void streaming(const std::string& dir, std::uint64_t messages, std::size_t size) {
-  Pair pair(dir, "s", std::uint64_t{16} << 20);
+Timed streaming(const std::string& dir, std::uint64_t messages, std::size_t size) {
+  Pair pair(dir, "s", kStreamRing);
   Producer producer(pair.topic);
   std::string value(size, 'v');
   auto first = producer.publish({}, as_bytes(value));
@@ -241,15 +266,53 @@ void streaming(const std::string& dir, std::uint64_t messages, std::size_t size)
   }
   const std::uint64_t to = pair.topic.snapshot().tail;
   pair.wait_applied("s", to);
-  const double forwarded = seconds_since(start);
-  const double raw = raw_tcp_seconds(to - from);
+  return {seconds_since(start), to - from};
+}
+
+// The producer alone: the same messages published into a ring of the same size that nothing
+// reads, the most a forwarded stream can carry when the producer shares the machine with it.
+Timed publish_alone(const std::string& dir, std::uint64_t messages, std::size_t size) {
+  std::filesystem::create_directories(dir);
+  Bus bus(dir);
+  TopicOptions o;
+  o.capacity = kStreamRing;
+  o.max_message = kMaxMessage;
+  auto t = bus.create_topic("alone", o);
+  if (!t) die(t.error().message());
+  Producer producer(*t);
+  std::string value(size, 'v');
+  const auto start = Clock::now();
+  for (std::uint64_t i = 0; i < messages; ++i) {
+    std::memcpy(value.data(), &i, std::min(sizeof i, size));
+    auto r = producer.publish({}, as_bytes(value), Wait::spin_yield());
+    if (!r) die(r.error().message());
+  }
+  const Timed timed{seconds_since(start), t->snapshot().tail};
+  std::filesystem::remove_all(dir);
+  return timed;
+}
+
+// Runs a throughput case `repeat` times, each followed by raw TCP of as many bytes with buffers
+// the size of the rings and with one hot 1 MiB buffer a side, and prints the fastest of each
+// (this VM is shared: the slow runs are other tenants, the ratio of the best runs holds).
+void throughput(const char* name, std::size_t size, std::uint64_t messages, int repeat,
+                std::uint64_t footprint, const std::function<Timed()>& once) {
+  double forwarded = 1e30, raw = 1e30, hot = 1e30;
+  std::uint64_t bytes = 0;
+  for (int i = 0; i < repeat; ++i) {
+    const Timed t = once();
+    bytes = t.bytes;
+    forwarded = std::min(forwarded, t.seconds);
+    raw = std::min(raw, raw_tcp_seconds(t.bytes, footprint));
+    hot = std::min(hot, raw_tcp_seconds(t.bytes));
+  }
+  const auto mbps = [&](double seconds) { return static_cast<double>(bytes) / seconds / 1e6; };
   std::printf(
-      "streaming  %5zu B x %7llu: forwarded %8.1f MB/s (%5.2f M msg/s)  raw TCP %8.1f MB/s"
-      "  ratio %.2fx\n",
-      size, static_cast<unsigned long long>(messages),
-      static_cast<double>(to - from) / forwarded / 1e6,
-      static_cast<double>(messages) / forwarded / 1e6, static_cast<double>(to - from) / raw / 1e6,
-      raw / forwarded);
+      "%-10s %5zu B x %7llu: forwarded %7.1f MB/s (%5.2f M msg/s)  raw TCP %7.1f MB/s (hot 1 MiB "
+      "buffers %7.1f)  ratio %.2fx (%.2fx)  best of %d\n",
+      name, size, static_cast<unsigned long long>(messages), mbps(forwarded),
+      mbps(forwarded) / static_cast<double>(stride_of(size)), mbps(raw), mbps(hot), raw / forwarded,
+      hot / forwarded, repeat);
 }
 
 struct Percentiles {
@@ -418,15 +481,43 @@ int main(int argc, char** argv) {
   app.add_option("--messages", messages, "Messages per throughput case");
   app.add_option("--samples", samples, "Latency samples");
   app.add_option("--rounds", rounds, "Ack rounds");
+  int repeat = 3;
+  app.add_option("--repeat", repeat, "Throughput runs per case (the fastest is kept)")
+      ->check(CLI::Range(1, 100));
   app.add_option("--sizes", sizes, "Value sizes");
   app.add_option("--dir", dir, "Scratch directory (removed afterwards)");
+  std::vector<std::string> only;
+  app.add_option("--only", only, "Run only these cases")
+      ->check(CLI::IsMember({"catch-up", "streaming", "latency", "acks"}));
   CLI11_PARSE(app, argc, argv);
-  for (std::size_t size : sizes) catch_up(dir + "/tp", messages, size);
-  for (std::size_t size : sizes) streaming(dir + "/st", messages, size);
-  for (bool spin : {false, true}) {
-    for (std::size_t size : sizes) latency(dir + "/lat", samples, size, spin);
+  auto wanted = [&](const std::string& name) {
+    return only.empty() || std::find(only.begin(), only.end(), name) != only.end();
+  };
+  if (wanted("catch-up")) {
+    for (std::size_t size : sizes) {
+      const std::uint64_t n = catch_up_messages(messages, size);
+      throughput("catch-up", size, n, repeat, kCatchUpRing,
+                 [&] { return catch_up(dir + "/tp", n, size); });
+    }
   }
-  acks(dir + "/acks", rounds);
+  if (wanted("streaming")) {
+    for (std::size_t size : sizes) {
+      throughput("streaming", size, messages, repeat, kStreamRing,
+                 [&] { return streaming(dir + "/st", messages, size); });
+      double alone = 1e30;
+      for (int i = 0; i < repeat; ++i) {
+        alone = std::min(alone, publish_alone(dir + "/alone", messages, size).seconds);
+      }
+      std::printf("  the producer alone (nothing reads its ring): %5.2f M msg/s\n",
+                  static_cast<double>(messages) / alone / 1e6);
+    }
+  }
+  if (wanted("latency")) {
+    for (bool spin : {false, true}) {
+      for (std::size_t size : sizes) latency(dir + "/lat", samples, size, spin);
+    }
+  }
+  if (wanted("acks")) acks(dir + "/acks", rounds);
   std::filesystem::remove_all(dir);
   return 0;
 }

@@ -4,6 +4,7 @@
 // the socket while acknowledgements are due.
 #include "forwarder.hpp"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,19 +28,23 @@ constexpr std::uint64_t kBatchBytes = 1U << 20;  // a DATA message carries at mo
 constexpr milliseconds kMinBackoff{100};
 constexpr milliseconds kMaxBackoff{5000};
 
-// Frames on their way to the receiver: one DATA batch at a time, copied out of the ring (the
-// reader commits only what the receiver acknowledged, so a lost connection loses nothing).
+// Frames on their way to the receiver: one DATA batch at a time. Runs the pump reads in place
+// stay in the ring until the reader commits past them, which it does only for what the receiver
+// acknowledged, so the batch points at them and sendmsg(2) gathers them from there; other runs
+// (rebuilt from checked copies, padding) are copied. A lost connection loses nothing.
 class LinkSink final : public connect::FrameSink {
  public:
+  static constexpr std::size_t kMaxPieces = 32;  // per batch; each ring run adds one or two
+
   void reset(bool known, std::uint64_t end) {
     known_ = known;
     end_ = end;
-    frames_.clear();
+    batch_sent();
   }
   bool empty() const override { return !known_; }
   std::uint64_t end() const override { return end_; }
   std::uint64_t room() const override {
-    return frames_.size() >= kBatchBytes ? 0 : kBatchBytes - frames_.size();
+    return bytes_ >= kBatchBytes || pieces_.size() + 2 > kMaxPieces ? 0 : kBatchBytes - bytes_;
   }
   Result<void> append(const connect::FrameRun& run) override {
     if (known_ && run.start != end_) {
@@ -48,23 +53,56 @@ class LinkSink final : public connect::FrameSink {
                        ") are lost on this host (overwritten and not in a disk log), so the "
                        "mirror cannot continue without a gap");
     }
-    if (!frames_.empty() && frames_.size() + run.size > kBatchBytes) return Errc::would_block;
-    if (frames_.empty()) batch_start_ = run.start;
-    for (ConstBytes piece : run.pieces) frames_.insert(frames_.end(), piece.begin(), piece.end());
+    if (bytes_ > 0 &&
+        (bytes_ + run.size > kBatchBytes || pieces_.size() + run.pieces.size() > kMaxPieces)) {
+      return Errc::would_block;
+    }
+    if (bytes_ == 0) batch_start_ = run.start;
+    for (ConstBytes piece : run.pieces) {
+      if (piece.empty()) continue;
+      if (run.in_ring) {
+        pieces_.push_back({piece.data(), 0, piece.size()});
+      } else {
+        pieces_.push_back({nullptr, copies_.size(), piece.size()});
+        copies_.insert(copies_.end(), piece.begin(), piece.end());
+      }
+    }
+    bytes_ += run.size;
     end_ = run.start + run.size;
     known_ = true;
     return {};
   }
-  bool has_batch() const { return !frames_.empty(); }
+  bool has_batch() const { return bytes_ > 0; }
   std::uint64_t batch_start() const { return batch_start_; }
-  const std::vector<std::byte>& batch() const { return frames_; }
-  void batch_sent() { frames_.clear(); }
+  std::uint64_t batch_bytes() const { return bytes_; }
+  // The batch's pieces, after `header`, for one gathering write.
+  std::span<const ConstBytes> gather(ConstBytes header) {
+    gathered_.clear();
+    gathered_.push_back(header);
+    for (const Piece& p : pieces_) {
+      gathered_.emplace_back(p.ring != nullptr ? p.ring : copies_.data() + p.offset, p.size);
+    }
+    return gathered_;
+  }
+  void batch_sent() {
+    pieces_.clear();
+    copies_.clear();
+    bytes_ = 0;
+  }
 
  private:
+  struct Piece {
+    const std::byte* ring;  // in the ring, or nullptr: at `offset` in copies_
+    std::size_t offset;
+    std::size_t size;
+  };
   bool known_ = false;
   std::uint64_t end_ = 0;
   std::uint64_t batch_start_ = 0;
-  std::vector<std::byte> frames_;
+  std::uint64_t bytes_ = 0;
+  std::vector<Piece> pieces_;
+  std::vector<std::byte> copies_;
+  std::vector<ConstBytes> gathered_;
 };
 
 std::string host_name() {
@@ -300,14 +338,13 @@ Result<void> Forwarder::Impl::stream(LinkSocket& socket, LinkDecoder& decoder,
     }
     if (sink.has_batch()) {
       header.clear();
-      encode_data_header(sink.batch_start(), sink.batch().size(), header);
-      const ConstBytes pieces[2] = {ConstBytes(header.data(), header.size()),
-                                    ConstBytes(sink.batch().data(), sink.batch().size())};
-      if (auto ok = socket.write_all(std::span<const ConstBytes>(pieces, 2), options.link_timeout);
+      encode_data_header(sink.batch_start(), sink.batch_bytes(), header);
+      if (auto ok = socket.write_all(sink.gather(ConstBytes(header.data(), header.size())),
+                                     options.link_timeout);
           !ok) {
         return ok.error();
       }
-      counters->sent(sink.end(), sink.batch().size());
+      counters->sent(sink.end(), sink.batch_bytes());
       sink.batch_sent();
       last_sent = Clock::now();
       moved = true;
@@ -403,7 +440,10 @@ void Forwarder::Impl::run() {
 
 Forwarder::Forwarder(const Topic& topic, ForwarderOptions options)
     : impl_(std::make_unique<Impl>(topic, std::move(options))) {
-  thread_ = std::thread([this] { impl_->run(); });
+  thread_ = std::thread([this] {
+    ::pthread_setname_np(::pthread_self(), "rb-forward");  // for top -H and perf
+    impl_->run();
+  });
 }
 
 Forwarder::~Forwarder() {

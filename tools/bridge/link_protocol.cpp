@@ -2,6 +2,7 @@
 // every read bounded by the body it comes from.
 #include "link_protocol.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace ringbus::bridge {
@@ -236,21 +237,39 @@ Result<DataHeader> parse_data(ConstBytes body) {
   return m;
 }
 
-void LinkDecoder::feed(ConstBytes bytes) {
-  if (consumed_ > 0 && consumed_ == buffer_.size()) {
-    buffer_.clear();
-    consumed_ = 0;
-  } else if (consumed_ > (1U << 20) && consumed_ * 2 > buffer_.size()) {
-    buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(consumed_));
-    consumed_ = 0;
+MutableBytes LinkDecoder::space(std::size_t at_least) {
+  if (begin_ == end_) {
+    begin_ = end_ = 0;
+  } else if (capacity_ - end_ < at_least && begin_ > 0) {
+    // Move the start of an unfinished message to the front: at most one message's worth.
+    std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
   }
-  buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
+  if (capacity_ - end_ < at_least) {
+    // Room for the largest message and a read's worth after it, so a full batch never moves
+    // more than once.
+    const std::size_t grown = std::max(
+        end_ + at_least, std::min<std::size_t>(2 * capacity_, kMaxBodyBytes + 5 + at_least));
+    auto bigger = std::make_unique_for_overwrite<std::byte[]>(grown);
+    if (end_ > 0) std::memcpy(bigger.get(), buffer_.get(), end_);
+    buffer_ = std::move(bigger);
+    capacity_ = grown;
+  }
+  return MutableBytes(buffer_.get() + end_, capacity_ - end_);
+}
+
+void LinkDecoder::feed(ConstBytes bytes) {
+  if (bytes.empty()) return;
+  MutableBytes room = space(bytes.size());
+  std::memcpy(room.data(), bytes.data(), bytes.size());
+  filled(bytes.size());
 }
 
 Result<std::optional<LinkMessage>> LinkDecoder::next() {
-  const std::size_t left = buffer_.size() - consumed_;
+  const std::size_t left = end_ - begin_;
   if (left < 5) return std::optional<LinkMessage>{};
-  const std::byte* p = buffer_.data() + consumed_;
+  const std::byte* p = buffer_.get() + begin_;
   std::uint32_t length = 0;
   std::memcpy(&length, p, 4);
   const auto type = static_cast<std::uint8_t>(p[4]);
@@ -264,7 +283,7 @@ Result<std::optional<LinkMessage>> LinkDecoder::next() {
   }
   if (left < 5 + std::size_t{length}) return std::optional<LinkMessage>{};
   LinkMessage m{static_cast<LinkType>(type), ConstBytes(p + 5, length)};
-  consumed_ += 5 + std::size_t{length};
+  begin_ += 5 + std::size_t{length};
   return std::optional<LinkMessage>(m);
 }
 

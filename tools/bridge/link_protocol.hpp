@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -100,18 +101,24 @@ Result<std::string> parse_reject(ConstBytes body);
 Result<Ack> parse_ack(ConstBytes body);
 Result<DataHeader> parse_data(ConstBytes body);
 
-// Splits a byte stream into messages. feed() what a socket read returned; next() returns the
-// next whole message, nullopt when more bytes are needed, or corrupt (unknown type, a length
-// past kMaxBodyBytes): the connection must then be dropped.
+// Splits a byte stream into messages. A socket reads straight into the decoder's buffer:
+// space() gives room for at least `at_least` more bytes, filled() says how many arrived (feed()
+// does both for bytes already in hand). next() returns the next whole message, nullopt when
+// more bytes are needed, or corrupt (unknown type, a length past kMaxBodyBytes): the connection
+// must then be dropped. A message's body stays valid until the next space() or feed().
 class LinkDecoder {
  public:
+  MutableBytes space(std::size_t at_least);
+  void filled(std::size_t bytes) noexcept { end_ += bytes; }
   void feed(ConstBytes bytes);
   Result<std::optional<LinkMessage>> next();
-  std::size_t buffered() const noexcept { return buffer_.size() - consumed_; }
+  std::size_t buffered() const noexcept { return end_ - begin_; }
 
  private:
-  std::vector<std::byte> buffer_;
-  std::size_t consumed_ = 0;
+  std::unique_ptr<std::byte[]> buffer_;  // not a vector: growing it must not zero the bytes
+  std::size_t capacity_ = 0;
+  std::size_t begin_ = 0;  // the next message starts here
+  std::size_t end_ = 0;    // bytes received end here
 };
 
 }  // namespace ringbus::bridge

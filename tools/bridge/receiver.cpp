@@ -2,6 +2,7 @@
 // and acknowledgements until the link breaks or the bridge stops).
 #include "receiver.hpp"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -67,7 +68,10 @@ Result<std::unique_ptr<Receiver>> Receiver::start(const BridgeConfig& config, co
   auto listener = LinkListener::listen(config.listen.address);
   if (!listener) return listener.error();
   std::unique_ptr<Receiver> r(new Receiver(config, bus, std::move(*listener)));
-  r->acceptor_ = std::thread([p = r.get()] { p->accept_loop(); });
+  r->acceptor_ = std::thread([p = r.get()] {
+    ::pthread_setname_np(::pthread_self(), "rb-accept");  // for top -H and perf
+    p->accept_loop();
+  });
   return r;
 }
 
@@ -127,6 +131,7 @@ void Receiver::accept_loop() {
     links_.emplace_back();
     Link& link = links_.back();
     link.thread = std::thread([this, &link, s = std::move(**accepted)]() mutable {
+      ::pthread_setname_np(::pthread_self(), "rb-receive");
       serve(std::move(s));
       // release: the thread is done with everything; reap_links() may join it.
       link.done.store(true, std::memory_order_release);
@@ -366,7 +371,7 @@ void Receiver::serve(LinkSocket socket) {
       const std::uint64_t most = std::max<std::uint64_t>(tc.capacity / 4, tc.frame_alignment);
       const std::uint64_t total = data->frames.size();
       for (std::uint64_t from = 0; from < total;) {
-        std::uint64_t to = from;
+        std::uint64_t to = total - from <= most ? total : from;  // all of it fits: no walk
         while (to < total) {
           std::uint64_t word = 0;
           if (to + sizeof word > total) {

@@ -245,6 +245,7 @@ Result<void> FramePump::flush(FrameSink& sink) {
     frames.start = run.start;
     frames.size = run.size;
     frames.pieces = std::span<const ConstBytes>(pieces, count);
+    frames.in_ring = run.held;
     frames.last_sequence = run.has_sequence ? &run.last_sequence : nullptr;
     if (auto ok = sink.append(frames); !ok) {
       outcome = ok.error();

@@ -12,11 +12,13 @@ namespace ringbus::connect {
 
 // Whole frames [start, start + size) of the topic's stream, as they lie in the ring: data frames
 // and the padding between them. The bytes are in one or two pieces (two where the run crosses the
-// ring's end), valid until the next call into the pump.
+// ring's end), valid until the next call into the pump, or, when `in_ring`, until the pump
+// commits its reader past them (they are the ring's bytes, which a durable reader holds).
 struct FrameRun {
   std::uint64_t start = 0;
   std::uint64_t size = 0;
   std::span<const ConstBytes> pieces;
+  bool in_ring = false;
   // Sequence number of the run's last data frame; nullptr when the run holds only padding.
   const std::uint64_t* last_sequence = nullptr;
 };
