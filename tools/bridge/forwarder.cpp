@@ -329,7 +329,7 @@ Result<void> Forwarder::Impl::stream(LinkSocket& socket, LinkDecoder& decoder,
       }
     }
     if (!sink.has_batch() || sink.room() > 0) {
-      auto read = pump.read(sink, 4);
+      auto read = pump.read(sink);
       if (!read) return read.error();
       moved = *read > 0;
       if (auto ok = pump.flush(sink); !ok && ok.error().code() != Errc::would_block) {
