@@ -83,6 +83,10 @@ struct Digest {
   bool operator==(const Digest&) const = default;
 };
 
+Digest digest_of(const Message& m) {
+  return Digest{m.offset, m.sequence, m.timestamp_ns, hash_bytes(m.key), hash_bytes(m.value)};
+}
+
 std::string show(const Digest& d) {
   std::ostringstream o;
   o << "{offset " << d.offset << ", seq " << d.sequence << ", ts " << d.timestamp_ns << ", key#"
@@ -171,12 +175,7 @@ class Collector {
     std::vector<Digest> batch;
     while (!stop_.load()) {
       batch.clear();
-      auto r = sub_->poll(
-          [&](const Message& m) {
-            batch.push_back(Digest{m.offset, m.sequence, m.timestamp_ns, hash_bytes(m.key),
-                                   hash_bytes(m.value)});
-          },
-          1024);
+      auto r = sub_->poll([&](const Message& m) { batch.push_back(digest_of(m)); }, 1024);
       {
         std::lock_guard lock(mutex_);
         digests_.insert(digests_.end(), batch.begin(), batch.end());
@@ -686,6 +685,87 @@ TEST_F(Forward, ReceiverDownSenderReadsDiskLog) {
   receiver("B", b, port);
   expect_converged(ca, cb, 2, per, seconds(40), {"A", "B"});
   if (HasFailure()) ADD_FAILURE() << describe(ta) << describe(tb);
+}
+
+// (e2) An overwrite topic that no bridge records laps its forwarder while the receiver is down:
+// the link stops with the lost offsets named (event log and link counters), B's mirror keeps what
+// it had and skips nothing in silence; once the operator removes the mirror on B, a new one
+// starts at the oldest offset A still has and equals A from there.
+TEST_F(Forward, OverwriteTopicLappedWithoutALogStopsLoudlyUntilTheMirrorIsRemoved) {
+  testing::TempBus a, b;
+  Topic ta = a.create("metrics", options(16 << 10, Policy::overwrite));
+  const std::uint16_t port = free_port();
+  pid_t r = receiver("B", b, port);
+  sender("A", a, port, {}, "metrics");
+  ASSERT_TRUE(forwarder_attached(ta)) << logs({"A", "B"});
+  Producer p(ta);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(p.publish(as_bytes("k"), as_bytes("before")));
+  const std::uint64_t before = ta.snapshot().tail;
+  auto applied = [&]() -> std::optional<std::uint64_t> {
+    auto m = b.bus().open_topic("metrics");
+    if (!m) return std::nullopt;
+    auto snap = m->snapshot();
+    if (!snap.mirror) return std::nullopt;
+    return snap.mirror->applied_position;
+  };
+  ASSERT_TRUE(wait_until([&] { return applied() == before; }, seconds(60))) << logs({"A", "B"});
+  kill9(r);
+  const std::string filler(100, 'x');
+  for (int i = 0; i < 2000; ++i) ASSERT_TRUE(p.publish(as_bytes("k"), as_bytes(filler)));
+  ASSERT_GT(ta.snapshot().earliest, before) << "A's ring has lapped the mirror's end";
+
+  r = receiver("B", b, port);
+  const std::string lost = "offsets [" + std::to_string(before) + ", ";
+  ASSERT_TRUE(wait_until([&] { return testing::contains(full_log("A"), lost); }, seconds(60)))
+      << logs({"A", "B"});
+  EXPECT_TRUE(testing::contains(full_log("A"), "are lost on this host")) << log("A");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto forwards = ta.snapshot().forwards;
+        return forwards.size() == 1 &&
+               testing::contains(forwards[0].last_error, "are lost on this host");
+      },
+      seconds(60)))
+      << describe(ta);
+  // Several reconnections later B's mirror still ends where it did.
+  const auto reconnects = ta.snapshot().forwards[0].reconnects;
+  ASSERT_TRUE(wait_until([&] { return ta.snapshot().forwards[0].reconnects >= reconnects + 2; },
+                         seconds(60)))
+      << describe(ta);
+  EXPECT_EQ(applied(), before) << logs({"A", "B"});
+
+  // The operator's way out: remove the mirror on B (its receiver stopped first).
+  kill9(r);
+  auto removed = testing::run_command(testing::tool_path("ringbus") + " --dir '" + b.dir() +
+                                      "' topic delete metrics 2>&1");
+  ASSERT_EQ(removed.status, 0) << removed.out;
+  receiver("B", b, port);
+  ASSERT_TRUE(p.publish(as_bytes("k"), as_bytes("after")));
+  const std::uint64_t tail = ta.snapshot().tail;
+  ASSERT_TRUE(wait_until([&] { return applied() == tail; }, seconds(60)))
+      << logs({"A", "B"}) << describe(ta);
+  auto mirror = b.bus().open_topic("metrics");
+  ASSERT_TRUE(mirror);
+  EXPECT_GT(mirror->snapshot().earliest, before) << "the new mirror starts past the lost offsets";
+  // From its first offset on, the new mirror equals A.
+  auto read_all = [](const Topic& t, std::uint64_t from) {
+    SubscriberOptions o;
+    o.start = StartFrom::at(from);
+    o.durability = Durability::lossy;
+    std::vector<Digest> seen;
+    auto sub = Subscriber::attach(t, o);
+    if (!sub) return seen;
+    for (;;) {
+      auto polled = sub->poll([&](const Message& m) { seen.push_back(digest_of(m)); }, 4096);
+      if (!polled || polled->messages == 0) break;
+    }
+    return seen;
+  };
+  const std::uint64_t first = mirror->snapshot().earliest;
+  const auto on_b = read_all(*mirror, first);
+  const auto on_a = read_all(ta, first);
+  ASSERT_FALSE(on_b.empty());
+  EXPECT_EQ(compare_streams(on_a, on_b, false), "");
 }
 
 // (f) A -> B -> C: B forwards its mirror on to C; C equals A.
