@@ -7,7 +7,7 @@ packages=(
   build-essential g++ cmake ninja-build pkg-config git
   libboost-dev libhwloc-dev hwloc
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libssl-dev iproute2
+  libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libssl-dev openssl iproute2
   libncurses-dev
   strace tmux gnuplot-nox jq clang-format procps
 )

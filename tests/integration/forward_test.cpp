@@ -954,6 +954,67 @@ TEST_F(ForwardSecurity, WrongKeyGarbageAndSilenceDoNotDisturbAGoodLink) {
   EXPECT_NE(rlog.find("dropped before its hello"), std::string::npos) << log("B");
 }
 
+// (h2) TLS on the link: a mirror over TLS equals its source, while a plain-text sender, a sender
+// whose certificate another CA signed (B refuses it), and a sender that trusts another CA (it
+// refuses B) are each turned away with a line that says why, on both sides.
+TEST_F(ForwardSecurity, TlsLinksMirrorAndRefusePlainTextAndStrangers) {
+  const std::string d = logs_.path() + "/";
+  ASSERT_TRUE(testing::make_certificates(logs_.path(), {"a", "b"})) << "openssl failed";
+  ASSERT_TRUE(testing::make_certificates(logs_.path(), {"rogue"}, "other-ca")) << "openssl failed";
+  auto tls = [&](const std::string& name, const std::string& ca = "ca") {
+    return std::vector<std::string>{
+        "--tls-cert", d + name + ".pem", "--tls-key",      d + name + ".key",
+        "--tls-ca",   d + ca + ".pem",   "--link-timeout", "2s"};
+  };
+  testing::TempBus good_bus, plain_bus, rogue_bus, doubting_bus, b;
+  const std::uint64_t per = std::max<std::uint64_t>(stream_messages() / 50, 2000);
+  Topic good = good_bus.create("good", options(1 << 20));
+  plain_bus.create("plain", options(1 << 20));
+  rogue_bus.create("rogue", options(1 << 20));
+  doubting_bus.create("doubting", options(1 << 20));
+  Topic tb = b.create("good", mirror_options(options(1 << 20)));
+  Collector ca(good, "source"), cb(tb, "mirror over TLS");
+  const std::uint16_t port = free_port();
+  pid_t r = receiver("B", b, port, tls("b"));
+  sender("good", good_bus, port, tls("a"));
+  sender("plain", plain_bus, port);
+  sender("rogue", rogue_bus, port, tls("rogue"));
+  sender("doubting", doubting_bus, port, tls("a", "other-ca"));
+  ASSERT_TRUE(forwarder_attached(good)) << logs({"good", "B"});
+  auto pids = producers(good_bus.dir(), "good", 2, per, seconds(120));
+  wait_producers(pids, seconds(180), {"good", "B"});
+  expect_converged(ca, cb, 2, per, seconds(180), {"good", "B"});
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const std::string rlog = full_log("B");
+        return testing::contains(full_log("doubting"), "certificate verify failed") &&
+               testing::contains(full_log("rogue"), "alert") &&
+               testing::contains(rlog, "certificate verify failed") &&
+               testing::contains(rlog, "wrong version number") &&
+               testing::contains(rlog, "alert unknown ca");
+      },
+      seconds(60)))
+      << logs({"plain", "rogue", "doubting", "B"});
+  // A client that opens a connection and never starts TLS is dropped after the link timeout.
+  const int silent = connect_to(port);
+  ASSERT_GE(silent, 0);
+  EXPECT_TRUE(read_until_closed(silent, seconds(30)).second) << log("B");
+  ::close(silent);
+  EXPECT_TRUE(alive(r)) << log("B");
+  const std::string rlog = full_log("B");
+  EXPECT_TRUE(testing::contains(rlog, "took more than 2000 ms")) << log("B");
+  // B cannot verify the rogue's certificate; a plain-text hello is no TLS record; the doubting
+  // sender turns B's certificate away (B hears its alert).
+  EXPECT_TRUE(testing::contains(rlog, "refused: TLS handshake with")) << log("B");
+  EXPECT_TRUE(testing::contains(
+      rlog, "listening for mirrored topics on 127.0.0.1:" + std::to_string(port) + " over TLS"))
+      << log("B");
+  EXPECT_TRUE(testing::contains(full_log("doubting"), "(certificate: ")) << log("doubting");
+  for (const char* topic : {"plain", "rogue", "doubting"}) {
+    EXPECT_FALSE(b.bus().open_topic(topic).has_value()) << topic;
+  }
+}
+
 TEST_F(ForwardSecurity, KeyFileReadableByOthersIsRefused) {
   testing::TempBus b;
   const std::string key = key_file("open-key", "0123456789abcdef-open-key", 0644);

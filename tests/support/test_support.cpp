@@ -105,6 +105,32 @@ bool stop_child(pid_t pid, std::chrono::milliseconds timeout) {
   }
 }
 
+bool make_certificates(const std::string& dir, const std::vector<std::string>& names,
+                       const std::string& ca) {
+  const std::string quiet = " >/dev/null 2>&1";
+  const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  const std::string d = "'" + dir + "/";
+  if (::access((dir + "/" + ca + ".pem").c_str(), R_OK) != 0 &&
+      std::system(("openssl req -x509" + ec + " -keyout " + d + ca + ".key' -out " + d + ca +
+                   ".pem' -days 2 -subj /CN=ringbus-test-" + ca + quiet)
+                      .c_str()) != 0) {
+    return false;
+  }
+  {
+    std::ofstream ext(dir + "/san.ext");
+    ext << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+  }
+  for (const std::string& name : names) {
+    const std::string cmd = "openssl req" + ec + " -keyout " + d + name + ".key' -out " + d + name +
+                            ".csr' -subj /CN=" + name + quiet + " && openssl x509 -req -in " + d +
+                            name + ".csr' -CA " + d + ca + ".pem' -CAkey " + d + ca +
+                            ".key' -CAcreateserial -days 2 -extfile " + d + "san.ext' -out " + d +
+                            name + ".pem'" + quiet + " && chmod 600 " + d + name + ".key'";
+    if (std::system(cmd.c_str()) != 0) return false;
+  }
+  return true;
+}
+
 std::uint64_t env_or(const char* name, std::uint64_t default_value) {
   const char* v = std::getenv(name);
   if (v == nullptr || *v == '\0') return default_value;

@@ -57,6 +57,13 @@ int wait_child(pid_t pid, std::chrono::milliseconds timeout);
 // kill(2) returns before a thread running on another core stops. False if it did not stop.
 bool stop_child(pid_t pid, std::chrono::milliseconds timeout);
 
+// PEM files for TLS tests, made with the openssl tool in `dir`: a CA ("ca.pem"), and for each
+// name in `names` a key ("NAME.key", mode 0600) and a certificate signed by the CA
+// ("NAME.pem") valid for 127.0.0.1 and localhost. With `ca` other than "ca", a separate CA of
+// that name signs them. False if openssl failed.
+bool make_certificates(const std::string& dir, const std::vector<std::string>& names,
+                       const std::string& ca = "ca");
+
 // An integer from the environment (for stress sizes), or the default.
 std::uint64_t env_or(const char* name, std::uint64_t default_value);
 

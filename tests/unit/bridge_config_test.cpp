@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "command_line.hpp"
+#include "link_tls.hpp"
 #include "support/test_support.hpp"
 
 namespace ringbus {
@@ -298,11 +299,67 @@ TEST(BridgeOptions, ListeningBeyondLoopbackNeedsAKeyFile) {
   EXPECT_TRUE(parse({"--listen", "127.1.2.3:7460"}));
 }
 
+TEST(BridgeOptions, TlsNeedsItsThreeFilesAndAPrivateKey) {
+  testing::TempDir dir;
+  const std::string cert = write_file(dir.path() + "/b.pem", "not checked here", 0644);
+  const std::string ca = write_file(dir.path() + "/ca.pem", "not checked here", 0644);
+  const std::string key = write_file(dir.path() + "/b.key", "not checked here", 0600);
+  const std::string open_key = write_file(dir.path() + "/open.key", "not checked here", 0640);
+  std::string e = parse_error({"--listen", "7460", "--tls-cert", cert});
+  EXPECT_TRUE(contains(e, "TLS needs all of tls.cert, tls.key and tls.ca")) << e;
+  e = parse_error({"--listen", "7460", "--tls-cert", cert, "--tls-key", open_key, "--tls-ca", ca});
+  EXPECT_TRUE(contains(e, "tls.key '" + open_key + "' is readable or writable by group or others"))
+      << e;
+  e = parse_error(
+      {"--listen", "7460", "--tls-cert", dir.path() + "/none", "--tls-key", key, "--tls-ca", ca});
+  EXPECT_TRUE(contains(e, "tls.cert '" + dir.path() + "/none': No such file")) << e;
+  // TLS is enough to listen beyond loopback; flags and TOML agree.
+  auto flags =
+      parse({"--listen", "0.0.0.0:7460", "--tls-cert", cert, "--tls-key", key, "--tls-ca", ca});
+  ASSERT_TRUE(flags) << flags.error().message();
+  const std::string path = write_file(dir.path() + "/bridge.toml",
+                                      "[listen]\naddress = \"0.0.0.0:7460\"\n[tls]\ncert = \"" +
+                                          cert + "\"\nkey = \"" + key + "\"\nca = \"" + ca + "\"\n",
+                                      0644);
+  auto file = bridge::load_config_file(path);
+  ASSERT_TRUE(file) << file.error().message();
+  EXPECT_EQ(file->tls.cert, flags->config.tls.cert);
+  EXPECT_EQ(file->tls.key, flags->config.tls.key);
+  EXPECT_EQ(file->tls.ca, flags->config.tls.ca);
+  e = toml_error(dir, "[tls]\ncertificate = \"x\"\n");
+  EXPECT_TRUE(contains(e, "certificate")) << e;
+}
+
+TEST(LinkTls, LoadsRealFilesAndNamesTheFileItCannotUse) {
+  testing::TempDir dir;
+  ASSERT_TRUE(testing::make_certificates(dir.path(), {"b", "c"})) << "openssl";
+  const std::string d = dir.path() + "/";
+  auto good = bridge::LinkTls::load({d + "b.pem", d + "b.key", d + "ca.pem"});
+  ASSERT_TRUE(good) << good.error().message();
+  EXPECT_NE((*good)->context(), nullptr);
+  auto mismatched = bridge::LinkTls::load({d + "b.pem", d + "c.key", d + "ca.pem"});
+  ASSERT_FALSE(mismatched);
+  EXPECT_TRUE(contains(mismatched.error().message(), "tls.key '" + d + "c.key'"))
+      << mismatched.error().message();
+  EXPECT_TRUE(contains(mismatched.error().message(), "key values mismatch"))
+      << mismatched.error().message();
+  const std::string garbage =
+      write_file(d + "garbage.pem", "-----BEGIN CERTIFICATE-----\nno\n", 0644);
+  auto bad = bridge::LinkTls::load({garbage, d + "b.key", d + "ca.pem"});
+  ASSERT_FALSE(bad);
+  EXPECT_TRUE(contains(bad.error().message(), "tls.cert '" + garbage + "'"))
+      << bad.error().message();
+  auto bad_ca = bridge::LinkTls::load({d + "b.pem", d + "b.key", garbage});
+  ASSERT_FALSE(bad_ca);
+  EXPECT_TRUE(contains(bad_ca.error().message(), "tls.ca")) << bad_ca.error().message();
+}
+
 TEST(BridgeOptions, HelpListsEveryFlag) {
   auto r = parse({"--help"});
   ASSERT_TRUE(r) << r.error().message();
-  for (const char* flag : {"--config", "--log-dir", "--record", "--no-restore", "--listen",
-                           "--accept", "--forward", "--key-file", "--link-timeout"}) {
+  for (const char* flag :
+       {"--config", "--log-dir", "--record", "--no-restore", "--listen", "--accept", "--forward",
+        "--key-file", "--link-timeout", "--tls-cert", "--tls-key", "--tls-ca"}) {
     EXPECT_TRUE(contains(r->help, flag)) << flag;
   }
   EXPECT_TRUE(contains(parse_error({"--no-such-flag"}), "--no-such-flag"));

@@ -216,6 +216,7 @@ void Bridge::scan_forwards(const std::vector<std::string>& topics) {
       options.reader_name = forward_reader_name(config_.reader_name, rule.to);
       options.log_covers = wanted(name) && !config_.log_dir.empty();
       options.busy_spin = config_.link_busy_spin;
+      options.tls = tls_;
       RunningForward running;
       running.inode = inode_of(topic->path());
       running.forwarder = std::make_unique<Forwarder>(*topic, options);
@@ -238,6 +239,14 @@ int Bridge::run(const std::atomic<bool>& stop) {
                     (config_.log_dir.empty() ? std::string(", recording nothing")
                                              : ", logs in " + config_.log_dir + ", fsync " +
                                                    std::string(to_string(config_.fsync))));
+  if (config_.tls.enabled() && !config_.forward.empty()) {
+    auto tls = LinkTls::load(config_.tls);
+    if (!tls) {
+      log_event("", "error: " + tls.error().message());
+      return 1;
+    }
+    tls_ = std::move(*tls);
+  }
   if (!config_.listen.address.empty()) {
     auto receiver = Receiver::start(config_, bus_);
     if (!receiver) {

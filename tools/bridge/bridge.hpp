@@ -54,6 +54,7 @@ class Bridge {
   std::set<std::string> removed_;
   std::unique_ptr<Receiver> receiver_;
   std::map<ForwardKey, RunningForward> forwards_;
+  std::shared_ptr<const LinkTls> tls_;  // forwarders' TLS, loaded at start
 };
 
 }  // namespace ringbus::bridge

@@ -3,9 +3,12 @@
 #include "bridge_config.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
+#include <cstring>
 #include <string>
 
 #include <toml++/toml.h>
@@ -243,9 +246,10 @@ Result<void> validate_config(const BridgeConfig& c) {
   if (!c.listen.address.empty()) {
     auto address = parse_host_port(c.listen.address, "listen address", true);
     if (!address) return address.error();
-    if (!is_loopback(*address) && c.key_file.empty()) {
+    if (!is_loopback(*address) && c.key_file.empty() && !c.tls.enabled()) {
       return invalid("listen address " + *address +
-                     " is beyond loopback: binding beyond loopback needs --key-file (key_file)");
+                     " is beyond loopback: binding beyond loopback needs --key-file (key_file) "
+                     "or TLS (--tls-cert, --tls-key, --tls-ca)");
     }
   }
   for (const std::string& a : c.listen.accept) {
@@ -253,6 +257,20 @@ Result<void> validate_config(const BridgeConfig& c) {
   }
   for (const ForwardRule& rule : c.forward) {
     if (auto ok = validate_forward_rule(rule, "forward rule"); !ok) return ok;
+  }
+  if (c.tls.enabled()) {
+    if (c.tls.cert.empty() || c.tls.key.empty() || c.tls.ca.empty()) {
+      return invalid(
+          "TLS needs all of tls.cert, tls.key and tls.ca (--tls-cert, --tls-key, "
+          "--tls-ca)");
+    }
+    for (const auto& [file, what] : {std::pair{&c.tls.cert, "tls.cert"}, {&c.tls.ca, "tls.ca"}}) {
+      if (::access(file->c_str(), R_OK) != 0) {
+        return Error(errno == ENOENT ? Errc::not_found : Errc::invalid_argument,
+                     std::string(what) + " '" + *file + "': " + std::strerror(errno));
+      }
+    }
+    if (auto ok = check_private_file(c.tls.key, "tls.key"); !ok) return ok;
   }
   if (!c.key_file.empty()) return check_key_file(c.key_file, "key_file");
   return {};

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "duration.hpp"
+#include "link_tls.hpp"
 #include "ringbus/result.hpp"
 
 namespace ringbus::bridge {
@@ -52,6 +53,7 @@ struct BridgeConfig {
   std::vector<ForwardRule> forward;
   std::string key_file;  // pre-shared key file for links (both sides); empty: none
   std::string key;       // its contents, loaded by load_config_file and the flags (never printed)
+  TlsConfig tls;         // TLS on every link (both sides); empty: plain TCP
   // No bytes from a peer for this long: drop the link.
   std::chrono::milliseconds link_timeout{10000};
   // Links spin instead of sleeping while idle (forwarder on the ring, receiver on the socket):
@@ -66,8 +68,9 @@ Result<BridgeConfig> load_config_file(const std::string& path);
 // Checks a complete configuration (after flags; the same checks for both): something to do
 // (record, listen or forward), log_dir when recording, sizes, intervals, reader_name (1 to 63
 // characters of A-Z a-z 0-9 . _ -, not starting with '.'), cpu (0 to INT_MAX), the link
-// addresses, forward rules and the key file (checked again on disk; a listen address beyond
-// loopback needs one). Does not load the key. Errors: invalid_argument, not_found (key file).
+// addresses, forward rules, the key file (checked again on disk; a listen address beyond
+// loopback needs one) and the TLS files (all three or none; the key private). Does not load the
+// key. Errors: invalid_argument, not_found (key file).
 Result<void> validate_config(const BridgeConfig& config);
 
 // The checks of single options that validate_config and the option table share; `what` names

@@ -212,6 +212,26 @@ const std::array kOptions{
                    c.key = std::move(*key);
                    return {};
                  }},
+    BridgeOption{"tls.cert", "--tls-cert",
+                 "TLS on every link: PEM certificate chain this bridge presents (with tls.key "
+                 "and tls.ca)",
+                 OptionKind::text,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource&) -> Result<void> {
+                   c.tls.cert = v;
+                   return {};
+                 }},
+    BridgeOption{"tls.key", "--tls-key", "PEM private key of tls.cert, mode 0600", OptionKind::text,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource&) -> Result<void> {
+                   c.tls.key = v;
+                   return {};
+                 }},
+    BridgeOption{"tls.ca", "--tls-ca",
+                 "PEM CA bundle the other bridges' certificates must chain to (both ways)",
+                 OptionKind::text,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource&) -> Result<void> {
+                   c.tls.ca = v;
+                   return {};
+                 }},
     BridgeOption{"link_timeout", "--link-timeout",
                  "Drop a link when its peer sends nothing for this long (10s)",
                  OptionKind::duration,
@@ -233,6 +253,7 @@ const std::array kTables{
     OptionTable{"fsync", "an fsync option", false},
     OptionTable{"retention", "a retention option", false},
     OptionTable{"listen", "a listen option", false},
+    OptionTable{"tls", "a tls option", false},
     OptionTable{"forward", "a forward option", true,
                 [](BridgeConfig& c) { c.forward.emplace_back(); },
                 [](const BridgeConfig& c, const OptionSource& s) {

@@ -14,6 +14,7 @@
 #include "event_log.hpp"
 #include "forward_counters.hpp"
 #include "frame_pump.hpp"
+#include "host_port.hpp"
 #include "link_auth.hpp"
 #include "link_protocol.hpp"
 #include "link_socket.hpp"
@@ -397,6 +398,13 @@ Result<void> Forwarder::Impl::session() {
   counters->state(LinkState::connecting);
   auto socket = LinkSocket::connect(options.destination, options.link_timeout);
   if (!socket) return socket.error();
+  if (options.tls) {
+    auto hp = split_host_port(options.destination);
+    if (!hp) return hp.error();
+    if (auto ok = socket->start_tls(*options.tls, false, hp->host, options.link_timeout); !ok) {
+      return ok;
+    }
+  }
   LinkDecoder decoder;
   Welcome welcome;
   if (auto ok = handshake(*socket, decoder, welcome); !ok) return ok;

@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "link_tls.hpp"
 #include "ringbus/topic.hpp"
 
 namespace ringbus::bridge {
@@ -22,7 +23,8 @@ struct ForwarderOptions {
   // This bridge records the topic too: the forwarder's reader is lossy and, once lapped, reads
   // the disk log, so producers never wait on the network (only on the disk).
   bool log_covers = false;
-  bool busy_spin = false;  // never sleep while idle (see BridgeConfig::link_busy_spin)
+  bool busy_spin = false;              // never sleep while idle (see BridgeConfig::link_busy_spin)
+  std::shared_ptr<const LinkTls> tls;  // TLS on the link when set
 };
 
 class Forwarder {

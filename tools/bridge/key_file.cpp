@@ -32,6 +32,15 @@ Result<void> check_size(const std::string& path, std::string_view what, std::siz
 }  // namespace
 
 Result<void> check_key_file(const std::string& path, std::string_view what) {
+  if (auto ok = check_private_file(path, what); !ok) return ok;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return Error(Errc::io_error, prefix(path, what) + ": " + std::strerror(errno));
+  }
+  return check_size(path, what, static_cast<std::size_t>(st.st_size));
+}
+
+Result<void> check_private_file(const std::string& path, std::string_view what) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     const int err = errno;
@@ -48,7 +57,7 @@ Result<void> check_key_file(const std::string& path, std::string_view what) {
                                              "or others (mode " + mode + "): run `chmod 600 " +
                                              path + "`");
   }
-  return check_size(path, what, static_cast<std::size_t>(st.st_size));
+  return {};
 }
 
 Result<std::string> read_key_file(const std::string& path, std::string_view what) {

@@ -10,7 +10,11 @@
 namespace ringbus::bridge {
 
 // Checks that `path` is a regular file that group and others can neither read nor write
-// (mode & 077 == 0) and holds 16 to 4096 bytes. `what` names the option in errors.
+// (mode & 077 == 0). `what` names the option in errors.
+// Errors: not_found, invalid_argument (saying what to fix), io_error.
+Result<void> check_private_file(const std::string& path, std::string_view what);
+
+// check_private_file, and the file holds 16 to 4096 bytes. `what` names the option in errors.
 // Errors: not_found, invalid_argument (saying what to fix), io_error.
 Result<void> check_key_file(const std::string& path, std::string_view what);
 

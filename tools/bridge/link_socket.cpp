@@ -1,14 +1,19 @@
 // Non-blocking Asio sockets with poll(2) timeouts.
 #include "link_socket.hpp"
 
+#include <arpa/inet.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "host_port.hpp"
 
@@ -85,8 +90,14 @@ LinkSocket::LinkSocket(LinkSocket&&) noexcept = default;
 LinkSocket& LinkSocket::operator=(LinkSocket&&) noexcept = default;
 LinkSocket::~LinkSocket() { close(); }
 
+void LinkSocket::SslFree::operator()(ssl_st* ssl) const noexcept { SSL_free(ssl); }
+
 void LinkSocket::close() noexcept {
   if (!socket_) return;
+  if (ssl_) {
+    (void)SSL_shutdown(ssl_.get());  // close_notify, best effort (non-blocking)
+    ssl_.reset();
+  }
   boost::system::error_code ec;
   socket_->shutdown(tcp::socket::shutdown_both, ec);
   socket_->close(ec);
@@ -98,6 +109,7 @@ std::string LinkSocket::peer() const { return peer_; }
 Result<void> LinkSocket::write_all(std::span<const ConstBytes> pieces,
                                    std::chrono::milliseconds timeout) {
   if (!socket_) return Error(Errc::io_error, "the connection is closed");
+  if (ssl_) return write_tls(pieces, timeout);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   // One gathering sendmsg(2) for all the pieces (a DATA header and the frames, which may lie in
   // the ring), continued where a partial write stopped.
@@ -150,6 +162,7 @@ Result<void> LinkSocket::write_all(const std::vector<std::byte>& bytes,
 
 bool LinkSocket::wait_readable(std::chrono::microseconds timeout) {
   if (!socket_) return false;
+  if (ssl_ && SSL_pending(ssl_.get()) > 0) return true;  // decrypted bytes already here
   pollfd p{socket_->native_handle(), POLLIN, 0};
   timespec ts{static_cast<time_t>(timeout.count() / 1'000'000),
               static_cast<long>(timeout.count() % 1'000'000 * 1000)};
@@ -158,6 +171,7 @@ bool LinkSocket::wait_readable(std::chrono::microseconds timeout) {
 
 Result<std::size_t> LinkSocket::read_into(LinkDecoder& decoder, std::chrono::milliseconds timeout) {
   if (!socket_) return Error(Errc::io_error, "the connection is closed");
+  if (ssl_) return read_tls(decoder, timeout);
   // Straight into the decoder's buffer, as much as the socket holds (no copy through the stack).
   const MutableBytes room = decoder.space(64 * 1024);
   boost::system::error_code ec;
@@ -171,6 +185,115 @@ Result<std::size_t> LinkSocket::read_into(LinkDecoder& decoder, std::chrono::mil
   if (ec) return io_error("receiving from " + peer_, ec);
   decoder.filled(n);
   return n;
+}
+
+Result<bool> LinkSocket::tls_wait(int result, std::chrono::steady_clock::time_point deadline,
+                                  const std::string& what) {
+  const int error = SSL_get_error(ssl_.get(), result);
+  short events = 0;
+  if (error == SSL_ERROR_WANT_READ) {
+    events = POLLIN;
+  } else if (error == SSL_ERROR_WANT_WRITE) {
+    events = POLLOUT;
+  } else if (error == SSL_ERROR_ZERO_RETURN) {
+    return Error(Errc::io_error, "closed by " + peer_);
+  } else {
+    const int err = errno;
+    std::string why = tls_errors();
+    if (why.empty() && error == SSL_ERROR_SYSCALL) {
+      why = err == 0 ? "closed by " + peer_ : std::strerror(err);
+    }
+    if (why.empty()) why = "TLS error " + std::to_string(error);
+    if (const long verify = SSL_get_verify_result(ssl_.get()); verify != X509_V_OK) {
+      why += " (certificate: " + std::string(X509_verify_cert_error_string(verify)) + ")";
+    }
+    return Error(Errc::io_error, what + ": " + why);
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= deadline) return false;
+  wait_fd(socket_->native_handle(), events,
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) +
+              std::chrono::milliseconds(1));
+  return true;
+}
+
+Result<void> LinkSocket::start_tls(const LinkTls& tls, bool server, const std::string& host,
+                                   std::chrono::milliseconds timeout) {
+  if (!socket_) return Error(Errc::io_error, "the connection is closed");
+  ERR_clear_error();
+  ssl_.reset(SSL_new(tls.context()));
+  if (!ssl_ || SSL_set_fd(ssl_.get(), socket_->native_handle()) != 1) {
+    return Error(Errc::io_error, "TLS: " + tls_errors());
+  }
+  if (!server) {
+    // The receiver's certificate must name the address dialled: an IP address or a host name.
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl_.get());
+    in_addr v4{};
+    const bool ip = ::inet_pton(AF_INET, host.c_str(), &v4) == 1;
+    const int named = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
+                         : X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
+    if (named != 1) return Error(Errc::io_error, "TLS: " + tls_errors());
+    if (!ip) SSL_set_tlsext_host_name(ssl_.get(), host.c_str());
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    ERR_clear_error();
+    const int r = server ? SSL_accept(ssl_.get()) : SSL_connect(ssl_.get());
+    if (r == 1) return {};
+    auto again = tls_wait(r, deadline, "TLS handshake with " + peer_);
+    if (!again) {
+      ssl_.reset();
+      return again.error();
+    }
+    if (!*again) {
+      ssl_.reset();
+      return Error(Errc::timed_out, "TLS handshake with " + peer_ + " took more than " +
+                                        std::to_string(timeout.count()) + " ms");
+    }
+  }
+}
+
+Result<void> LinkSocket::write_tls(std::span<const ConstBytes> pieces,
+                                   std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (ConstBytes piece : pieces) {
+    std::size_t done = 0;
+    while (done < piece.size()) {
+      ERR_clear_error();
+      std::size_t n = 0;
+      // A retry after WANT_* repeats the same buffer, as OpenSSL requires.
+      const int r = SSL_write_ex(ssl_.get(), piece.data() + done, piece.size() - done, &n);
+      if (r == 1) {
+        done += n;
+        continue;
+      }
+      auto again = tls_wait(r, deadline, "sending to " + peer_);
+      if (!again) return again.error();
+      if (!*again) {
+        return Error(Errc::timed_out, "the peer " + peer_ + " took no bytes for " +
+                                          std::to_string(timeout.count()) + " ms");
+      }
+    }
+  }
+  return {};
+}
+
+Result<std::size_t> LinkSocket::read_tls(LinkDecoder& decoder, std::chrono::milliseconds timeout) {
+  const MutableBytes room = decoder.space(64 * 1024);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    ERR_clear_error();
+    std::size_t n = 0;
+    const int r = SSL_read_ex(ssl_.get(), room.data(), room.size(), &n);
+    if (r == 1) {
+      decoder.filled(n);
+      return n;
+    }
+    if (timeout.count() == 0 && SSL_get_error(ssl_.get(), r) == SSL_ERROR_WANT_READ) return 0;
+    auto again = tls_wait(r, deadline, "receiving from " + peer_);
+    if (!again) return again.error();
+    if (!*again) return 0;
+  }
 }
 
 Result<LinkListener> LinkListener::listen(const std::string& address) {

@@ -10,7 +10,10 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "link_protocol.hpp"
+#include "link_tls.hpp"
 #include "ringbus/result.hpp"
+
+struct ssl_st;
 
 namespace ringbus::bridge {
 
@@ -23,6 +26,15 @@ class LinkSocket {
   LinkSocket(LinkSocket&&) noexcept;
   LinkSocket& operator=(LinkSocket&&) noexcept;
   ~LinkSocket();
+
+  // Runs a TLS handshake on the connection within `timeout`; from then on every byte goes
+  // through TLS. A client checks the server's certificate against the CA and `host` (the
+  // address it dialled); a server requires a client certificate from the same CA. Errors:
+  // io_error (the peer's certificate, protocol or plain-text bytes refused, with OpenSSL's
+  // reason), timed_out.
+  Result<void> start_tls(const LinkTls& tls, bool server, const std::string& host,
+                         std::chrono::milliseconds timeout);
+  bool tls() const noexcept { return ssl_ != nullptr; }
 
   // Pieces gathered into one sendmsg(2); more are sent in several calls.
   static constexpr std::size_t kMaxPieces = 64;
@@ -40,7 +52,18 @@ class LinkSocket {
   void close() noexcept;
 
  private:
+  struct SslFree {
+    void operator()(ssl_st* ssl) const noexcept;
+  };
+  Result<void> write_tls(std::span<const ConstBytes> pieces, std::chrono::milliseconds timeout);
+  Result<std::size_t> read_tls(LinkDecoder& decoder, std::chrono::milliseconds timeout);
+  // What SSL_get_error says after a call that returned `result`: wait for the socket (true) or
+  // fail.
+  Result<bool> tls_wait(int result, std::chrono::steady_clock::time_point deadline,
+                        const std::string& what);
+
   std::unique_ptr<boost::asio::ip::tcp::socket> socket_;
+  std::unique_ptr<ssl_st, SslFree> ssl_;  // after start_tls
   std::string peer_;
 };
 

@@ -68,6 +68,11 @@ Result<std::unique_ptr<Receiver>> Receiver::start(const BridgeConfig& config, co
   auto listener = LinkListener::listen(config.listen.address);
   if (!listener) return listener.error();
   std::unique_ptr<Receiver> r(new Receiver(config, bus, std::move(*listener)));
+  if (config.tls.enabled()) {
+    auto tls = LinkTls::load(config.tls);
+    if (!tls) return tls.error();
+    r->tls_ = std::move(*tls);
+  }
   r->acceptor_ = std::thread([p = r.get()] {
     ::pthread_setname_np(::pthread_self(), "rb-accept");  // for top -H and perf
     p->accept_loop();
@@ -107,8 +112,13 @@ void Receiver::reap_links(bool all) {
 }
 
 void Receiver::accept_loop() {
-  log_event("", "listening for mirrored topics on " + config_.listen.address +
-                    (config_.key.empty() ? " (no key: links are not authenticated)" : ""));
+  std::string how = tls_ ? " over TLS (peers need a certificate from " + config_.tls.ca + ")" : "";
+  if (!config_.key.empty()) {
+    how += tls_ ? ", with the pre-shared key" : " with the pre-shared key";
+  } else if (!tls_) {
+    how = " (no key, no TLS: links are not authenticated)";
+  }
+  log_event("", "listening for mirrored topics on " + config_.listen.address + how);
   std::string last_error;
   while (!stop_.load(std::memory_order_relaxed)) {
     reap_links(false);
@@ -150,6 +160,13 @@ void Receiver::serve(LinkSocket socket) {
     encode_reject(why, out);
     (void)socket.write_all(out, milliseconds(1000));
   };
+  if (tls_) {
+    // In this link's thread, so a slow or silent client holds up no other link.
+    if (auto ok = socket.start_tls(*tls_, true, "", config_.link_timeout); !ok) {
+      link_event("", peer, "refused: " + ok.error().message());
+      return;
+    }
+  }
   // Hello.
   auto m = read_one(socket, decoder, config_.link_timeout, stop_);
   if (!m) {

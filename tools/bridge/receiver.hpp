@@ -22,7 +22,8 @@ namespace ringbus::bridge {
 
 class Receiver {
  public:
-  // Binds the listening socket. Errors: io_error (address in use...), invalid_argument.
+  // Binds the listening socket (and loads the TLS files when configured). Errors: io_error
+  // (address in use...), invalid_argument, not_found (a TLS file).
   static Result<std::unique_ptr<Receiver>> start(const BridgeConfig& config, const Bus& bus);
   ~Receiver();  // stops accepting, closes every link, joins
   std::uint16_t port() const { return port_; }
@@ -41,6 +42,7 @@ class Receiver {
   BridgeConfig config_;
   Bus bus_;
   LinkListener listener_;
+  std::shared_ptr<const LinkTls> tls_;  // every link is TLS when set
   std::uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
   mutable std::mutex mutex_;
