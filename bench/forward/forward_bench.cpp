@@ -1,10 +1,11 @@
 // ringbus-forward-bench: forwarding a topic to another bridge over loopback TCP, against raw TCP
-// carrying the same bytes in the same run. Throughput: a producer publishes N messages on "host"
-// A, the forwarder streams them, the receiver writes them into B's mirror; raw TCP sends as many
-// stream bytes in 1 MiB writes. Latency: a paced producer on A, a subscriber on B timing each
-// message from its commit (sleeping on the futex), against a paced raw TCP sender timing each
-// message the same way (sleeping in read(2)).
-// Acks: the cost of Producer::wait_mirrored and wait_durable per message and per batch.
+// carrying the same bytes in the same run. Throughput: catch-up (a full ring streamed after the
+// receiver was away) and streaming (a producer publishing while the link runs), each the best of
+// --repeat runs alternating with raw TCP of as many bytes (ring-sized buffers, and hot 1 MiB
+// ones). Latency: a paced producer on A, a subscriber on B timing each message from its commit
+// (sleeping on the futex), against a paced raw TCP sender timing each message the same way
+// (sleeping in read(2)). Acks: the cost of Producer::wait_mirrored and wait_durable per message
+// and per batch.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
