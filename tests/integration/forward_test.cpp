@@ -685,6 +685,18 @@ TEST_F(Forward, ReceiverDownSenderReadsDiskLog) {
   receiver("B", b, port);
   expect_converged(ca, cb, 2, per, seconds(40), {"A", "B"});
   if (HasFailure()) ADD_FAILURE() << describe(ta) << describe(tb);
+  // The recorder keeps the link's acknowledged position in state.json too (once a second).
+  const std::string acked = "\"acked_position\": " + std::to_string(ta.snapshot().tail);
+  std::string state;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        std::ifstream in(disk + "/orders/state.json");
+        state.assign(std::istreambuf_iterator<char>(in), {});
+        return testing::contains(state, "\"destination\": \"127.0.0.1:" + std::to_string(port)) &&
+               testing::contains(state, acked);
+      },
+      seconds(30)))
+      << state;
 }
 
 // (e2) An overwrite topic that no bridge records laps its forwarder while the receiver is down:

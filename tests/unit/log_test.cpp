@@ -328,6 +328,7 @@ TEST(LogState, RoundTripsAndRejectsDamagedFiles) {
   s.config.frame_alignment = 64;
   s.config.stuck_claim_timeout = std::chrono::milliseconds(1500);
   s.groups.push_back({"billing", 2048, 40});
+  s.forwards.push_back({"10.0.0.2:7460", 1984, 31, 3, "connecting to 10.0.0.2:7460 timed out"});
   ASSERT_TRUE(bridge::write_log_state(dir.path(), s, true));
   auto back = bridge::read_log_state(dir.path());
   ASSERT_TRUE(back) << back.error().message();
@@ -341,6 +342,12 @@ TEST(LogState, RoundTripsAndRejectsDamagedFiles) {
   ASSERT_EQ(back->groups.size(), 1U);
   EXPECT_EQ(back->groups[0].name, "billing");
   EXPECT_EQ(back->groups[0].position, 2048U);
+  ASSERT_EQ(back->forwards.size(), 1U);
+  EXPECT_EQ(back->forwards[0].destination, "10.0.0.2:7460");
+  EXPECT_EQ(back->forwards[0].acked_position, 1984U);
+  EXPECT_EQ(back->forwards[0].acked_messages, 31U);
+  EXPECT_EQ(back->forwards[0].reconnects, 3U);
+  EXPECT_EQ(back->forwards[0].last_error, "connecting to 10.0.0.2:7460 timed out");
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/state.json.tmp"));
 
   std::ofstream(dir.path() + "/state.json") << "{\"format\": \"ringbus-log-state\", \"version\"";

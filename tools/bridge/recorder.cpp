@@ -164,12 +164,20 @@ bool TopicRecorder::sync(Clock::time_point now) {
   return true;
 }
 
-void TopicRecorder::refresh_groups() {
+void TopicRecorder::refresh_positions() {
+  const TopicSnapshot snap = topic_.snapshot();
   std::vector<GroupPosition> groups;
-  for (const ReaderInfo& r : topic_.snapshot().readers) {
+  for (const ReaderInfo& r : snap.readers) {
     if (r.kind == "group") groups.push_back(GroupPosition{r.group, r.position, r.messages});
   }
   state_.groups = std::move(groups);
+  // Forward links (any bridge's) as operators last could see them.
+  std::vector<ForwardPosition> forwards;
+  for (const ForwardInfo& f : snap.forwards) {
+    forwards.push_back(ForwardPosition{f.destination, f.acked_position, f.acked_messages,
+                                       f.reconnects, f.last_error});
+  }
+  state_.forwards = std::move(forwards);
 }
 
 void TopicRecorder::publish_counters() {
@@ -250,7 +258,7 @@ bool TopicRecorder::step(Clock::time_point now) {
                                    " bytes; the log now starts at " + std::to_string(log_.start()));
     }
     if (auto ok = log_.check_active(); !ok) fail(ok.error().message(), now);
-    refresh_groups();
+    refresh_positions();
     if (auto ok = write_state(config_.fsync != FsyncPolicy::never); !ok) {
       fail(ok.error().message(), now);
     }
@@ -276,7 +284,7 @@ void TopicRecorder::stop() {
   }
   if (pump_.pending()) flush_chunk(now);
   if (!failing_ || log_.end() > synced_at_end_) sync(now);
-  refresh_groups();
+  refresh_positions();
   if (auto ok = write_state(true); !ok) log_event(name(), "error: " + ok.error().message());
   counters_.detach();
   log_event(name(), "stopped; the log holds [" + std::to_string(log_.start()) + ", " +

@@ -51,7 +51,7 @@ class TopicRecorder {
   void reread_from_ring(Clock::time_point now);
   bool flush_chunk(Clock::time_point now);
   bool sync(Clock::time_point now);
-  void refresh_groups();
+  void refresh_positions();
   Result<void> write_state(bool sync_file);
   void publish_counters();
   void fail(const std::string& message, Clock::time_point now);

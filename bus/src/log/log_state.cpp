@@ -46,6 +46,14 @@ Result<void> write_log_state(const std::string& dir, const LogState& s, bool syn
   for (const auto& g : s.groups) {
     j["groups"].push_back({{"name", g.name}, {"position", g.position}, {"messages", g.messages}});
   }
+  j["forwards"] = nlohmann::json::array();
+  for (const auto& f : s.forwards) {
+    j["forwards"].push_back({{"destination", f.destination},
+                             {"acked_position", f.acked_position},
+                             {"acked_messages", f.acked_messages},
+                             {"reconnects", f.reconnects},
+                             {"last_error", f.last_error}});
+  }
   const std::string text = j.dump(2) + "\n";
   const std::string path = dir + "/" + layout::kLogStateFile;
   const std::string temp = path + ".tmp";
@@ -133,6 +141,14 @@ Result<LogState> read_log_state(const std::string& dir) {
       s.groups.push_back(GroupPosition{g.at("name").get<std::string>(),
                                        unsigned_field(g, "position"),
                                        unsigned_field(g, "messages")});
+    }
+    if (j.contains("forwards")) {  // written since forwarding exists
+      for (const auto& f : j.at("forwards")) {
+        s.forwards.push_back(ForwardPosition{
+            f.at("destination").get<std::string>(), unsigned_field(f, "acked_position"),
+            unsigned_field(f, "acked_messages"), unsigned_field(f, "reconnects"),
+            f.at("last_error").get<std::string>()});
+      }
     }
     return s;
   } catch (const nlohmann::json::exception& e) {

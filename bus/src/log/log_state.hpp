@@ -17,6 +17,16 @@ struct GroupPosition {
   std::uint64_t messages = 0;  // sequence number of the message at `position`
 };
 
+// A forward link of the topic as the bridge last saw it: for operators after the topic's shared
+// memory (where the live counters are) is gone. Not read back by the bridge.
+struct ForwardPosition {
+  std::string destination;           // "HOST:PORT" of the receiving bridge
+  std::uint64_t acked_position = 0;  // the receiver holds everything before it
+  std::uint64_t acked_messages = 0;  // sequence number of the message at acked_position
+  std::uint64_t reconnects = 0;
+  std::string last_error;
+};
+
 struct LogState {
   std::string topic;
   std::uint64_t durable_position = 0;
@@ -24,6 +34,7 @@ struct LogState {
   std::uint64_t log_start = 0;
   TopicConfig config;  // capacity, max_message, policy, max_readers, alignment, timeout
   std::vector<GroupPosition> groups;
+  std::vector<ForwardPosition> forwards;
 };
 
 // Writes <dir>/state.json through a temporary file and a rename; with `sync`, the file and
@@ -38,6 +49,7 @@ Result<LogState> read_log_state(const std::string& dir);
 // The bridge and its tests name these ringbus::bridge::..., from when the writer lived in
 // tools/bridge/.
 namespace ringbus::bridge {
+using detail::ForwardPosition;
 using detail::GroupPosition;
 using detail::LogState;
 using detail::read_log_state;
