@@ -9,7 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libssl-dev openssl iproute2
   libncurses-dev
-  strace tmux gnuplot-nox jq clang-format procps
+  strace tmux gnuplot-nox jq clang-format clang-tidy procps
 )
 
 export DEBIAN_FRONTEND=noninteractive

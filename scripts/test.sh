@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sets up the machine and runs every test: a normal build, ASan+UBSan, TSan (concurrency tests),
-# and the installed-package check. The README's test command; .ci/run calls exactly this.
+# Sets up the machine and runs every test: a normal build, clang-tidy, ASan+UBSan, TSan
+# (concurrency tests), and the installed-package check. The README's test command; .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +19,15 @@ cmake --preset dev -DRINGBUS_BUILD_BENCH=ON >/dev/null
 cmake --build --preset dev -j "$jobs"
 step "tests: normal build"
 ctest --preset dev -j "$jobs"
+
+step "clang-tidy: library and tools (.clang-tidy; any warning fails)"
+root=$(pwd | sed 's/[][\.*^$+?(){}|]/\\&/g')  # the checkout's path, as a regex
+if ! run-clang-tidy -p build/dev -quiet -j "$jobs" "^$root/(bus|tools)/.*\\.cpp\$" \
+    >build/dev/clang-tidy.log 2>&1; then
+  grep -E 'warning:|error:' build/dev/clang-tidy.log | sort -u
+  echo "clang-tidy found the above (full output: build/dev/clang-tidy.log)" >&2
+  exit 1
+fi
 
 step "ASan+UBSan build"
 cmake --preset asan -DRINGBUS_WERROR=ON -DRINGBUS_BUILD_BENCH=OFF >/dev/null

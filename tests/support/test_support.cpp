@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <thread>
 
@@ -107,13 +108,22 @@ bool stop_child(pid_t pid, std::chrono::milliseconds timeout) {
 
 bool make_certificates(const std::string& dir, const std::vector<std::string>& names,
                        const std::string& ca) {
-  const std::string quiet = " >/dev/null 2>&1";
+  const std::string log = dir + "/openssl.log";
+  const std::string quiet = " >>'" + log + "' 2>&1";
   const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
   const std::string d = "'" + dir + "/";
+  auto run = [&](const std::string& cmd) {
+    const int status = std::system(cmd.c_str());
+    if (status == 0) return true;
+    // Say what failed: the command, its status and what openssl printed.
+    std::ifstream in(log);
+    std::cerr << "make_certificates: `" << cmd << "` exited with status " << status << ":\n"
+              << in.rdbuf() << "\n";
+    return false;
+  };
   if (::access((dir + "/" + ca + ".pem").c_str(), R_OK) != 0 &&
-      std::system(("openssl req -x509" + ec + " -keyout " + d + ca + ".key' -out " + d + ca +
-                   ".pem' -days 2 -subj /CN=ringbus-test-" + ca + quiet)
-                      .c_str()) != 0) {
+      !run("openssl req -x509" + ec + " -keyout " + d + ca + ".key' -out " + d + ca +
+           ".pem' -days 2 -subj /CN=ringbus-test-" + ca + quiet)) {
     return false;
   }
   {
@@ -121,12 +131,14 @@ bool make_certificates(const std::string& dir, const std::vector<std::string>& n
     ext << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
   }
   for (const std::string& name : names) {
-    const std::string cmd = "openssl req" + ec + " -keyout " + d + name + ".key' -out " + d + name +
-                            ".csr' -subj /CN=" + name + quiet + " && openssl x509 -req -in " + d +
-                            name + ".csr' -CA " + d + ca + ".pem' -CAkey " + d + ca +
-                            ".key' -CAcreateserial -days 2 -extfile " + d + "san.ext' -out " + d +
-                            name + ".pem'" + quiet + " && chmod 600 " + d + name + ".key'";
-    if (std::system(cmd.c_str()) != 0) return false;
+    if (!run("openssl req" + ec + " -keyout " + d + name + ".key' -out " + d + name +
+             ".csr' -subj /CN=" + name + quiet) ||
+        !run("openssl x509 -req -in " + d + name + ".csr' -CA " + d + ca + ".pem' -CAkey " + d +
+             ca + ".key' -CAcreateserial -days 2 -extfile " + d + "san.ext' -out " + d + name +
+             ".pem'" + quiet) ||
+        !run("chmod 600 " + d + name + ".key'")) {
+      return false;
+    }
   }
   return true;
 }

@@ -37,6 +37,7 @@ class Bridge {
   struct ForwardKey {
     std::string topic;
     std::string to;
+    // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>.
     auto operator<=>(const ForwardKey&) const = default;
   };
   struct RunningForward {

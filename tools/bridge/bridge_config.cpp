@@ -10,6 +10,7 @@
 #include <climits>
 #include <cstring>
 #include <string>
+#include <system_error>
 
 #include <toml++/toml.h>
 
@@ -266,8 +267,9 @@ Result<void> validate_config(const BridgeConfig& c) {
     }
     for (const auto& [file, what] : {std::pair{&c.tls.cert, "tls.cert"}, {&c.tls.ca, "tls.ca"}}) {
       if (::access(file->c_str(), R_OK) != 0) {
-        return Error(errno == ENOENT ? Errc::not_found : Errc::invalid_argument,
-                     std::string(what) + " '" + *file + "': " + std::strerror(errno));
+        return Error(
+            errno == ENOENT ? Errc::not_found : Errc::invalid_argument,
+            std::string(what) + " '" + *file + "': " + std::generic_category().message(errno));
       }
     }
     if (auto ok = check_private_file(c.tls.key, "tls.key"); !ok) return ok;

@@ -1,9 +1,8 @@
 // One-line event log on stderr (journald adds its own metadata under systemd).
 #include "event_log.hpp"
 
-#include <time.h>
-
 #include <cstdio>
+#include <ctime>
 #include <string>
 
 namespace ringbus::bridge {

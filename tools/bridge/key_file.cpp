@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <system_error>
 
 namespace ringbus::bridge {
 
@@ -35,7 +36,8 @@ Result<void> check_key_file(const std::string& path, std::string_view what) {
   if (auto ok = check_private_file(path, what); !ok) return ok;
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
-    return Error(Errc::io_error, prefix(path, what) + ": " + std::strerror(errno));
+    return Error(Errc::io_error,
+                 prefix(path, what) + ": " + std::generic_category().message(errno));
   }
   return check_size(path, what, static_cast<std::size_t>(st.st_size));
 }
@@ -45,7 +47,7 @@ Result<void> check_private_file(const std::string& path, std::string_view what) 
   if (::stat(path.c_str(), &st) != 0) {
     const int err = errno;
     return Error(err == ENOENT ? Errc::not_found : Errc::io_error,
-                 prefix(path, what) + ": " + std::strerror(err));
+                 prefix(path, what) + ": " + std::generic_category().message(err));
   }
   if (!S_ISREG(st.st_mode)) {
     return Error(Errc::invalid_argument, prefix(path, what) + " is not a regular file");
@@ -64,7 +66,8 @@ Result<std::string> read_key_file(const std::string& path, std::string_view what
   if (auto ok = check_key_file(path, what); !ok) return ok.error();
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return Error(Errc::io_error, prefix(path, what) + ": " + std::strerror(errno));
+    return Error(Errc::io_error,
+                 prefix(path, what) + ": " + std::generic_category().message(errno));
   }
   std::string key(kMaxKey + 1, '\0');
   std::size_t size = 0;
@@ -74,7 +77,8 @@ Result<std::string> read_key_file(const std::string& path, std::string_view what
     if (n < 0) {
       const int err = errno;
       ::close(fd);
-      return Error(Errc::io_error, prefix(path, what) + ": " + std::strerror(err));
+      return Error(Errc::io_error,
+                   prefix(path, what) + ": " + std::generic_category().message(err));
     }
     if (n == 0) break;
     size += static_cast<std::size_t>(n);

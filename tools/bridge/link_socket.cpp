@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -21,7 +22,7 @@ namespace ringbus::bridge {
 namespace {
 
 namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
+using Tcp = asio::ip::tcp;
 
 asio::io_context& link_io() {
   // Only synchronous operations run on it, so it never needs run(); one per process.
@@ -47,12 +48,12 @@ Result<LinkSocket> LinkSocket::connect(const std::string& address,
   auto hp = split_host_port(address);
   if (!hp) return hp.error();
   boost::system::error_code ec;
-  tcp::resolver resolver(link_io());
+  Tcp::resolver resolver(link_io());
   auto endpoints = resolver.resolve(hp->host, std::to_string(hp->port), ec);
   if (ec) return io_error("cannot resolve " + hp->host, ec);
   Error last(Errc::io_error, "no address for " + address);
   for (const auto& entry : endpoints) {
-    tcp::socket socket(link_io());
+    Tcp::socket socket(link_io());
     socket.open(entry.endpoint().protocol(), ec);
     if (ec) return io_error("socket", ec);
     socket.non_blocking(true, ec);
@@ -71,14 +72,14 @@ Result<LinkSocket> LinkSocket::connect(const std::string& address,
       last = io_error("cannot connect to " + address, ec);
       continue;
     }
-    socket.set_option(tcp::no_delay(true), ec);
+    socket.set_option(Tcp::no_delay(true), ec);
     return LinkSocket(std::move(socket));
   }
   return last;
 }
 
-LinkSocket::LinkSocket(tcp::socket socket)
-    : socket_(std::make_unique<tcp::socket>(std::move(socket))) {
+LinkSocket::LinkSocket(Tcp::socket socket)
+    : socket_(std::make_unique<Tcp::socket>(std::move(socket))) {
   boost::system::error_code ec;
   socket_->non_blocking(true, ec);
   auto remote = socket_->remote_endpoint(ec);
@@ -99,7 +100,7 @@ void LinkSocket::close() noexcept {
     ssl_.reset();
   }
   boost::system::error_code ec;
-  socket_->shutdown(tcp::socket::shutdown_both, ec);
+  socket_->shutdown(Tcp::socket::shutdown_both, ec);
   socket_->close(ec);
   socket_.reset();
 }
@@ -173,7 +174,7 @@ Result<std::size_t> LinkSocket::read_into(LinkDecoder& decoder, std::chrono::mil
   if (!socket_) return Error(Errc::io_error, "the connection is closed");
   if (ssl_) return read_tls(decoder, timeout);
   // Straight into the decoder's buffer, as much as the socket holds (no copy through the stack).
-  const MutableBytes room = decoder.space(64 * 1024);
+  const MutableBytes room = decoder.space(std::size_t{64} * 1024);
   boost::system::error_code ec;
   std::size_t n = socket_->read_some(asio::buffer(room.data(), room.size()), ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again) {
@@ -201,7 +202,7 @@ Result<bool> LinkSocket::tls_wait(int result, std::chrono::steady_clock::time_po
     const int err = errno;
     std::string why = tls_errors();
     if (why.empty() && error == SSL_ERROR_SYSCALL) {
-      why = err == 0 ? "closed by " + peer_ : std::strerror(err);
+      why = err == 0 ? "closed by " + peer_ : std::generic_category().message(err);
     }
     if (why.empty()) why = "TLS error " + std::to_string(error);
     if (const long verify = SSL_get_verify_result(ssl_.get()); verify != X509_V_OK) {
@@ -279,7 +280,7 @@ Result<void> LinkSocket::write_tls(std::span<const ConstBytes> pieces,
 }
 
 Result<std::size_t> LinkSocket::read_tls(LinkDecoder& decoder, std::chrono::milliseconds timeout) {
-  const MutableBytes room = decoder.space(64 * 1024);
+  const MutableBytes room = decoder.space(std::size_t{64} * 1024);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     ERR_clear_error();
@@ -300,15 +301,15 @@ Result<LinkListener> LinkListener::listen(const std::string& address) {
   auto hp = split_host_port(address);
   if (!hp) return hp.error();
   boost::system::error_code ec;
-  tcp::resolver resolver(link_io());
-  auto endpoints = resolver.resolve(hp->host, std::to_string(hp->port), tcp::resolver::passive, ec);
+  Tcp::resolver resolver(link_io());
+  auto endpoints = resolver.resolve(hp->host, std::to_string(hp->port), Tcp::resolver::passive, ec);
   if (ec || endpoints.empty()) return io_error("cannot resolve " + hp->host, ec);
   auto endpoint = endpoints.begin()->endpoint();
   LinkListener l;
-  l.acceptor_ = std::make_unique<tcp::acceptor>(link_io());
+  l.acceptor_ = std::make_unique<Tcp::acceptor>(link_io());
   l.acceptor_->open(endpoint.protocol(), ec);
   if (ec) return io_error("socket", ec);
-  l.acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
+  l.acceptor_->set_option(Tcp::acceptor::reuse_address(true), ec);
   l.acceptor_->bind(endpoint, ec);
   if (ec) return io_error("cannot listen on " + address, ec);
   l.acceptor_->listen(asio::socket_base::max_listen_connections, ec);
@@ -325,14 +326,14 @@ std::uint16_t LinkListener::port() const {
 Result<std::optional<LinkSocket>> LinkListener::accept(std::chrono::milliseconds timeout) {
   if (!wait_fd(acceptor_->native_handle(), POLLIN, timeout)) return std::optional<LinkSocket>{};
   boost::system::error_code ec;
-  tcp::socket socket(link_io());
+  Tcp::socket socket(link_io());
   acceptor_->accept(socket, ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again ||
       ec == asio::error::connection_aborted) {
     return std::optional<LinkSocket>{};
   }
   if (ec) return io_error("accept", ec);
-  socket.set_option(tcp::no_delay(true), ec);
+  socket.set_option(Tcp::no_delay(true), ec);
   return std::optional<LinkSocket>(LinkSocket(std::move(socket)));
 }
 

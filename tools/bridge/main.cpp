@@ -1,8 +1,7 @@
 // ringbus-bridge: records topics to disk logs and links bridges on other hosts. Parses the
 // command line (command_line.hpp), installs the signal handlers, and runs the Bridge.
-#include <signal.h>
-
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <string>
 

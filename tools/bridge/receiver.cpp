@@ -80,8 +80,8 @@ Result<std::unique_ptr<Receiver>> Receiver::start(const BridgeConfig& config, co
   return r;
 }
 
-Receiver::Receiver(const BridgeConfig& config, const Bus& bus, LinkListener listener)
-    : config_(config), bus_(bus), listener_(std::move(listener)) {
+Receiver::Receiver(BridgeConfig config, Bus bus, LinkListener listener)
+    : config_(std::move(config)), bus_(std::move(bus)), listener_(std::move(listener)) {
   port_ = listener_.port();
 }
 

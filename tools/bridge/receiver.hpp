@@ -34,7 +34,7 @@ class Receiver {
     std::thread thread;
     std::atomic<bool> done{false};
   };
-  Receiver(const BridgeConfig& config, const Bus& bus, LinkListener listener);
+  Receiver(BridgeConfig config, Bus bus, LinkListener listener);
   void accept_loop();
   void serve(LinkSocket socket);
   void reap_links(bool all);

@@ -92,10 +92,10 @@ TopicRecorder::TopicRecorder(const Topic& topic, const BridgeConfig& config, Top
       config_(config),
       log_(std::move(log)),
       sink_(log_),
-      pump_(topic, connect::PumpOptions{config.reader_name, Durability::durable, 256 * 1024, 256,
-                                        [name = topic.name()](const std::string& line) {
-                                          log_event(name, line);
-                                        }}),
+      pump_(topic,
+            connect::PumpOptions{
+                config.reader_name, Durability::durable, std::uint64_t{256} * 1024, 256,
+                [name = topic.name()](const std::string& line) { log_event(name, line); }}),
       counters_(topic),
       topic_inode_(inode_of(topic.path())) {
   synced_at_end_ = log_.end();

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "ringbus/topic.hpp"
 
@@ -21,7 +22,7 @@ struct RecorderFigures {
 
 class RecorderCounters {
  public:
-  explicit RecorderCounters(const Topic& topic) : topic_(topic) {}
+  explicit RecorderCounters(Topic topic) : topic_(std::move(topic)) {}
   // Claims the counters for this process and names the log directory.
   void attach(const std::string& log_dir) const;
   void publish(const RecorderFigures& figures) const;

@@ -163,14 +163,14 @@ void FramePump::on_copied(const RawFrame& frame, bool lost, const FrameSink& sin
   const Message& m = frame.message;
   const std::uint64_t expected =
       runs_.empty() ? sink.end() : runs_.back().start + runs_.back().size;
-  if (runs_.empty() && sink.empty()) {
-    start_buffered_run(m.offset);  // the sink's first frame
-  } else if (m.offset > expected && !lost && !force_new_run_) {
+  const bool sinks_first = runs_.empty() && sink.empty();
+  if (!sinks_first && m.offset > expected && !lost && !force_new_run_) {
     // Frames the reader skipped without losing them: padding (ring end, aborted claims).
     if (runs_.empty() || runs_.back().held) start_buffered_run(expected);
     append_padding(expected, m.offset);
-  } else if (m.offset != expected || runs_.empty() || runs_.back().held) {
-    start_buffered_run(m.offset);  // after a gap, or the first frame of this chunk
+  } else if (sinks_first || m.offset != expected || runs_.empty() || runs_.back().held) {
+    // The sink's first frame, the first after a gap, or the first of this chunk.
+    start_buffered_run(m.offset);
   }
   force_new_run_ = false;
   const std::uint64_t stride =

@@ -22,7 +22,8 @@ namespace ringbus::connect {
 struct PumpOptions {
   std::string reader_name;  // the persistent reader's name in the topic
   Durability durability = Durability::durable;
-  std::uint64_t chunk_bytes = 256 * 1024;  // hand runs over once this much is gathered
+  std::uint64_t chunk_bytes =
+      std::uint64_t{256} * 1024;  // hand runs over once this much is gathered
   std::size_t poll_messages = 256;
   // Called with one line for each event an operator should see (losses, gaps).
   std::function<void(const std::string&)> on_event;

@@ -34,7 +34,9 @@ std::int64_t now_ns() {
 
 [[noreturn]] void die(const std::string& what, const ringbus::Error& e) {
   std::fprintf(stderr, "ringbus-demo: %s: %s\n", what.c_str(), e.message().c_str());
-  std::exit(1);
+  // Other threads may be running: no exit() handlers, but what was printed goes out.
+  std::fflush(nullptr);
+  std::_Exit(1);
 }
 
 // One subscriber process: reads every message, checks order, measures one-way latency of the

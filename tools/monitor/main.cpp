@@ -1,11 +1,15 @@
 // ringbus-monitor: a live view of every topic of a bus (see docs/monitor.md).
+#include <exception>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
 #include "monitor_app.hpp"
 
-int main(int argc, char** argv) {
+namespace {
+
+// The command line and the command; main() adds the last-resort catch.
+int run(int argc, char** argv) {
   CLI::App app;
   app.name("ringbus-monitor");
   ringbus::monitor::Options options;
@@ -18,4 +22,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   return ringbus::monitor::run(options, std::cout, std::cerr);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // setting up the command line (out of memory)
+    std::cerr << "ringbus-monitor: " << e.what() << '\n';
+    return 1;
+  }
 }

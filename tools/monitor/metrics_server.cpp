@@ -17,7 +17,7 @@ namespace {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-constexpr std::size_t kMaxRequest = 16 * 1024;  // headers of a scrape are far smaller
+constexpr std::size_t kMaxRequest = std::size_t{16} * 1024;  // headers of a scrape are far smaller
 constexpr auto kConnectionDeadline = std::chrono::seconds(10);
 
 Error invalid(std::string_view text, std::string_view why) {

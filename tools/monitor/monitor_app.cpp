@@ -2,7 +2,6 @@
 // latest sample on its own thread.
 #include "monitor_app.hpp"
 
-#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>

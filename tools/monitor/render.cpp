@@ -28,7 +28,7 @@ std::string mb_text(const std::optional<double>& bytes_per_second) {
 }
 
 std::string local_time(std::int64_t unix_ms) {
-  const std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
+  const auto seconds = static_cast<std::time_t>(unix_ms / 1000);
   std::tm tm{};
   ::localtime_r(&seconds, &tm);
   char buf[32];

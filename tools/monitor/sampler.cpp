@@ -9,6 +9,7 @@
 #include <cstring>
 #include <set>
 #include <string>
+#include <system_error>
 #include <utility>
 
 #include "monitor.hpp"
@@ -30,8 +31,8 @@ Result<std::vector<DirEntry>> list_directory(const std::string& directory) {
   DIR* d = ::opendir(directory.c_str());
   if (d == nullptr) {
     if (errno == ENOENT) return std::vector<DirEntry>{};  // no topic created yet
-    return Error(Errc::io_error,
-                 "cannot read bus directory " + directory + ": " + std::strerror(errno));
+    return Error(Errc::io_error, "cannot read bus directory " + directory + ": " +
+                                     std::generic_category().message(errno));
   }
   std::vector<DirEntry> entries;
   while (dirent* e = ::readdir(d)) {

@@ -2,9 +2,8 @@
 // help line that becomes the filter prompt after `/`. A resize just redraws at the new size.
 #include "terminal_view.hpp"
 
-#include <stdio.h>
-
 #include <algorithm>
+#include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>

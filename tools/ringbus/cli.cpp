@@ -2,8 +2,6 @@
 // errors into a Result with a message that names the topic and what to do about it.
 #include "cli.hpp"
 
-#include <signal.h>
-
 #include <algorithm>
 #include <chrono>
 #include <csignal>

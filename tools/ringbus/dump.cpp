@@ -30,7 +30,7 @@ constexpr int kClaimRetries = 200;         // x 1 ms: how long to wait for a cla
 
 std::string timestamp_text(std::int64_t ns) {
   if (ns <= 0) return std::to_string(ns);
-  const std::time_t seconds = static_cast<std::time_t>(ns / 1'000'000'000);
+  const auto seconds = static_cast<std::time_t>(ns / 1'000'000'000);
   std::tm tm{};
   ::gmtime_r(&seconds, &tm);
   char date[32];
@@ -42,7 +42,7 @@ std::string timestamp_text(std::int64_t ns) {
 
 // Printable ASCII as a quoted string, anything else as hex; at most kPreviewBytes of `total`.
 std::string preview(const std::byte* bytes, std::size_t available, std::size_t total) {
-  const std::size_t shown = std::min<std::size_t>({available, total, kPreviewBytes});
+  const auto shown = std::min<std::size_t>({available, total, kPreviewBytes});
   bool printable = true;
   for (std::size_t i = 0; i < shown; ++i) {
     const auto c = static_cast<unsigned char>(bytes[i]);
@@ -168,8 +168,7 @@ Result<void> topic_dump(const Bus& bus, const DumpArgs& args, const Io& io) {
     detail::copy_racy(reinterpret_cast<std::uint64_t*>(&header),
                       reinterpret_cast<const std::byte*>(frame), sizeof header / 8);
     const std::uint64_t length = layout::commit_length(word);
-    const std::size_t copied =
-        static_cast<std::size_t>(std::min<std::uint64_t>(length, kCopyLimit));
+    const auto copied = static_cast<std::size_t>(std::min<std::uint64_t>(length, kCopyLimit));
     detail::copy_racy(reinterpret_cast<std::uint64_t*>(payload),
                       reinterpret_cast<const std::byte*>(frame + 1), (copied + 7) / 8);
     detail::load_load_barrier();

@@ -12,8 +12,10 @@ constexpr int kFailure = 1;  // the command failed
 constexpr int kUsage = 2;    // the command line is wrong
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::ios::sync_with_stdio(false);  // produce and consume move many small lines
+namespace {
+
+// The command line and the command; main() adds the last-resort catch.
+int run(int argc, char** argv) {
   CLI::App app;
   app.name("ringbus");
   ringbus::cli::Options options;
@@ -42,4 +44,16 @@ int main(int argc, char** argv) {
     return kFailure;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::ios::sync_with_stdio(false);  // produce and consume move many small lines
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // setting up the command line (out of memory)
+    std::cerr << "ringbus: " << e.what() << '\n';
+    return kFailure;
+  }
 }

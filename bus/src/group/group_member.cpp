@@ -5,10 +5,10 @@
 // flight, or the dispatch position when none is: a batch's frames stay in the ring until it is
 // done, so whoever adopts it can always rebuild it.
 #include <sched.h>
-#include <time.h>
 
 #include <algorithm>
 #include <bit>
+#include <ctime>
 #include <string>
 
 #include "layout/frame_layout.hpp"

@@ -80,11 +80,11 @@ std::uint32_t crc_bitwise(const unsigned char* p, std::size_t size, std::uint32_
 __attribute__((target("sse4.2"))) std::uint32_t crc32c(const void* data, std::size_t size,
                                                        std::uint32_t crc) noexcept {
   const auto* p = static_cast<const unsigned char*>(data);
-  static const bool has_sse42 = __builtin_cpu_supports("sse4.2");
-  if (!has_sse42) return crc_bitwise(p, size, crc);
+  static const bool kHasSse42 = __builtin_cpu_supports("sse4.2");
+  if (!kHasSse42) return crc_bitwise(p, size, crc);
   std::uint32_t c = ~crc;
   if (size >= 3 * kStride) {
-    static const ShiftTable table = make_shift_table();
+    static const ShiftTable kShiftTable = make_shift_table();
     while (size >= 3 * kStride) {
       std::uint64_t c0 = c;
       std::uint64_t c1 = 0;
@@ -101,8 +101,8 @@ __attribute__((target("sse4.2"))) std::uint32_t crc32c(const void* data, std::si
         c2 = _mm_crc32_u64(c2, w2);
       }
       // CRC(A B) = shift(CRC(A), |B|) ^ CRC(B) for raw registers (no pre/post inversion).
-      c = shift_stride(table, shift_stride(table, static_cast<std::uint32_t>(c0)) ^
-                                  static_cast<std::uint32_t>(c1)) ^
+      c = shift_stride(kShiftTable, shift_stride(kShiftTable, static_cast<std::uint32_t>(c0)) ^
+                                        static_cast<std::uint32_t>(c1)) ^
           static_cast<std::uint32_t>(c2);
       p += 3 * kStride;
       size -= 3 * kStride;

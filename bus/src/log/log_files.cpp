@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <system_error>
 #include <vector>
 
 #include "testing/fault_point.hpp"
@@ -18,7 +19,7 @@ namespace ringbus::detail {
 
 Error io_error(const std::string& what, int err) {
   Errc code = (err == ENOSPC || err == EDQUOT || err == EFBIG) ? Errc::no_space : Errc::io_error;
-  return Error(code, what + ": " + std::strerror(err));
+  return Error(code, what + ": " + std::generic_category().message(err));
 }
 
 Result<void> write_all(int fd, const void* data, std::size_t size, std::uint64_t offset) {

@@ -13,7 +13,7 @@
 
 namespace ringbus::detail {
 
-// io_error, or no_space for ENOSPC, EDQUOT and EFBIG; the message is `what: strerror(err)`.
+// io_error, or no_space for ENOSPC, EDQUOT and EFBIG; the message is `what: ` and the error's text.
 Error io_error(const std::string& what, int err);
 
 // pwrite / pwritev of everything, resuming after partial writes and EINTR.

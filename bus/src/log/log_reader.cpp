@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 #include "log/crc32c.hpp"
 #include "log/segments.hpp"
@@ -38,14 +39,14 @@ bool LogReader::open_segment(std::uint64_t base) {
   s.log_fd = ::open(log_path.c_str(), O_RDONLY | O_CLOEXEC);
   vanished_ = s.log_fd < 0 && errno == ENOENT;
   if (s.log_fd < 0) {
-    error_ = "cannot open segment " + log_path + ": " + std::strerror(errno);
+    error_ = "cannot open segment " + log_path + ": " + std::generic_category().message(errno);
     return false;
   }
   std::string index_path = segment_file(dir_, base, layout::kIndexSuffix);
   s.index_fd = ::open(index_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (s.index_fd < 0) {
     const int err = errno;
-    error_ = "cannot open chunk index " + index_path + ": " + std::strerror(err);
+    error_ = "cannot open chunk index " + index_path + ": " + std::generic_category().message(err);
     struct stat st {};
     const bool sealed = !bases_.empty() && base < bases_.back();
     if (err == ENOENT && sealed && ::fstat(s.log_fd, &st) == 0 && st.st_nlink > 0) {
@@ -70,7 +71,7 @@ bool LogReader::map_up_to(std::uint64_t end) {
   if (end - seg_.base <= seg_.map_length) return true;
   struct stat st {};
   if (::fstat(seg_.log_fd, &st) != 0) {
-    error_ = std::string("cannot stat segment: ") + std::strerror(errno);
+    error_ = std::string("cannot stat segment: ") + std::generic_category().message(errno);
     return false;
   }
   auto size = static_cast<std::uint64_t>(st.st_size);
@@ -84,7 +85,7 @@ bool LogReader::map_up_to(std::uint64_t end) {
   seg_.map = nullptr;
   void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, seg_.log_fd, 0);
   if (p == MAP_FAILED) {
-    error_ = std::string("cannot map segment: ") + std::strerror(errno);
+    error_ = std::string("cannot map segment: ") + std::generic_category().message(errno);
     seg_.map_length = 0;
     return false;
   }
@@ -97,7 +98,8 @@ bool LogReader::extend() {
   auto records = read_chunk_records(seg_.index_fd, seg_.base, seg_.records, seg_.verified_end);
   if (!records) {
     error_ = segment_file(dir_, seg_.base, layout::kIndexSuffix) + ": " +
-             records.error().message() + " (ringbus-bridge rebuilds it from the segment when it "
+             records.error().message() +
+             " (ringbus-bridge rebuilds it from the segment when it "
              "next starts recording the topic)";
     return false;
   }
@@ -126,9 +128,9 @@ LogReader::Read LogReader::gap_or_corrupt(std::uint64_t position, std::uint64_t 
   if (open_ && position >= seg_.base && ::fstat(seg_.log_fd, &st) == 0 &&
       position < seg_.base + static_cast<std::uint64_t>(st.st_size)) {
     const std::uint64_t file_end = seg_.base + static_cast<std::uint64_t>(st.st_size);
-    return fail("segment " + segment_file(dir_, seg_.base, layout::kSegmentSuffix) +
-                ": offsets [" + std::to_string(seg_.verified_end) + ", " +
-                std::to_string(file_end) + ") cannot be verified: its chunk index " +
+    return fail("segment " + segment_file(dir_, seg_.base, layout::kSegmentSuffix) + ": offsets [" +
+                std::to_string(seg_.verified_end) + ", " + std::to_string(file_end) +
+                ") cannot be verified: its chunk index " +
                 segment_file(dir_, seg_.base, layout::kIndexSuffix) +
                 " is damaged, truncated or empty (ringbus-bridge rebuilds it from the segment "
                 "when it next starts recording the topic)");

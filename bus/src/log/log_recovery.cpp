@@ -26,7 +26,7 @@ namespace {
 
 using detail::segment_file;
 
-constexpr std::uint64_t kRebuiltChunk = 256 * 1024;  // chunk size of a rebuilt index
+constexpr std::uint64_t kRebuiltChunk = std::uint64_t{256} * 1024;  // chunk size of a rebuilt index
 
 // A range of a segment as recovery judged it.
 struct Piece {
@@ -51,8 +51,8 @@ struct SegmentCheck {
   std::uint64_t end() const { return pieces.empty() ? base : pieces.back().end; }
   bool rewrite() const {
     return !index_problem.empty() || std::any_of(pieces.begin(), pieces.end(), [](const Piece& p) {
-             return p.kind != Piece::good;
-           });
+      return p.kind != Piece::good;
+    });
   }
 };
 
@@ -177,8 +177,7 @@ Result<SegmentCheck> check_segment(const std::string& dir, std::uint64_t base, s
   }
   // Bytes no valid record covers: rebuild the index from the frames, up to the durable hint in
   // the newest segment (past it, an unindexed tail is a torn write).
-  const std::uint64_t to =
-      newest ? std::clamp(o.durable_hint, pos, base + avail) : base + avail;
+  const std::uint64_t to = newest ? std::clamp(o.durable_hint, pos, base + avail) : base + avail;
   const std::uint64_t valid_end = walk_frames(check, pos, to, o, true);
   if (valid_end > pos) {
     Piece rebuilt{pos, valid_end, Piece::rebuilt, {}, {}};
@@ -263,8 +262,10 @@ Result<void> apply_check(const std::string& dir, const SegmentCheck& check,
       const std::string aside = segment_file(dir, p.start, layout::kDamagedSuffix);
       const ConstBytes bytes = slice(p);
       if (auto ok = write_file(aside, std::span<const ConstBytes>(&bytes, 1)); !ok) return ok;
-      note("offsets " + range(p.start, p.end) + " of segment " + log_path + " are damaged (" +
-           p.why + "): set aside in " + aside + "; readers get 'corrupt' there");
+      std::string line = "offsets " + range(p.start, p.end) + " of segment " + log_path;
+      line += " are damaged (" + p.why + "): set aside in " + aside;
+      line += "; readers get 'corrupt' there";
+      note(line);
       continue;
     }
     if (p.start == base) continue;  // stays in the original, cut below
@@ -304,7 +305,8 @@ Result<void> apply_check(const std::string& dir, const SegmentCheck& check,
   const auto idx = index_bytes(base, *first);
   const ConstBytes idx_piece(idx.data(), idx.size());
   if (check.rewrite()) {
-    if (auto ok = write_file(index_path + ".tmp", std::span<const ConstBytes>(&idx_piece, 1)); !ok) {
+    if (auto ok = write_file(index_path + ".tmp", std::span<const ConstBytes>(&idx_piece, 1));
+        !ok) {
       return ok;
     }
     if (::rename((index_path + ".tmp").c_str(), index_path.c_str()) != 0) {
@@ -347,7 +349,9 @@ Result<void> TopicLog::recover() {
   if (!bases) return bases.error();
   std::vector<std::uint64_t> all = std::move(*bases);
   constexpr std::uint64_t kNoLimit = std::numeric_limits<std::uint64_t>::max();
-  auto limit_of = [&](std::size_t i) { return i + 1 < all.size() ? all[i + 1] - all[i] : kNoLimit; };
+  auto limit_of = [&](std::size_t i) {
+    return i + 1 < all.size() ? all[i + 1] - all[i] : kNoLimit;
+  };
   // The newest segment: read whole. If nothing of it is kept, the one before is the newest.
   std::size_t older = all.size();
   while (older > 0) {

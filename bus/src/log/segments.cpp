@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <system_error>
 
 #include "log/crc32c.hpp"
 
@@ -17,7 +18,7 @@ namespace ringbus::detail {
 
 namespace {
 
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) { return std::generic_category().message(err); }
 
 std::uint32_t header_crc(const layout::LogIndexHeader& h) noexcept {
   const auto* bytes = reinterpret_cast<const unsigned char*>(&h);
@@ -47,7 +48,7 @@ std::optional<std::uint64_t> parse_segment_name(std::string_view file_name,
   for (std::size_t i = 0; i < layout::kSegmentNameDigits; ++i) {
     char c = file_name[i];
     if (c < '0' || c > '9') return std::nullopt;
-    std::uint64_t digit = static_cast<std::uint64_t>(c - '0');
+    const auto digit = static_cast<std::uint64_t>(c - '0');
     if (base > (UINT64_MAX - digit) / 10) return std::nullopt;
     base = base * 10 + digit;
   }

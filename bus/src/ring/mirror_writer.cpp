@@ -51,7 +51,7 @@ Result<MirrorWriter> MirrorWriter::open(const Topic& topic) {
 }
 
 MirrorWriter::MirrorWriter(MirrorWriter&& other) noexcept
-    : producer_(other.producer_), owner_(std::exchange(other.owner_, false)) {}
+    : producer_(std::move(other.producer_)), owner_(std::exchange(other.owner_, false)) {}
 
 MirrorWriter::~MirrorWriter() {
   if (!owner_) return;

@@ -3,11 +3,11 @@
 #include "ringbus/producer.hpp"
 
 #include <sched.h>
-#include <time.h>
 
 #include <algorithm>
 #include <cassert>
 #include <cstring>
+#include <ctime>
 
 #include "layout/frame_layout.hpp"
 #include "layout/topic_layout.hpp"
@@ -142,7 +142,8 @@ bool Producer::skip_stalled_claim(std::uint64_t position, std::uint64_t word) no
 // position (plus some slack, so this runs about once per slack bytes, not per message).
 Errc Producer::reclaim(std::uint64_t target) noexcept {
   auto& header = *static_cast<TopicHeader*>(header_);
-  const std::uint64_t goal = target + std::min<std::uint64_t>(capacity_ / 8, 64 * 1024);
+  const std::uint64_t goal =
+      target + std::min<std::uint64_t>(capacity_ / 8, std::uint64_t{64} * 1024);
   // acquire: pairs with the acq_rel CAS below in other producers.
   std::uint64_t reclaimed = atomic(header.reclaimed).load(std::memory_order_acquire);
   for (;;) {

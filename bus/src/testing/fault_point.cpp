@@ -1,10 +1,10 @@
 // Fault points armed through the environment (see fault_point.hpp); test builds only.
 #include "testing/fault_point.hpp"
 
-#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 
@@ -25,7 +25,8 @@ void parse(const char* env, Armed& a) {
   const char* spec = std::getenv(env);
   if (spec == nullptr || *spec == '\0') return;
   const char* colon = std::strrchr(spec, ':');
-  const std::size_t len = colon != nullptr ? static_cast<std::size_t>(colon - spec) : std::strlen(spec);
+  const std::size_t len =
+      colon != nullptr ? static_cast<std::size_t>(colon - spec) : std::strlen(spec);
   if (len == 0 || len >= sizeof a.name) return;
   std::memcpy(a.name, spec, len);
   a.target = colon != nullptr ? std::strtol(colon + 1, nullptr, 10) : 1;
@@ -34,15 +35,15 @@ void parse(const char* env, Armed& a) {
 
 Armed& kill_spec() {
   static Armed a;
-  static const bool parsed = (parse("RINGBUS_KILL_AT", a), true);
-  (void)parsed;
+  static const bool kParsed = (parse("RINGBUS_KILL_AT", a), true);
+  (void)kParsed;
   return a;
 }
 
 Armed& fail_spec() {
   static Armed a;
-  static const bool parsed = (parse("RINGBUS_FAIL_AT", a), true);
-  (void)parsed;
+  static const bool kParsed = (parse("RINGBUS_FAIL_AT", a), true);
+  (void)kParsed;
   return a;
 }
 

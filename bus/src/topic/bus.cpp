@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <system_error>
 
 #include "layout/frame_layout.hpp"
 #include "layout/reader_slot_layout.hpp"
@@ -26,7 +27,7 @@ namespace {
 
 constexpr std::string_view kTempPrefix = ".tmp.";
 
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) { return std::generic_category().message(err); }
 
 Result<void> validate_options(const TopicOptions& o) {
   auto fail = [](const std::string& m) { return Error(Errc::invalid_argument, m); };
@@ -95,8 +96,12 @@ void remove_abandoned_temps(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) return;
   while (dirent* e = ::readdir(d)) {
-    std::string file = e->d_name;
-    if (is_abandoned_temp(file)) ::unlink((dir + "/" + file).c_str());
+    const std::string file = e->d_name;
+    if (!is_abandoned_temp(file)) continue;
+    std::string path = dir;
+    path += '/';
+    path += file;
+    ::unlink(path.c_str());
   }
   ::closedir(d);
 }

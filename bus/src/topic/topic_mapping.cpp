@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <system_error>
 
 #include <boost/interprocess/exceptions.hpp>
 
@@ -148,7 +149,8 @@ Result<std::shared_ptr<TopicMapping>> TopicMapping::open(const std::string& path
   if (::stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT)
       return Error(Errc::not_found, "topic '" + name + "' not found (" + path + ")");
-    return Error(Errc::io_error, "cannot stat " + path + ": " + std::strerror(errno));
+    return Error(Errc::io_error,
+                 "cannot stat " + path + ": " + std::generic_category().message(errno));
   }
   if (!S_ISREG(st.st_mode)) return bad(path, "not a regular file");
   auto file_size = static_cast<std::uint64_t>(st.st_size);
@@ -191,7 +193,7 @@ Result<std::shared_ptr<TopicMapping>> TopicMapping::open(const std::string& path
     return Error(
         Errc::io_error,
         "cannot lock " + std::to_string(file_size) + " bytes of " + path +
-            " in memory: " + std::strerror(err) +
+            " in memory: " + std::generic_category().message(err) +
             (err == ENOMEM || err == EPERM ? " (raise RLIMIT_MEMLOCK, e.g. ulimit -l)" : ""));
   }
   return m;
