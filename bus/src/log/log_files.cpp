@@ -13,6 +13,7 @@
 #include <system_error>
 #include <vector>
 
+#include "sys/unique_fd.hpp"
 #include "testing/fault_point.hpp"
 
 namespace ringbus::detail {
@@ -61,12 +62,13 @@ Result<void> sync_file(int fd, const std::string& what) {
 }
 
 Result<void> sync_directory(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return io_error("cannot open directory " + dir + " to sync it", errno);
-  int rc = detail::fault_point_fails("log.fsync_dir") ? (errno = EIO, -1) : ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return io_error("fsync of directory " + dir, err);
+  const UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return io_error("cannot open directory " + dir + " to sync it", errno);
+  const int rc = detail::fault_point_fails("log.fsync_dir") ? (errno = EIO, -1) : ::fsync(fd.get());
+  if (rc != 0) {
+    const int err = errno;
+    return io_error("fsync of directory " + dir, err);
+  }
   return {};
 }
 

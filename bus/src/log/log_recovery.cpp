@@ -19,6 +19,7 @@
 #include "log/log_files.hpp"
 #include "log/segments.hpp"
 #include "log/topic_log.hpp"
+#include "sys/unique_fd.hpp"
 
 namespace ringbus::detail {
 
@@ -100,38 +101,34 @@ Result<SegmentCheck> check_segment(const std::string& dir, std::uint64_t base, s
   check.base = base;
   const std::string log_path = segment_file(dir, base, layout::kSegmentSuffix);
   const std::string index_path = segment_file(dir, base, layout::kIndexSuffix);
-  int lfd = ::open(log_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (lfd < 0) return io_error("cannot open " + log_path, errno);
+  const UniqueFd lfd(::open(log_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!lfd) return io_error("cannot open " + log_path, errno);
   struct stat st {};
-  if (::fstat(lfd, &st) != 0) {
-    int err = errno;
-    ::close(lfd);
+  if (::fstat(lfd.get(), &st) != 0) {
+    const int err = errno;  // before the message's allocations
     return io_error("cannot stat " + log_path, err);
   }
   check.file_size = static_cast<std::uint64_t>(st.st_size);
   const std::uint64_t avail = std::min(check.file_size, limit);
 
   std::vector<layout::ChunkRecord> records;
-  int ifd = ::open(index_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (ifd < 0) {
+  if (const UniqueFd ifd(::open(index_path.c_str(), O_RDONLY | O_CLOEXEC)); !ifd) {
     check.index_problem = "it was missing";
   } else {
     struct stat ist {};
-    auto r = detail::read_chunk_records(ifd, base, 0, base);
-    if (::fstat(ifd, &ist) == 0 && ist.st_size == 0) {
+    auto r = detail::read_chunk_records(ifd.get(), base, 0, base);
+    if (::fstat(ifd.get(), &ist) == 0 && ist.st_size == 0) {
       check.index_problem = "it was empty";
     } else if (!r) {
       check.index_problem = "its header was damaged";
     } else {
       records = std::move(*r);
     }
-    ::close(ifd);
   }
   while (!records.empty() && records.back().end_position > base + avail) records.pop_back();
   const bool covered = check.index_problem.empty() &&
                        (records.empty() ? avail == 0 : records.back().end_position == base + avail);
   if (!newest && covered) {
-    ::close(lfd);
     Piece all{base, base + avail, Piece::good, {}, std::move(records)};
     add_piece(check, std::move(all));
     return check;
@@ -141,16 +138,14 @@ Result<SegmentCheck> check_segment(const std::string& dir, std::uint64_t base, s
   check.bytes.resize(avail);
   std::uint64_t got = 0;
   while (got < avail) {
-    ssize_t n = ::pread(lfd, check.bytes.data() + got, avail - got, static_cast<off_t>(got));
+    ssize_t n = ::pread(lfd.get(), check.bytes.data() + got, avail - got, static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      int err = n < 0 ? errno : EIO;
-      ::close(lfd);
+      const int err = n < 0 ? errno : EIO;
       return io_error("cannot read " + log_path, err);
     }
     got += static_cast<std::uint64_t>(n);
   }
-  ::close(lfd);
   check.read = true;
 
   std::uint64_t pos = base;
@@ -200,11 +195,10 @@ Result<SegmentCheck> check_segment(const std::string& dir, std::uint64_t base, s
 }
 
 Result<void> write_file(const std::string& path, std::span<const ConstBytes> pieces) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return io_error("cannot create " + path, errno);
-  Result<void> ok = write_all(fd, pieces, 0);
-  if (ok) ok = sync_file(fd, path);
-  ::close(fd);
+  const UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+  if (!fd) return io_error("cannot create " + path, errno);
+  Result<void> ok = write_all(fd.get(), pieces, 0);
+  if (ok) ok = sync_file(fd.get(), path);
   if (!ok) return Error(ok.code(), "cannot write " + path + ": " + ok.error().message());
   return {};
 }
@@ -313,11 +307,11 @@ Result<void> apply_check(const std::string& dir, const SegmentCheck& check,
       return io_error("cannot rename " + index_path + ".tmp", errno);
     }
   } else {
-    int ifd = ::open(index_path.c_str(), O_WRONLY | O_CLOEXEC);
-    int rc = ifd < 0 ? -1 : ::ftruncate(ifd, static_cast<off_t>(idx.size()));
-    int err = errno;
-    if (ifd >= 0) ::close(ifd);
-    if (rc != 0) return io_error("cannot truncate " + index_path, err);
+    const UniqueFd ifd(::open(index_path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!ifd || ::ftruncate(ifd.get(), static_cast<off_t>(idx.size())) != 0) {
+      const int err = errno;
+      return io_error("cannot truncate " + index_path, err);
+    }
   }
   if (::truncate(log_path.c_str(), static_cast<off_t>(first->end - base)) != 0) {
     return io_error("cannot truncate " + log_path, errno);
@@ -380,7 +374,7 @@ Result<void> TopicLog::recover() {
     const Segment& last = segments_.back();
     if (auto ok = open_active(last.base, false); !ok) return ok.error();
     struct stat st {};
-    if (::fstat(index_fd_, &st) != 0) return io_error("cannot stat a chunk index", errno);
+    if (::fstat(index_fd_.get(), &st) != 0) return io_error("cannot stat a chunk index", errno);
     index_records_ = (static_cast<std::uint64_t>(st.st_size) - sizeof(layout::LogIndexHeader)) /
                      sizeof(layout::ChunkRecord);
   }

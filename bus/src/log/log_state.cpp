@@ -15,6 +15,7 @@
 
 #include "layout/log_layout.hpp"
 #include "log/log_files.hpp"
+#include "sys/unique_fd.hpp"
 
 namespace ringbus::detail {
 
@@ -57,27 +58,26 @@ Result<void> write_log_state(const std::string& dir, const LogState& s, bool syn
   const std::string text = j.dump(2) + "\n";
   const std::string path = dir + "/" + layout::kLogStateFile;
   const std::string temp = path + ".tmp";
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return io_error("cannot write " + temp, errno);
-  std::size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      ::unlink(temp.c_str());
-      return io_error("cannot write " + temp, err);
+  {
+    const UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+    if (!fd) return io_error("cannot write " + temp, errno);
+    std::size_t done = 0;
+    while (done < text.size()) {
+      ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        int err = errno;
+        ::unlink(temp.c_str());
+        return io_error("cannot write " + temp, err);
+      }
+      done += static_cast<std::size_t>(n);
     }
-    done += static_cast<std::size_t>(n);
+    if (sync && ::fsync(fd.get()) != 0) {
+      int err = errno;
+      ::unlink(temp.c_str());
+      return io_error("cannot fsync " + temp, err);
+    }
   }
-  if (sync && ::fsync(fd) != 0) {
-    int err = errno;
-    ::close(fd);
-    ::unlink(temp.c_str());
-    return io_error("cannot fsync " + temp, err);
-  }
-  ::close(fd);
   if (::rename(temp.c_str(), path.c_str()) != 0) {
     int err = errno;
     ::unlink(temp.c_str());

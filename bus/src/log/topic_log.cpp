@@ -88,40 +88,9 @@ std::vector<ConstBytes> sub_pieces(std::span<const ConstBytes> pieces, std::size
 
 }  // namespace
 
-TopicLog::TopicLog(TopicLog&& o) noexcept { *this = std::move(o); }
-
-TopicLog& TopicLog::operator=(TopicLog&& o) noexcept {
-  if (this == &o) return *this;
-  close_active();
-  if (lock_fd_ >= 0) ::close(lock_fd_);
-  dir_ = std::move(o.dir_);
-  options_ = o.options_;
-  lock_fd_ = std::exchange(o.lock_fd_, -1);
-  log_fd_ = std::exchange(o.log_fd_, -1);
-  index_fd_ = std::exchange(o.index_fd_, -1);
-  index_records_ = o.index_records_;
-  segments_ = std::move(o.segments_);
-  end_ = o.end_;
-  end_sequence_ = o.end_sequence_;
-  has_sequence_ = o.has_sequence_;
-  synced_end_ = o.synced_end_;
-  synced_records_ = o.synced_records_;
-  synced_sequence_ = o.synced_sequence_;
-  synced_has_sequence_ = o.synced_has_sequence_;
-  roll_next_ = o.roll_next_;
-  recovery_ = std::move(o.recovery_);
-  return *this;
-}
-
-TopicLog::~TopicLog() {
-  close_active();
-  if (lock_fd_ >= 0) ::close(lock_fd_);
-}
-
 void TopicLog::close_active() noexcept {
-  if (log_fd_ >= 0) ::close(log_fd_);
-  if (index_fd_ >= 0) ::close(index_fd_);
-  log_fd_ = index_fd_ = -1;
+  log_fd_.reset();
+  index_fd_.reset();
 }
 
 std::uint64_t TopicLog::start() const noexcept {
@@ -140,7 +109,7 @@ std::uint64_t TopicLog::bytes() const noexcept {
 }
 
 std::uint64_t TopicLog::room() const noexcept {
-  if (segments_.empty() || log_fd_ < 0) return options_.segment_bytes;
+  if (segments_.empty() || !log_fd_.valid()) return options_.segment_bytes;
   const auto& active = segments_.back();
   return active.size >= options_.segment_bytes ? 0 : options_.segment_bytes - active.size;
 }
@@ -151,9 +120,9 @@ Result<TopicLog> TopicLog::open(const std::string& dir, const TopicLogOptions& o
   log.dir_ = dir;
   log.options_ = options;
   std::string lock_path = dir + "/lock";
-  log.lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-  if (log.lock_fd_ < 0) return io_error("cannot open " + lock_path, errno);
-  if (::flock(log.lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+  log.lock_fd_.reset(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640));
+  if (!log.lock_fd_.valid()) return io_error("cannot open " + lock_path, errno);
+  if (::flock(log.lock_fd_.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
       return Error(Errc::busy, "log directory " + dir + " is in use by another ringbus-bridge");
     }
@@ -166,10 +135,11 @@ Result<TopicLog> TopicLog::open(const std::string& dir, const TopicLogOptions& o
   log.synced_records_ = log.index_records_;
   log.synced_sequence_ = log.end_sequence_;
   log.synced_has_sequence_ = log.has_sequence_;
-  if (options.sync_on_roll && log.log_fd_ >= 0) {
+  if (options.sync_on_roll && log.log_fd_.valid()) {
     const std::string name = segment_file(dir, log.segments_.back().base, layout::kSegmentSuffix);
-    if (auto ok = sync_file(log.log_fd_, name); !ok) return ok.error();
-    if (auto ok = sync_file(log.index_fd_, "the chunk index of " + name); !ok) return ok.error();
+    if (auto ok = sync_file(log.log_fd_.get(), name); !ok) return ok.error();
+    if (auto ok = sync_file(log.index_fd_.get(), "the chunk index of " + name); !ok)
+      return ok.error();
   }
   return log;
 }
@@ -179,18 +149,18 @@ Result<void> TopicLog::open_active(std::uint64_t base, bool create) {
   std::string log_path = segment_file(dir_, base, layout::kSegmentSuffix);
   std::string index_path = segment_file(dir_, base, layout::kIndexSuffix);
   int flags = O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0);
-  log_fd_ = ::open(log_path.c_str(), flags, 0640);
-  if (log_fd_ < 0) return io_error("cannot open segment " + log_path, errno);
-  index_fd_ =
-      ::open(index_path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0640);
-  if (index_fd_ < 0) {
+  log_fd_.reset(::open(log_path.c_str(), flags, 0640));
+  if (!log_fd_.valid()) return io_error("cannot open segment " + log_path, errno);
+  index_fd_.reset(
+      ::open(index_path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0640));
+  if (!index_fd_.valid()) {
     int err = errno;
     close_active();
     return io_error("cannot open chunk index " + index_path, err);
   }
   if (create) {
     auto header = detail::make_index_header(base);
-    Result<void> ok = write_all(index_fd_, &header, sizeof header, 0);
+    Result<void> ok = write_all(index_fd_.get(), &header, sizeof header, 0);
     if (ok && options_.sync_on_roll) ok = sync_directory(dir_);
     if (!ok) {
       close_active();
@@ -221,7 +191,7 @@ Result<void> TopicLog::append(std::uint64_t position, std::span<const ConstBytes
   std::size_t done = 0;
   while (done < size) {
     const std::uint64_t at = position + done;
-    const bool fresh = roll_next_ || log_fd_ < 0 || segments_.empty() ||
+    const bool fresh = roll_next_ || !log_fd_.valid() || segments_.empty() ||
                        at != segments_.back().base + segments_.back().size ||
                        segments_.back().size >= options_.segment_bytes;
     const std::uint64_t limit = fresh ? options_.segment_bytes : room();
@@ -231,8 +201,8 @@ Result<void> TopicLog::append(std::uint64_t position, std::span<const ConstBytes
     if (part > limit) {
       std::uint64_t part_sequence = 0;
       bool part_has_sequence = false;
-      auto fit = whole_frames(pieces, done, limit, fresh, options_.frame_alignment,
-                              part_sequence, part_has_sequence);
+      auto fit = whole_frames(pieces, done, limit, fresh, options_.frame_alignment, part_sequence,
+                              part_has_sequence);
       if (fit && *fit == 0) {
         roll_next_ = true;  // not even one frame fits the room left: the next segment
         continue;
@@ -254,12 +224,12 @@ Result<void> TopicLog::append(std::uint64_t position, std::span<const ConstBytes
 
 Result<void> TopicLog::append_chunk(std::uint64_t position, std::span<const ConstBytes> pieces,
                                     std::size_t size, const std::uint64_t* last_sequence) {
-  const bool roll = roll_next_ || log_fd_ < 0 || segments_.empty() ||
+  const bool roll = roll_next_ || !log_fd_.valid() || segments_.empty() ||
                     position != segments_.back().base + segments_.back().size ||
                     segments_.back().size >= options_.segment_bytes;
   if (roll) {
     // Whatever the previous segment holds must reach the device before a newer one exists.
-    if (log_fd_ >= 0 && options_.sync_on_roll) {
+    if (log_fd_.valid() && options_.sync_on_roll) {
       if (auto ok = sync_active("before starting a new segment"); !ok) return ok;
     }
     if (auto ok = open_active(position, true); !ok) return ok.error();
@@ -272,8 +242,8 @@ Result<void> TopicLog::append_chunk(std::uint64_t position, std::span<const Cons
     // Leave no part of the chunk behind. Should a truncation fail too, nothing is lost: the
     // retry writes the chunk and its record again at the same offsets, and recovery cuts an
     // unindexed tail.
-    (void)!::ftruncate(log_fd_, static_cast<off_t>(active.size));
-    (void)!::ftruncate(index_fd_, static_cast<off_t>(index_size(index_records_)));
+    (void)!::ftruncate(log_fd_.get(), static_cast<off_t>(active.size));
+    (void)!::ftruncate(index_fd_.get(), static_cast<off_t>(index_size(index_records_)));
     if (active.size == 0) {
       // A segment that never got a chunk: remove it, so recovery never sees it.
       ::unlink(segment_file(dir_, active.base, layout::kSegmentSuffix).c_str());
@@ -286,13 +256,14 @@ Result<void> TopicLog::append_chunk(std::uint64_t position, std::span<const Cons
   // Checksum, bytes, then the record that makes them part of the log.
   std::uint32_t crc = 0;
   for (const auto& p : pieces) crc = detail::crc32c(p.data(), p.size(), crc);
-  if (auto ok = write_all(log_fd_, pieces, active.size); !ok) {
+  if (auto ok = write_all(log_fd_.get(), pieces, active.size); !ok) {
     return undo(Error(ok.code(), "cannot append to segment " +
                                      segment_file(dir_, active.base, layout::kSegmentSuffix) +
                                      ": " + ok.error().message()));
   }
   auto record = detail::make_chunk_record(position + size, crc);
-  if (auto ok = write_all(index_fd_, &record, sizeof record, index_size(index_records_)); !ok) {
+  if (auto ok = write_all(index_fd_.get(), &record, sizeof record, index_size(index_records_));
+      !ok) {
     return undo(Error(ok.code(), "cannot append to chunk index of segment " +
                                      std::to_string(active.base) + ": " + ok.error().message()));
   }
@@ -309,8 +280,8 @@ Result<void> TopicLog::append_chunk(std::uint64_t position, std::span<const Cons
 
 Result<void> TopicLog::sync_active(const char* when) {
   const std::string name = segment_file(dir_, segments_.back().base, layout::kSegmentSuffix);
-  Result<void> ok = sync_file(log_fd_, name);
-  if (ok) ok = sync_file(index_fd_, "the chunk index of " + name);
+  Result<void> ok = sync_file(log_fd_.get(), name);
+  if (ok) ok = sync_file(index_fd_.get(), "the chunk index of " + name);
   if (!ok) {
     const std::uint64_t from = synced_end_;
     const std::uint64_t to = end_;
@@ -328,7 +299,7 @@ Result<void> TopicLog::sync_active(const char* when) {
 }
 
 void TopicLog::rewind_unsynced() noexcept {
-  if (segments_.empty() || log_fd_ < 0) return;
+  if (segments_.empty() || !log_fd_.valid()) return;
   Segment& active = segments_.back();
   if (synced_end_ <= active.base) {
     // Nothing of the active segment is known to be on the device.
@@ -339,8 +310,8 @@ void TopicLog::rewind_unsynced() noexcept {
   } else {
     // Truncating drops the suspect pages; a rewrite makes fresh dirty ones that the next
     // fdatasync writes (or fails on, loudly).
-    (void)!::ftruncate(log_fd_, static_cast<off_t>(synced_end_ - active.base));
-    (void)!::ftruncate(index_fd_, static_cast<off_t>(index_size(synced_records_)));
+    (void)!::ftruncate(log_fd_.get(), static_cast<off_t>(synced_end_ - active.base));
+    (void)!::ftruncate(index_fd_.get(), static_cast<off_t>(index_size(synced_records_)));
     active.size = synced_end_ - active.base;
     index_records_ = synced_records_;
   }
@@ -350,15 +321,15 @@ void TopicLog::rewind_unsynced() noexcept {
 }
 
 Result<void> TopicLog::sync() {
-  if (log_fd_ < 0) return {};
+  if (!log_fd_.valid()) return {};
   if (auto ok = sync_active("periodic sync"); !ok) return ok;
   return check_active();
 }
 
 Result<void> TopicLog::check_active() {
-  if (log_fd_ < 0) return {};
+  if (!log_fd_.valid()) return {};
   struct stat st {};
-  if (::fstat(log_fd_, &st) == 0 && st.st_nlink == 0) {
+  if (::fstat(log_fd_.get(), &st) == 0 && st.st_nlink == 0) {
     std::uint64_t base = segments_.back().base;
     close_active();
     segments_.pop_back();

@@ -12,6 +12,7 @@
 
 #include "ringbus/bytes.hpp"
 #include "ringbus/result.hpp"
+#include "sys/unique_fd.hpp"
 
 namespace ringbus::detail {
 
@@ -38,9 +39,9 @@ class TopicLog {
   // `recovery()` says what was done. Errors: busy (another bridge holds the lock), io_error.
   static Result<TopicLog> open(const std::string& dir, const TopicLogOptions& options);
 
-  TopicLog(TopicLog&&) noexcept;
-  TopicLog& operator=(TopicLog&&) noexcept;
-  ~TopicLog();
+  TopicLog(TopicLog&&) noexcept = default;
+  TopicLog& operator=(TopicLog&&) noexcept = default;
+  ~TopicLog() = default;
 
   const std::string& directory() const noexcept { return dir_; }
   bool empty() const noexcept { return segments_.empty(); }
@@ -100,8 +101,8 @@ class TopicLog {
     std::uint64_t size = 0;
   };
   TopicLog() = default;
-  Result<void> recover();            // log_recovery.cpp
-  Result<void> reload_segments();    // segments_ from the directory
+  Result<void> recover();          // log_recovery.cpp
+  Result<void> reload_segments();  // segments_ from the directory
   Result<void> open_active(std::uint64_t base, bool create);
   void close_active() noexcept;
   Result<void> append_chunk(std::uint64_t position, std::span<const ConstBytes> pieces,
@@ -112,9 +113,9 @@ class TopicLog {
 
   std::string dir_;
   TopicLogOptions options_;
-  int lock_fd_ = -1;
-  int log_fd_ = -1;    // active segment
-  int index_fd_ = -1;  // its chunk index
+  UniqueFd lock_fd_;
+  UniqueFd log_fd_;    // active segment
+  UniqueFd index_fd_;  // its chunk index
   std::uint64_t index_records_ = 0;
   std::vector<Segment> segments_;
   std::uint64_t end_ = 0;
