@@ -23,10 +23,7 @@ LogReader::~LogReader() { close_segment(); }
 
 void LogReader::close_segment() noexcept {
   if (!open_) return;
-  if (seg_.map != nullptr) ::munmap(const_cast<std::byte*>(seg_.map), seg_.map_length);
-  if (seg_.log_fd >= 0) ::close(seg_.log_fd);
-  if (seg_.index_fd >= 0) ::close(seg_.index_fd);
-  seg_ = Segment{};
+  seg_ = Segment{};  // unmaps and closes
   open_ = false;
 }
 
@@ -36,20 +33,20 @@ bool LogReader::open_segment(std::uint64_t base) {
   s.base = base;
   s.verified_end = base;
   std::string log_path = segment_file(dir_, base, layout::kSegmentSuffix);
-  s.log_fd = ::open(log_path.c_str(), O_RDONLY | O_CLOEXEC);
-  vanished_ = s.log_fd < 0 && errno == ENOENT;
-  if (s.log_fd < 0) {
+  s.log_fd.reset(::open(log_path.c_str(), O_RDONLY | O_CLOEXEC));
+  vanished_ = !s.log_fd && errno == ENOENT;
+  if (!s.log_fd) {
     error_ = "cannot open segment " + log_path + ": " + std::generic_category().message(errno);
     return false;
   }
   std::string index_path = segment_file(dir_, base, layout::kIndexSuffix);
-  s.index_fd = ::open(index_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (s.index_fd < 0) {
+  s.index_fd.reset(::open(index_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!s.index_fd) {
     const int err = errno;
     error_ = "cannot open chunk index " + index_path + ": " + std::generic_category().message(err);
     struct stat st {};
     const bool sealed = !bases_.empty() && base < bases_.back();
-    if (err == ENOENT && sealed && ::fstat(s.log_fd, &st) == 0 && st.st_nlink > 0) {
+    if (err == ENOENT && sealed && ::fstat(s.log_fd.get(), &st) == 0 && st.st_nlink > 0) {
       // Not a segment being created or deleted: its index is gone.
       error_ = "segment " + log_path + ": its chunk index " + index_path +
                " is missing, so offsets [" + std::to_string(base) + ", " +
@@ -59,18 +56,17 @@ bool LogReader::open_segment(std::uint64_t base) {
     } else {
       vanished_ = err == ENOENT;
     }
-    ::close(s.log_fd);
     return false;
   }
-  seg_ = s;
+  seg_ = std::move(s);
   open_ = true;
   return true;
 }
 
 bool LogReader::map_up_to(std::uint64_t end) {
-  if (end - seg_.base <= seg_.map_length) return true;
+  if (end - seg_.base <= seg_.map.size()) return true;
   struct stat st {};
-  if (::fstat(seg_.log_fd, &st) != 0) {
+  if (::fstat(seg_.log_fd.get(), &st) != 0) {
     error_ = std::string("cannot stat segment: ") + std::generic_category().message(errno);
     return false;
   }
@@ -81,21 +77,16 @@ bool LogReader::map_up_to(std::uint64_t end) {
              std::to_string(end - seg_.base) + ")";
     return false;
   }
-  if (seg_.map != nullptr) ::munmap(const_cast<std::byte*>(seg_.map), seg_.map_length);
-  seg_.map = nullptr;
-  void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, seg_.log_fd, 0);
-  if (p == MAP_FAILED) {
+  if (!seg_.map.map(seg_.log_fd.get(), size)) {
     error_ = std::string("cannot map segment: ") + std::generic_category().message(errno);
-    seg_.map_length = 0;
     return false;
   }
-  seg_.map = static_cast<const std::byte*>(p);
-  seg_.map_length = size;
   return true;
 }
 
 bool LogReader::extend() {
-  auto records = read_chunk_records(seg_.index_fd, seg_.base, seg_.records, seg_.verified_end);
+  auto records =
+      read_chunk_records(seg_.index_fd.get(), seg_.base, seg_.records, seg_.verified_end);
   if (!records) {
     error_ = segment_file(dir_, seg_.base, layout::kIndexSuffix) + ": " +
              records.error().message() +
@@ -106,7 +97,7 @@ bool LogReader::extend() {
   std::size_t verified = 0;
   for (const auto& r : *records) {
     if (!map_up_to(r.end_position)) return verified > 0;
-    const std::byte* chunk = seg_.map + (seg_.verified_end - seg_.base);
+    const std::byte* chunk = seg_.map.data() + (seg_.verified_end - seg_.base);
     if (crc32c(chunk, r.end_position - seg_.verified_end) != r.data_crc) {
       error_ = "segment " + segment_file(dir_, seg_.base, layout::kSegmentSuffix) +
                ": CRC32C mismatch in chunk [" + std::to_string(seg_.verified_end) + ", " +
@@ -125,7 +116,7 @@ LogReader::Read LogReader::gap_or_corrupt(std::uint64_t position, std::uint64_t 
   // A segment that is not the newest must be covered by its index to its last byte (it was
   // complete before the next one began): bytes past its verified end are damage, not a gap.
   struct stat st {};
-  if (open_ && position >= seg_.base && ::fstat(seg_.log_fd, &st) == 0 &&
+  if (open_ && position >= seg_.base && ::fstat(seg_.log_fd.get(), &st) == 0 &&
       position < seg_.base + static_cast<std::uint64_t>(st.st_size)) {
     const std::uint64_t file_end = seg_.base + static_cast<std::uint64_t>(st.st_size);
     return fail("segment " + segment_file(dir_, seg_.base, layout::kSegmentSuffix) + ": offsets [" +
@@ -220,7 +211,7 @@ LogReader::Read LogReader::read(std::uint64_t position) {
   if (position % alignment_ != 0 || available < layout::kFrameHeaderSize) {
     return fail("misaligned or truncated frame" + where());
   }
-  const auto* frame = reinterpret_cast<const layout::FrameHeader*>(seg_.map + offset);
+  const auto* frame = reinterpret_cast<const layout::FrameHeader*>(seg_.map.data() + offset);
   const std::uint64_t word = frame->commit;
   const std::uint64_t length = layout::commit_length(word);
   std::uint64_t stride = 0;

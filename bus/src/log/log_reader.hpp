@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "layout/frame_layout.hpp"
+#include "sys/mapping.hpp"
+#include "sys/unique_fd.hpp"
 
 namespace ringbus::detail {
 
@@ -47,10 +49,9 @@ class LogReader {
  private:
   struct Segment {
     std::uint64_t base = 0;
-    int log_fd = -1;
-    int index_fd = -1;
-    const std::byte* map = nullptr;
-    std::uint64_t map_length = 0;
+    UniqueFd log_fd;
+    UniqueFd index_fd;
+    ReadOnlyMapping map;
     std::uint64_t records = 0;       // chunk records consumed from the index
     std::uint64_t verified_end = 0;  // stream offset up to which chunks passed their CRC
   };
