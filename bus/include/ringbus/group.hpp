@@ -13,6 +13,7 @@
 #include "ringbus/function_ref.hpp"
 #include "ringbus/result.hpp"
 #include "ringbus/subscriber.hpp"
+#include "ringbus/taken_on_move.hpp"
 #include "ringbus/topic.hpp"
 #include "ringbus/wait.hpp"
 
@@ -104,7 +105,7 @@ class GroupMember {
   std::string group_;
   std::uint32_t group_slot_ = 0;
   std::uint32_t member_slot_ = 0;
-  bool joined_ = false;
+  detail::TakenOnMove<bool> joined_;  // false: left (or moved from), nothing to leave
   // The current batch, as this member knows it (the slot holds the shared truth).
   std::array<std::uint64_t, 64> offsets_{};
   std::array<std::uint64_t, 64> sequences_{};

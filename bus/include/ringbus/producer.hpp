@@ -6,6 +6,7 @@
 
 #include "ringbus/bytes.hpp"
 #include "ringbus/result.hpp"
+#include "ringbus/taken_on_move.hpp"
 #include "ringbus/topic.hpp"
 #include "ringbus/wait.hpp"
 
@@ -41,9 +42,9 @@ class [[nodiscard]] Claim {
 
  private:
   friend class Producer;
-  void* header_ = nullptr;  // the topic header (for the futex wake-up)
-  std::uint64_t* commit_word_ = nullptr;
-  std::uint64_t claimed_word_ = 0;  // the in-progress commit word this claim wrote
+  void* header_ = nullptr;                           // the topic header (for the futex wake-up)
+  detail::TakenOnMove<std::uint64_t*> commit_word_;  // null: nothing to commit or abort
+  std::uint64_t claimed_word_ = 0;                   // the in-progress commit word this claim wrote
   std::uint64_t position_ = 0;
   std::uint64_t alignment_ = 8;  // the topic's frame alignment, for the padding stride
   MutableBytes value_;

@@ -10,6 +10,7 @@
 #include "ringbus/bytes.hpp"
 #include "ringbus/function_ref.hpp"
 #include "ringbus/result.hpp"
+#include "ringbus/taken_on_move.hpp"
 #include "ringbus/topic.hpp"
 #include "ringbus/wait.hpp"
 
@@ -183,7 +184,7 @@ class Subscriber {
   Topic topic_;
   const std::byte* ring_ = nullptr;
   void* header_ = nullptr;
-  void* slot_ptr_ = nullptr;
+  detail::TakenOnMove<void*> slot_ptr_;  // the attached slot; null: detached (or moved from)
   std::uint64_t capacity_ = 0;
   std::uint64_t mask_ = 0;
   std::uint32_t lap_shift_ = 0;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <bit>
 #include <ctime>
+#include <memory>
 #include <string>
 
 #include "layout/frame_layout.hpp"
@@ -181,35 +182,14 @@ Result<GroupMember> GroupMember::join(const Topic& topic, std::string_view group
   return m;
 }
 
-GroupMember::GroupMember(GroupMember&& o) noexcept { *this = std::move(o); }
+// Moves take joined_ (TakenOnMove), so a moved-from member has nothing to leave.
+GroupMember::GroupMember(GroupMember&& o) noexcept = default;
 
 GroupMember& GroupMember::operator=(GroupMember&& o) noexcept {
-  if (this == &o) return *this;
-  leave();
-  topic_ = std::move(o.topic_);
-  group_ = std::move(o.group_);
-  group_slot_ = o.group_slot_;
-  member_slot_ = o.member_slot_;
-  joined_ = std::exchange(o.joined_, false);
-  offsets_ = o.offsets_;
-  sequences_ = o.sequences_;
-  count_ = o.count_;
-  delivered_ = o.delivered_;
-  acked_ = o.acked_;
-  epoch_ = o.epoch_;
-  delivery_ = o.delivery_;
-  batch_slot_ = o.batch_slot_;
-  batch_start_ = o.batch_start_;
-  batch_owner_state_ = o.batch_owner_state_;
-  adopted_ = o.adopted_;
-  next_takeover_check_ns_ = o.next_takeover_check_ns_;
-  stuck_position_ = o.stuck_position_;
-  stuck_since_ns_ = o.stuck_since_ns_;
-  safe_from_ = o.safe_from_;
-  copy_ = std::move(o.copy_);
-  log_ = std::move(o.log_);
-  ring_from_ = o.ring_from_;
-  take_error_ = std::move(o.take_error_);
+  if (this != &o) {
+    std::destroy_at(this);  // leaves ours
+    std::construct_at(this, std::move(o));
+  }
   return *this;
 }
 

@@ -8,6 +8,7 @@
 #include <cassert>
 #include <cstring>
 #include <ctime>
+#include <memory>
 
 #include "layout/frame_layout.hpp"
 #include "layout/topic_layout.hpp"
@@ -35,23 +36,13 @@ std::uint64_t with_kind(std::uint64_t word, FrameKind kind) {
 
 // ---- Claim ------------------------------------------------------------------------------
 
-Claim::Claim(Claim&& other) noexcept
-    : header_(other.header_),
-      commit_word_(std::exchange(other.commit_word_, nullptr)),
-      claimed_word_(other.claimed_word_),
-      position_(other.position_),
-      alignment_(other.alignment_),
-      value_(other.value_) {}
+// Moves take commit_word_ (TakenOnMove), so a moved-from claim has nothing to abort.
+Claim::Claim(Claim&& other) noexcept = default;
 
 Claim& Claim::operator=(Claim&& other) noexcept {
   if (this != &other) {
-    abort();
-    header_ = other.header_;
-    commit_word_ = std::exchange(other.commit_word_, nullptr);
-    claimed_word_ = other.claimed_word_;
-    position_ = other.position_;
-    alignment_ = other.alignment_;
-    value_ = other.value_;
+    std::destroy_at(this);  // aborts ours
+    std::construct_at(this, std::move(other));
   }
   return *this;
 }
@@ -60,7 +51,7 @@ Claim::~Claim() { abort(); }
 
 Result<std::uint64_t> Claim::commit(std::int64_t timestamp_ns) noexcept {
   assert(active() && "Claim::commit on a committed, aborted or moved-from claim");
-  auto* frame = reinterpret_cast<FrameHeader*>(commit_word_);
+  auto* frame = reinterpret_cast<FrameHeader*>(commit_word_.get());
   frame->timestamp_ns = timestamp_ns != 0 ? timestamp_ns : detail::realtime_ns();
   std::uint64_t expected = claimed_word_;
   commit_word_ = nullptr;
@@ -84,7 +75,7 @@ Result<std::uint64_t> Claim::commit(std::int64_t timestamp_ns) noexcept {
 
 void Claim::abort() noexcept {
   if (!active()) return;
-  auto* frame = reinterpret_cast<FrameHeader*>(commit_word_);
+  auto* frame = reinterpret_cast<FrameHeader*>(commit_word_.get());
   std::uint64_t expected = claimed_word_;
   std::uint64_t stride = layout::frame_stride(layout::commit_length(claimed_word_), alignment_);
   std::uint64_t padding =

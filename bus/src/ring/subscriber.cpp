@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <optional>
 
 #include "layout/frame_layout.hpp"
@@ -141,45 +142,14 @@ Result<Subscriber> Subscriber::attach(const Topic& topic, const SubscriberOption
   return sub;
 }
 
-Subscriber::Subscriber(Subscriber&& o) noexcept { *this = std::move(o); }
+// Moves take slot_ptr_ (TakenOnMove), so a moved-from subscriber has nothing to detach.
+Subscriber::Subscriber(Subscriber&& o) noexcept = default;
 
 Subscriber& Subscriber::operator=(Subscriber&& o) noexcept {
-  if (this == &o) return *this;
-  detach();
-  topic_ = std::move(o.topic_);
-  ring_ = o.ring_;
-  header_ = o.header_;
-  slot_ptr_ = std::exchange(o.slot_ptr_, nullptr);
-  capacity_ = o.capacity_;
-  mask_ = o.mask_;
-  lap_shift_ = o.lap_shift_;
-  max_message_ = o.max_message_;
-  alignment_ = o.alignment_;
-  slot_ = o.slot_;
-  durable_ = o.durable_;
-  persistent_ = o.persistent_;
-  manual_commit_ = o.manual_commit_;
-  cursor_ = o.cursor_;
-  published_ = o.published_;
-  next_sequence_ = o.next_sequence_;
-  sequence_known_ = o.sequence_known_;
-  safe_from_ = o.safe_from_;
-  lost_bytes_ = o.lost_bytes_;
-  lost_messages_ = o.lost_messages_;
-  pending_lost_bytes_ = o.pending_lost_bytes_;
-  lost_pending_ = o.lost_pending_;
-  stuck_since_ns_ = o.stuck_since_ns_;
-  stuck_position_ = o.stuck_position_;
-  stuck_timeout_ns_ = o.stuck_timeout_ns_;
-  idle_polls_ = o.idle_polls_;
-  corrupt_why_ = o.corrupt_why_;
-  corrupt_word_ = o.corrupt_word_;
-  corrupt_key_length_ = o.corrupt_key_length_;
-  suspect_position_ = o.suspect_position_;
-  suspect_word_ = o.suspect_word_;
-  copy_ = std::move(o.copy_);
-  log_ = std::move(o.log_);
-  in_log_ = o.in_log_;
+  if (this != &o) {
+    std::destroy_at(this);  // detaches ours
+    std::construct_at(this, std::move(o));
+  }
   return *this;
 }
 
