@@ -167,6 +167,24 @@ TEST(LinkProtocol, ChallengeAuthWelcomeRejectAckHeartbeatRoundTrip) {
   }
 }
 
+TEST(LinkProtocol, GapRoundTripAndAnEmptyOrBackwardGapIsRefused) {
+  std::vector<std::byte> out;
+  encode_gap(Gap{640, 1ULL << 40}, out);
+  auto d = decode_one(out);
+  ASSERT_EQ(d.type, LinkType::gap);
+  auto p = parse_gap(view(d));
+  ASSERT_TRUE(p) << p.error().message();
+  EXPECT_EQ(p->from, 640U);
+  EXPECT_EQ(p->to, 1ULL << 40);
+  for (Gap bad : {Gap{640, 640}, Gap{640, 64}}) {
+    out.clear();
+    encode_gap(bad, out);
+    auto e = parse_gap(view(decode_one(out)));
+    ASSERT_FALSE(e);
+    EXPECT_EQ(e.code(), Errc::corrupt);
+  }
+}
+
 TEST(LinkProtocol, DataRoundTrip) {
   std::vector<std::byte> frames(4096);
   for (std::size_t i = 0; i < frames.size(); ++i) frames[i] = static_cast<std::byte>(i * 31);
@@ -184,7 +202,7 @@ TEST(LinkProtocol, DataRoundTrip) {
 
 // Every valid message of each type, for the truncation and mutation tests.
 std::vector<std::vector<std::byte>> samples() {
-  std::vector<std::vector<std::byte>> all(8);
+  std::vector<std::vector<std::byte>> all(9);
   Hello h;
   h.nonce = nonce_of(1);
   h.topic = "orders";
@@ -201,6 +219,7 @@ std::vector<std::vector<std::byte>> samples() {
   encode_heartbeat(all[6]);
   encode_data_header(128, 64, all[7]);
   all[7].resize(all[7].size() + 64, std::byte{0x5A});
+  encode_gap(Gap{128, 4096}, all[8]);
   return all;
 }
 
@@ -244,6 +263,10 @@ bool parse_any(LinkType type, ConstBytes body, std::string* error = nullptr) {
       }
       return r ? true : note(r.error());
     }
+    case LinkType::gap: {
+      auto r = parse_gap(body);
+      return r ? true : note(r.error());
+    }
     case LinkType::heartbeat: return true;
   }
   return false;
@@ -273,7 +296,7 @@ TEST(LinkProtocol, TruncatedBodiesAreRefused) {
 }
 
 TEST(LinkProtocol, DecoderRefusesUnknownTypesAndHugeLengths) {
-  for (int type : {0, 9, 200}) {
+  for (int type : {0, 10, 200}) {
     LinkDecoder d;
     const std::byte m[5] = {std::byte{0}, std::byte{0}, std::byte{0}, std::byte{0},
                             static_cast<std::byte>(type)};

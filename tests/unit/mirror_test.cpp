@@ -6,6 +6,7 @@
 
 #include <bit>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -398,6 +399,128 @@ TEST(MirrorWriter, ProducersGetReadOnly) {
   EXPECT_NE(published.error().message().find("is a mirror of source-host (test)"),
             std::string::npos)
       << published.error().message();
+  EXPECT_EQ(dst.snapshot().tail, 0U);
+}
+
+// Offsets lost at a mirror's source become a gap: every reader skips it and counts it as lost,
+// in bytes and (from the sequence numbers on either side) in messages, and goes on with the
+// frames after it. Small gaps, gaps of many rings (an overwrite mirror jumps them, lapping its
+// readers; a block mirror writes them a piece at a time as its durable reader passes).
+struct GapCase {
+  Policy policy;
+  std::uint64_t gap_frames;
+};
+class MirrorGap : public ::testing::TestWithParam<GapCase> {};
+
+struct Tally {
+  std::vector<std::uint64_t> offsets;
+  std::uint64_t lost_bytes = 0, lost_messages = 0;
+};
+void read_all(Subscriber& s, Tally& t) {
+  for (;;) {
+    auto r = s.poll([&](const Message& m) { t.offsets.push_back(m.offset); }, 64);
+    ASSERT_TRUE(r) << r.error().message();
+    t.lost_bytes += r->lost_bytes;
+    t.lost_messages += r->lost_messages;
+    if (r->messages == 0 && r->lost_bytes == 0) break;
+  }
+  s.publish_position();
+}
+
+TEST_P(MirrorGap, ReadersSkipItCountItAsLostAndGoOn) {
+  const GapCase c = GetParam();
+  testing::TempBus bus;
+  TopicOptions o = small(64, true);
+  o.policy = c.policy;
+  Topic dst = bus.create("dst", o);
+  auto w = MirrorWriter::open(dst);
+  ASSERT_TRUE(w) << w.error().message();
+  SubscriberOptions so;
+  so.start = StartFrom::earliest();
+  so.durability = c.policy == Policy::block ? Durability::durable : Durability::lossy;
+  auto reader = Subscriber::attach(dst, so);
+  ASSERT_TRUE(reader) << reader.error().message();
+  std::optional<Subscriber> laggard;  // reads nothing until the end (overwrite only)
+  if (c.policy == Policy::overwrite) laggard.emplace(*Subscriber::attach(dst, so));
+
+  std::uint64_t seq = 0;
+  auto append = [&](int n) {
+    for (int i = 0; i < n; ++i, ++seq) {
+      auto f = frame(w->applied(), seq, "k", "v" + std::to_string(seq));
+      ASSERT_TRUE(w->try_append(w->applied(), ConstBytes(f.data(), f.size())));
+    }
+  };
+  append(10);
+  Tally before;
+  read_all(*reader, before);
+  ASSERT_EQ(before.offsets.size(), 10U);
+
+  const std::uint64_t from = w->applied();
+  const std::uint64_t to = from + c.gap_frames * 64;
+  Tally gap;
+  for (int tries = 0; w->applied() < to; ++tries) {
+    ASSERT_LT(tries, 10'000);
+    auto r = w->try_append_gap(w->applied(), to);
+    if (!r) {
+      ASSERT_EQ(r.code(), Errc::would_block) << r.error().message();
+      ASSERT_EQ(c.policy, Policy::block);
+      read_all(*reader, gap);  // the durable reader passes the gap written so far
+    }
+  }
+  EXPECT_EQ(w->applied(), to);
+  EXPECT_EQ(dst.snapshot().tail, to);
+  seq += c.gap_frames;  // the source's messages in the gap
+  append(5);
+  const std::uint64_t end = w->applied();
+
+  Tally after = gap;
+  read_all(*reader, after);
+  ASSERT_EQ(after.offsets.size(), 5U);
+  for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(after.offsets[i], to + 64 * i);
+  EXPECT_EQ(after.lost_bytes, to - from);
+  EXPECT_EQ(after.lost_messages, c.gap_frames);
+  EXPECT_EQ(reader->lost_bytes(), to - from);
+  EXPECT_EQ(reader->lost_messages(), c.gap_frames);
+
+  if (laggard) {
+    // Whatever it still found of the first ten, it gets the five after the gap and counts
+    // everything else as lost.
+    Tally t;
+    read_all(*laggard, t);
+    ASSERT_GE(t.offsets.size(), 5U);
+    EXPECT_EQ(t.offsets.back(), end - 64);
+    EXPECT_EQ(t.offsets.size() + t.lost_messages, seq);
+    EXPECT_EQ(t.offsets.size() * 64 + t.lost_bytes, end);
+  }
+  // A new reader at the earliest offset starts inside or after the gap, never before it.
+  auto late = Subscriber::attach(dst, so);
+  ASSERT_TRUE(late);
+  Tally t;
+  read_all(*late, t);
+  ASSERT_GE(t.offsets.size(), 5U);
+  EXPECT_EQ(t.offsets.back(), end - 64);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, MirrorGap,
+                         ::testing::Values(GapCase{Policy::overwrite, 3},
+                                           GapCase{Policy::overwrite, 63},
+                                           GapCase{Policy::overwrite, 200},
+                                           GapCase{Policy::overwrite, 6400},
+                                           GapCase{Policy::block, 3}, GapCase{Policy::block, 200}),
+                         [](const ::testing::TestParamInfo<GapCase>& param_info) {
+                           return std::string(to_string(param_info.param.policy)) + "_" +
+                                  std::to_string(param_info.param.gap_frames) + "_frames";
+                         });
+
+TEST(MirrorWriter, RefusesAGapThatDoesNotContinueOrEndAtABoundary) {
+  testing::TempBus bus;
+  Topic dst = bus.create("dst", small(64, true));
+  auto w = MirrorWriter::open(dst);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->try_append_gap(64, 640).code(), Errc::invalid_argument);
+  EXPECT_EQ(w->try_append_gap(0, 0).code(), Errc::invalid_argument);
+  EXPECT_EQ(w->try_append_gap(0, 100).code(), Errc::invalid_argument);
+  EXPECT_EQ(w->applied(), 0U);
   EXPECT_EQ(dst.snapshot().tail, 0U);
 }
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <random>
 
 #include "event_log.hpp"
@@ -48,11 +49,16 @@ class LinkSink final : public connect::FrameSink {
     return bytes_ >= kBatchBytes || pieces_.size() + 2 > kMaxPieces ? 0 : kBatchBytes - bytes_;
   }
   Result<void> append(const connect::FrameRun& run) override {
-    if (known_ && run.start != end_) {
-      return Error(Errc::offset_out_of_range,
-                   "offsets [" + std::to_string(end_) + ", " + std::to_string(run.start) +
-                       ") are lost on this host (overwritten and not in a disk log), so the "
-                       "mirror cannot continue without a gap");
+    if (known_ && run.start < end_) {
+      return Error(Errc::invalid_argument, "a run at offset " + std::to_string(run.start) +
+                                               " goes back before the link's end " +
+                                               std::to_string(end_));
+    }
+    if (known_ && run.start > end_) {
+      // Offsets this host lost (overwritten, in no disk log): the receiver gets a GAP before
+      // the batch that starts here, after the batch before it went out.
+      if (bytes_ > 0) return Errc::would_block;
+      gap_ = Gap{end_, run.start};
     }
     if (bytes_ > 0 &&
         (bytes_ + run.size > kBatchBytes || pieces_.size() + run.pieces.size() > kMaxPieces)) {
@@ -74,6 +80,8 @@ class LinkSink final : public connect::FrameSink {
     return {};
   }
   bool has_batch() const { return bytes_ > 0; }
+  // Lost offsets the batch follows, if any.
+  const std::optional<Gap>& gap() const { return gap_; }
   std::uint64_t batch_start() const { return batch_start_; }
   std::uint64_t batch_bytes() const { return bytes_; }
   // The batch's pieces, after `header`, for one gathering write.
@@ -86,6 +94,7 @@ class LinkSink final : public connect::FrameSink {
     return gathered_;
   }
   void batch_sent() {
+    gap_.reset();
     pieces_.clear();
     copies_.clear();
     bytes_ = 0;
@@ -99,6 +108,7 @@ class LinkSink final : public connect::FrameSink {
   };
   bool known_ = false;
   std::uint64_t end_ = 0;
+  std::optional<Gap> gap_;
   std::uint64_t batch_start_ = 0;
   std::uint64_t bytes_ = 0;
   std::vector<Piece> pieces_;
@@ -144,6 +154,17 @@ struct Forwarder::Impl {
     }
     if (message != last_failure) event(message + (backing_off ? " (retrying)" : ""));
     last_failure = message;
+  }
+  // Loud on this side: the event log, the link's error count and last error (the receiver
+  // logs it too, and its readers count the offsets as lost).
+  void report_gap(const Gap& gap) {
+    const std::string message =
+        "offsets [" + std::to_string(gap.from) + ", " + std::to_string(gap.to) +
+        ") are lost on this host (overwritten, and in no disk log): the mirror skips them as a "
+        "gap, which its readers count as lost";
+    event(message);
+    counters->failed(message);
+    counters->state(LinkState::streaming);
   }
   void run();
   Result<void> session();
@@ -266,16 +287,17 @@ Result<void> Forwarder::Impl::resume(const Welcome& welcome) {
   const std::uint64_t floor = earliest_available();
   const std::uint64_t wanted = welcome.has_mirror ? welcome.resume_position : floor;
   // A persistent reader resumes at its committed position whatever the start says; a new one
-  // starts at `wanted`, or at the oldest offset this host still has, the pump then reporting
-  // the offsets in between as lost (the link sink refuses to skip them).
+  // starts at `wanted`, or at the oldest offset this host still has, the link then sending the
+  // offsets in between as a gap.
   if (auto ok = pump.attach(sink, std::max(wanted, floor)); !ok) return ok.error();
   if (pump.position() > wanted) {
     // The receiver holds less than this reader committed (its mirror was lost or re-created):
     // go back to what it needs. Everything below the committed position may already be
-    // overwritten in the ring; the disk log has it if the topic is recorded.
+    // overwritten in the ring; the disk log has it if the topic is recorded, and what neither
+    // has goes to the receiver as a gap.
     pump.detach();
     if (auto ok = topic.remove_reader(options.reader_name); !ok) return ok.error();
-    if (auto ok = pump.attach(sink, wanted); !ok) {
+    if (auto ok = pump.attach(sink, std::max(wanted, earliest_available())); !ok) {
       return Error(ok.error().code(),
                    "the receiver's mirror ends at offset " + std::to_string(wanted) +
                        " but this host no longer has it: " + ok.error().message());
@@ -339,6 +361,10 @@ Result<void> Forwarder::Impl::stream(LinkSocket& socket, LinkDecoder& decoder,
     }
     if (sink.has_batch()) {
       header.clear();
+      if (sink.gap()) {
+        encode_gap(*sink.gap(), header);
+        report_gap(*sink.gap());
+      }
       encode_data_header(sink.batch_start(), sink.batch_bytes(), header);
       if (auto ok = socket.write_all(sink.gather(ConstBytes(header.data(), header.size())),
                                      options.link_timeout);

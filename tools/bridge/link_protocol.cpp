@@ -237,6 +237,20 @@ Result<DataHeader> parse_data(ConstBytes body) {
   return m;
 }
 
+void encode_gap(const Gap& m, std::vector<std::byte>& out) {
+  Writer w(out, LinkType::gap);
+  w.u64(m.from);
+  w.u64(m.to);
+  w.finish();
+}
+
+Result<Gap> parse_gap(ConstBytes body) {
+  Reader r(body);
+  Gap m;
+  if (!r.u64(m.from) || !r.u64(m.to) || r.left() != 0 || m.to <= m.from) return malformed("gap");
+  return m;
+}
+
 MutableBytes LinkDecoder::space(std::size_t at_least) {
   if (begin_ == end_) {
     begin_ = end_ = 0;
@@ -274,7 +288,7 @@ Result<std::optional<LinkMessage>> LinkDecoder::next() {
   std::memcpy(&length, p, 4);
   const auto type = static_cast<std::uint8_t>(p[4]);
   if (type < static_cast<std::uint8_t>(LinkType::hello) ||
-      type > static_cast<std::uint8_t>(LinkType::heartbeat)) {
+      type > static_cast<std::uint8_t>(LinkType::gap)) {
     return Error(Errc::corrupt, "unknown link message type " + std::to_string(type));
   }
   if (length > kMaxBodyBytes) {

@@ -16,7 +16,7 @@
 namespace ringbus::bridge {
 
 inline constexpr std::uint32_t kLinkMagic = 0x4B4E4C52;  // "RLNK" little-endian
-inline constexpr std::uint16_t kLinkVersion = 1;
+inline constexpr std::uint16_t kLinkVersion = 2;         // 2: GAP
 inline constexpr std::size_t kNonceSize = 32;
 inline constexpr std::size_t kMaxProofSize = 64;
 // A message's body: at most a DATA batch of kMaxBatchBytes plus its header.
@@ -32,6 +32,7 @@ enum class LinkType : std::uint8_t {
   data = 6,       // sender -> receiver: whole frames at an offset
   ack = 7,        // receiver -> sender: applied (and durable) positions
   heartbeat = 8,  // either way, when idle
+  gap = 9,        // sender -> receiver: offsets the source lost; the next DATA continues after
 };
 
 using Nonce = std::array<std::uint8_t, kNonceSize>;
@@ -74,6 +75,13 @@ struct DataHeader {
   ConstBytes frames;  // a view into the message body
 };
 
+// Offsets [from, to) are lost on the sending host (overwritten before they were forwarded, and
+// in no disk log): the mirror skips them, its readers count them as lost.
+struct Gap {
+  std::uint64_t from = 0;
+  std::uint64_t to = 0;
+};
+
 // One whole message as received: its type and body (a view into the decoder's buffer, valid
 // until the next call to feed() or next()).
 struct LinkMessage {
@@ -89,6 +97,7 @@ void encode_welcome(const Welcome& m, std::vector<std::byte>& out);
 void encode_reject(const std::string& why, std::vector<std::byte>& out);
 void encode_ack(const Ack& m, std::vector<std::byte>& out);
 void encode_heartbeat(std::vector<std::byte>& out);
+void encode_gap(const Gap& m, std::vector<std::byte>& out);
 // A DATA message's header for `size` bytes of frames at `offset`; the frames follow it.
 void encode_data_header(std::uint64_t offset, std::uint64_t size, std::vector<std::byte>& out);
 
@@ -100,6 +109,7 @@ Result<Welcome> parse_welcome(ConstBytes body);
 Result<std::string> parse_reject(ConstBytes body);
 Result<Ack> parse_ack(ConstBytes body);
 Result<DataHeader> parse_data(ConstBytes body);
+Result<Gap> parse_gap(ConstBytes body);  // also refuses to <= from
 
 // Splits a byte stream into messages. A socket reads straight into the decoder's buffer:
 // space() gives room for at least `at_least` more bytes, filled() says how many arrived (feed()

@@ -54,10 +54,10 @@ std::uint64_t first_sequence(ConstBytes frames, std::uint64_t fallback) {
   while (at + 32 <= frames.size()) {
     layout::FrameHeader h{};
     std::memcpy(&h, frames.data() + at, sizeof h);
-    const std::uint64_t length = layout::commit_length(h.commit);
     if (layout::commit_kind(h.commit) == layout::FrameKind::kData) return h.sequence;
-    if (length == 0) break;
-    at += length;  // padding: its length is its stride
+    const std::uint64_t stride = layout::padding_stride(h.commit);
+    if (stride == 0) break;
+    at += stride;
   }
   return fallback;
 }
@@ -327,6 +327,25 @@ void Receiver::serve(LinkSocket socket) {
     return socket.write_all(out, config_.link_timeout);
   };
   const auto heartbeat_every = std::max(config_.link_timeout / 3, milliseconds(10));
+  // Runs `attempt` (a MirrorWriter append) until it is done. While a durable reader of the mirror
+  // is a ring behind (would_block) it waits for it, telling the sender we are alive. False: the
+  // link ends (refused with the reason, or stopping).
+  auto applied_retrying = [&](auto&& attempt) {
+    for (int naps = 0;; ++naps) {
+      auto ok = attempt();
+      if (ok) return true;
+      if (ok.error().code() != Errc::would_block) {
+        refuse(ok.error().message());
+        return false;
+      }
+      if (stop_.load(std::memory_order_relaxed)) return false;
+      if (Clock::now() - last_ack >= heartbeat_every) {
+        if (auto sent = send_ack(); !sent) return false;
+      }
+      ::usleep(static_cast<useconds_t>(std::min(100 << std::min(naps, 5), 2000)));
+      if (naps % 500 == 499) topic->reap_dead_readers();
+    }
+  };
   while (!stop_.load(std::memory_order_relaxed)) {
     auto got = socket.read_into(decoder, config_.link_busy_spin ? milliseconds(0)
                                          : ack_due              ? milliseconds(1)
@@ -345,6 +364,35 @@ void Receiver::serve(LinkSocket socket) {
       heard = Clock::now();
       const LinkMessage& msg = **next;
       if (msg.type == LinkType::heartbeat) continue;
+      if (msg.type == LinkType::gap) {
+        auto gap = parse_gap(msg.body);
+        if (!gap) {
+          refuse(gap.error().message());
+          return;
+        }
+        if (!writer) {
+          refuse("a gap before the mirror's first frames");
+          return;
+        }
+        if (gap->from != writer->applied()) {
+          refuse("a gap at offset " + std::to_string(gap->from) +
+                 " does not continue the mirror, which ends at " +
+                 std::to_string(writer->applied()));
+          return;
+        }
+        link_event(topic_name, peer,
+                   "offsets [" + std::to_string(gap->from) + ", " + std::to_string(gap->to) +
+                       ") were lost on the source host: the mirror skips them as a gap, which "
+                       "its readers count as lost");
+        while (writer->applied() < gap->to) {
+          if (!applied_retrying(
+                  [&] { return writer->try_append_gap(writer->applied(), gap->to); })) {
+            return;
+          }
+        }
+        ack_due = true;
+        continue;
+      }
       if (msg.type != LinkType::data) {
         refuse("unexpected message type " + std::to_string(static_cast<int>(msg.type)));
         return;
@@ -407,21 +455,8 @@ void Receiver::serve(LinkSocket socket) {
           to = std::min(to + stride, total);
         }
         const ConstBytes piece(data->frames.data() + from, to - from);
-        for (int naps = 0;; ++naps) {
-          auto ok = writer->try_append(data->offset + from, piece);
-          if (ok) break;
-          if (ok.error().code() != Errc::would_block) {
-            refuse(ok.error().message());
-            return;
-          }
-          // A durable reader of the mirror is a ring behind: wait for it, telling the sender we
-          // are alive.
-          if (stop_.load(std::memory_order_relaxed)) return;
-          if (Clock::now() - last_ack >= heartbeat_every) {
-            if (auto sent = send_ack(); !sent) return;
-          }
-          ::usleep(static_cast<useconds_t>(std::min(100 << std::min(naps, 5), 2000)));
-          if (naps % 500 == 499) topic->reap_dead_readers();
+        if (!applied_retrying([&] { return writer->try_append(data->offset + from, piece); })) {
+          return;
         }
         from = to;
       }

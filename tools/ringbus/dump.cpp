@@ -159,7 +159,8 @@ Result<void> topic_dump(const Bus& bus, const DumpArgs& args, const Io& io) {
                    "topic '" + topic->name() + "': invalid frame at offset " + std::to_string(p));
     }
     if (kind == FrameKind::kPadding) {
-      io.out << row(std::to_string(p), std::to_string(stride), "padding", "-", "-", "-", "-");
+      io.out << row(std::to_string(p), std::to_string(stride),
+                    layout::is_gap(word) ? "gap" : "padding", "-", "-", "-", "-");
       p += stride;
       continue;
     }

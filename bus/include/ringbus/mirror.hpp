@@ -40,12 +40,24 @@ class MirrorWriter {
   // reader sleeps on the futex.
   Result<void> try_append(std::uint64_t offset, ConstBytes frames);
 
+  // Offsets [offset, to) of the source's stream are lost (its source was lapped and had no disk
+  // log for them): the mirror skips them with gap frames, which its readers skip and count as
+  // lost (PollResult::lost_bytes and lost_messages), so nothing is skipped in silence. `offset`
+  // must be applied(), `to` a frame boundary past it. A block mirror's durable readers must pass
+  // each piece, so it takes a quarter of the ring per call: call again until applied() is `to`.
+  // An overwrite mirror covers a gap of more than a ring at once (its readers are lapped and
+  // continue at the last ring's worth of gap). Errors: as try_append.
+  Result<void> try_append_gap(std::uint64_t offset, std::uint64_t to);
+
   // Records that the source was heard from now (shown by describe and the monitor).
   void touch() noexcept;
   const Topic& topic() const noexcept { return producer_.topic(); }
 
  private:
   explicit MirrorWriter(Topic topic) : producer_(std::move(topic)) {}
+  Result<void> check_continues(std::uint64_t offset) const;
+  Result<void> claim_through(std::uint64_t offset, std::uint64_t end, std::uint64_t messages);
+  void publish(std::uint64_t end, std::uint64_t messages);
   Producer producer_;  // its room-making and reclaim logic; it never claims
   bool owner_ = false;
 };

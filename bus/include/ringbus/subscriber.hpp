@@ -84,8 +84,10 @@ struct RawFrame {
 
 struct PollResult {
   std::size_t messages = 0;         // messages handed to the handler
-  std::uint64_t lost_bytes = 0;     // stream bytes skipped because the reader was lapped
-  std::uint64_t lost_messages = 0;  // messages skipped because the reader was lapped
+  // Stream bytes and messages skipped because the reader was lapped, or (on a mirror) because
+  // its source lost them before they were forwarded (a gap, see ringbus/mirror.hpp).
+  std::uint64_t lost_bytes = 0;
+  std::uint64_t lost_messages = 0;
 };
 
 // A reader with its own cursor. Not thread safe: poll from one thread at a time.

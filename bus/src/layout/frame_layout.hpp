@@ -15,7 +15,10 @@
 //   kNone     never written (zero memory)
 //   kClaimed  a producer owns the space; length = key + value; commit pending
 //   kData     committed message; length = key + value
-//   kPadding  skip `length` bytes (the end of the ring, or an aborted claim)
+//   kPadding  skip `length` bytes (the end of the ring, or an aborted claim). Padding lengths
+//             are multiples of 8, so bit 0 is free: set (kGapBit), the padding is a gap, bytes
+//             lost before they reached this ring (a mirror whose source lost them, written by
+//             MirrorWriter::try_append_gap); readers skip it and count it as lost.
 // A producer turns kClaimed into kData or kPadding with a CAS, and a reader turns a kClaimed
 // frame whose producer died into kPadding with the same CAS, so exactly one of them wins.
 #pragma once
@@ -80,6 +83,15 @@ constexpr FrameKind commit_kind(std::uint64_t commit) {
 }
 constexpr std::uint64_t commit_length(std::uint64_t commit) { return commit & kMaxFrameLength; }
 
+inline constexpr std::uint64_t kGapBit = 1;  // in a padding frame's length (see above)
+constexpr bool is_gap(std::uint64_t commit) {
+  return commit_kind(commit) == FrameKind::kPadding && (commit & kGapBit) != 0;
+}
+// The bytes a padding frame covers: its length without the gap bit.
+constexpr std::uint64_t padding_stride(std::uint64_t commit) {
+  return commit_length(commit) & ~kGapBit;
+}
+
 // Bytes a committed frame (kData or kPadding) described by `commit` occupies when it starts at
 // ring index `index`; 0 if the word cannot describe a complete frame there (not committed,
 // or lengths that are out of bounds: a corrupt segment must never make a reader overrun).
@@ -91,7 +103,7 @@ constexpr std::uint64_t committed_stride(std::uint64_t commit, std::uint64_t ind
     if (commit_length(commit) > max_message) return 0;
     stride = frame_stride(commit_length(commit), alignment);
   } else if (commit_kind(commit) == FrameKind::kPadding) {
-    stride = commit_length(commit);
+    stride = padding_stride(commit);
     if (stride == 0 || stride % alignment != 0) return 0;
   }
   return index + stride <= capacity ? stride : 0;
@@ -103,6 +115,11 @@ static_assert(committed_stride(make_commit(0, FrameKind::kPadding, 12), 0, 4096,
 static_assert(committed_stride(make_commit(0, FrameKind::kPadding, 8), 0, 4096, 1024, 64) == 0);
 static_assert(committed_stride(make_commit(0, FrameKind::kData, 64), 4064, 4096, 1024, 8) == 0);
 static_assert(committed_stride(make_commit(0, FrameKind::kClaimed, 8), 0, 4096, 1024, 8) == 0);
+static_assert(committed_stride(make_commit(0, FrameKind::kPadding, 64 | kGapBit), 0, 4096, 1024,
+                               64) == 64);
+static_assert(is_gap(make_commit(3, FrameKind::kPadding, 8 | kGapBit)));
+static_assert(!is_gap(make_commit(3, FrameKind::kPadding, 8)));
+static_assert(!is_gap(make_commit(3, FrameKind::kData, 9)));
 static_assert(commit_kind(make_commit(7, FrameKind::kPadding, 24)) == FrameKind::kPadding);
 static_assert(commit_length(make_commit(7, FrameKind::kData, kMaxFrameLength)) == kMaxFrameLength);
 static_assert(commit_lap(make_commit(0xFFFFFFFFU, FrameKind::kClaimed, 1)) == 0xFFFFFFFFU);

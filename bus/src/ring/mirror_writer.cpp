@@ -75,15 +75,56 @@ void MirrorWriter::touch() noexcept {
       .store(static_cast<std::uint64_t>(detail::realtime_ns()), std::memory_order_relaxed);
 }
 
-Result<void> MirrorWriter::try_append(std::uint64_t offset, ConstBytes frames) {
+Result<void> MirrorWriter::check_continues(std::uint64_t offset) const {
+  const std::uint64_t applied_at = applied();
+  if (offset == applied_at) return {};
+  return Error(Errc::invalid_argument, "frames at offset " + std::to_string(offset) +
+                                           " do not continue mirror '" + topic().name() +
+                                           "', which ends at " + std::to_string(applied_at));
+}
+
+// Moves the tail to `end` (room made by the caller). [offset, tail) may have been claimed by a
+// writer that died before it finished: that space is written again.
+Result<void> MirrorWriter::claim_through(std::uint64_t offset, std::uint64_t end,
+                                         std::uint64_t messages_after) {
   Producer& p = producer_;
   auto& h = *static_cast<TopicHeader*>(p.header_);
-  const std::uint64_t applied_at = applied();
-  if (offset != applied_at) {
-    return Error(Errc::invalid_argument, "frames at offset " + std::to_string(offset) +
-                                             " do not continue mirror '" + p.topic().name() +
-                                             "', which ends at " + std::to_string(applied_at));
+  // acquire: pairs with our earlier tail CAS (a dead predecessor's too).
+  const std::uint64_t tail = atomic(h.tail_position).load(std::memory_order_acquire);
+  const std::uint64_t messages = atomic(h.tail_messages).load(std::memory_order_relaxed);
+  if (tail < offset || tail % p.alignment_ != 0) {
+    return Error(Errc::corrupt, "mirror '" + p.topic().name() + "': its tail " +
+                                    std::to_string(tail) + " is behind its applied position " +
+                                    std::to_string(offset) + " or not a frame boundary");
   }
+  if (end <= tail) return {};
+  detail::TailPair current{tail, messages};
+  detail::TailPair next{end, std::max(messages, messages_after)};
+  if (detail::cas_tail(&h.tail_position, current, next) != current) {
+    return Error(Errc::corrupt, "mirror '" + p.topic().name() +
+                                    "': its tail moved under the writer (another writer?)");
+  }
+  return {};
+}
+
+void MirrorWriter::publish(std::uint64_t end, std::uint64_t messages) {
+  auto& h = *static_cast<TopicHeader*>(producer_.header_);
+  atomic(h.applied_messages).store(messages, std::memory_order_relaxed);
+  // seq_cst read-modify-write: releases the frames to applied() and snapshots (pairs with their
+  // acquire load), and, being a locked instruction on x86-64, a full barrier that orders the
+  // commit words before the sleepers load below, like Claim::commit's CAS (pairs with the
+  // seq_cst increment in Subscriber::wait). An RMW rather than a fence: GCC cannot instrument
+  // atomic_thread_fence under ThreadSanitizer.
+  atomic(h.applied_position).exchange(end, std::memory_order_seq_cst);
+  if (atomic(h.sleepers).load(std::memory_order_seq_cst) != 0) {
+    atomic(h.futex_word).fetch_add(1, std::memory_order_seq_cst);
+    detail::futex_wake_all(&h.futex_word);
+  }
+}
+
+Result<void> MirrorWriter::try_append(std::uint64_t offset, ConstBytes frames) {
+  Producer& p = producer_;
+  if (auto ok = check_continues(offset); !ok) return ok;
   const std::uint64_t end = offset + frames.size();
   auto bad = [&](std::uint64_t at, const std::string& why) {
     return Error(Errc::corrupt, "frames for mirror '" + p.topic().name() + "' at offset " +
@@ -125,24 +166,8 @@ Result<void> MirrorWriter::try_append(std::uint64_t offset, ConstBytes frames) {
     }
     at += stride;
   }
-  // acquire: pairs with our earlier tail CAS (a dead predecessor's too).
-  const std::uint64_t tail = atomic(h.tail_position).load(std::memory_order_acquire);
-  const std::uint64_t messages = atomic(h.tail_messages).load(std::memory_order_relaxed);
-  if (tail < offset || tail % p.alignment_ != 0) {
-    return Error(Errc::corrupt, "mirror '" + p.topic().name() + "': its tail " +
-                                    std::to_string(tail) + " is behind its applied position " +
-                                    std::to_string(offset) + " or not a frame boundary");
-  }
-  // [offset, tail) was claimed by a writer that died before it finished: write it again.
-  if (end > tail) {
-    if (const Errc failed = p.make_room(end); failed != Errc{}) return failed;
-    detail::TailPair current{tail, messages};
-    detail::TailPair next{end, std::max(messages, messages_after)};
-    if (detail::cas_tail(&h.tail_position, current, next) != current) {
-      return Error(Errc::corrupt, "mirror '" + p.topic().name() +
-                                      "': its tail moved under the writer (another writer?)");
-    }
-  }
+  if (const Errc failed = p.make_room(end); failed != Errc{}) return failed;
+  if (auto ok = claim_through(offset, end, messages_after); !ok) return ok;
   for (std::uint64_t at = offset; at < end;) {
     const std::byte* f = frames.data() + (at - offset);
     std::uint64_t word = 0;
@@ -156,17 +181,50 @@ Result<void> MirrorWriter::try_append(std::uint64_t offset, ConstBytes frames) {
     atomic(frame->commit).store(word, std::memory_order_release);
     at += stride;
   }
-  atomic(h.applied_messages).store(messages_after, std::memory_order_relaxed);
-  // seq_cst read-modify-write: releases the frames to applied() and snapshots (pairs with their
-  // acquire load), and, being a locked instruction on x86-64, a full barrier that orders the
-  // commit words before the sleepers load below, like Claim::commit's CAS (pairs with the
-  // seq_cst increment in Subscriber::wait). An RMW rather than a fence: GCC cannot instrument
-  // atomic_thread_fence under ThreadSanitizer.
-  atomic(h.applied_position).exchange(end, std::memory_order_seq_cst);
-  if (atomic(h.sleepers).load(std::memory_order_seq_cst) != 0) {
-    atomic(h.futex_word).fetch_add(1, std::memory_order_seq_cst);
-    detail::futex_wake_all(&h.futex_word);
+  publish(end, messages_after);
+  return {};
+}
+
+Result<void> MirrorWriter::try_append_gap(std::uint64_t offset, std::uint64_t to) {
+  Producer& p = producer_;
+  if (auto ok = check_continues(offset); !ok) return ok;
+  if (to <= offset || to % p.alignment_ != 0) {
+    return Error(Errc::invalid_argument, "a gap in mirror '" + p.topic().name() +
+                                             "' must end at a frame boundary past offset " +
+                                             std::to_string(offset) + ", not at " +
+                                             std::to_string(to));
   }
+  std::uint64_t from = offset;
+  std::uint64_t end = to;
+  if (!p.blocking_ && to - offset > p.capacity_) {
+    // More than a ring: only the last ring's worth is written. Readers below it are lapped once
+    // the tail passes and continue at `from`, which they find in `reclaimed` (set first: a
+    // lapped reader with `reclaimed` behind it would take the header for damaged).
+    from = to - p.capacity_;
+    auto& h = *static_cast<TopicHeader*>(p.header_);
+    // release: pairs with the acquire loads of lapped readers (resync) and of reclaim().
+    atomic(h.reclaimed).store(from, std::memory_order_release);
+  } else {
+    // A piece at a time, like a batch: a durable reader must pass it before the next one.
+    end = std::min(to, offset + std::max<std::uint64_t>(p.capacity_ / 4, p.alignment_));
+    if (const Errc failed = p.make_room(end); failed != Errc{}) return failed;
+  }
+  const std::uint64_t messages = applied_messages();  // the next data frame says how many
+  if (auto ok = claim_through(offset, end, messages); !ok) return ok;
+  // Gap padding never crosses the ring's end, and its length must fit a commit word.
+  const std::uint64_t most = layout::kMaxFrameLength & ~std::uint64_t{p.alignment_ - 1};
+  for (std::uint64_t at = from; at < end;) {
+    const std::uint64_t index = at & p.mask_;
+    const std::uint64_t length = std::min({end - at, p.capacity_ - index, most});
+    auto* frame = reinterpret_cast<FrameHeader*>(p.ring_ + index);
+    // release: pairs with the acquire load of the commit word in poll (nothing else to read).
+    atomic(frame->commit)
+        .store(layout::make_commit(layout::lap_of(at, p.lap_shift_), FrameKind::kPadding,
+                                   length | layout::kGapBit),
+               std::memory_order_release);
+    at += length;
+  }
+  publish(end, messages);
   return {};
 }
 

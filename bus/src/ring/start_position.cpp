@@ -100,7 +100,7 @@ std::optional<std::uint64_t> sequence_at(TopicMapping& map, std::uint64_t start)
         return std::nullopt;  // corrupt: poll will report it
       }
       if (kind == FrameKind::kPadding) {
-        p += layout::commit_length(word);
+        p += layout::padding_stride(word);
         continue;
       }
       std::uint64_t sequence = 0;

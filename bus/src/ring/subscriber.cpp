@@ -345,10 +345,15 @@ Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
   }
   idle_polls_ = 0;
   if (kind == FrameKind::kPadding) {
-    std::uint64_t stride = layout::commit_length(word);
+    const std::uint64_t stride = layout::padding_stride(word);
     if (stride == 0 || stride % alignment_ != 0 || index + stride > capacity_) {
       if (corrupt_unless_lapped() == Frame::lapped) return Frame::lapped;
       return suspect("padding of a bad length", word, 0);
+    }
+    if (layout::is_gap(word)) {  // a mirror's gap: lost at its source
+      lost_bytes_ += stride;
+      pending_lost_bytes_ += stride;
+      lost_pending_ = true;
     }
     cursor_ += stride;
     return Frame::skipped;
