@@ -416,10 +416,10 @@ TEST_F(Cli, ConsumeOfADeadClaimBehindStaleBytesHonoursItsTimeout) {
   {
     auto topic = bus_.bus().open_topic("stale");
     ASSERT_TRUE(topic) << topic.error().message();
-    auto& header = topic->mapping().header();
+    auto& header = detail::mapping_of(*topic).header();
     header.tail_position = 128;  // a producer's tail CAS; it died before writing its mark
     header.tail_messages = 1;
-    auto* frame = reinterpret_cast<layout::FrameHeader*>(topic->mapping().ring());
+    auto* frame = reinterpret_cast<layout::FrameHeader*>(detail::mapping_of(*topic).ring());
     frame->commit = layout::make_commit(5, layout::FrameKind::kData, 16);
   }
   const Measured m = run_measured("timeout -s KILL 60 " +

@@ -94,7 +94,7 @@ class DamagedTopic : public ::testing::TestWithParam<Damage> {
   }
 
   std::byte* region(Region r) {
-    auto& map = topic_.mapping();
+    auto& map = detail::mapping_of(topic_);
     switch (r) {
       case Region::header: return reinterpret_cast<std::byte*>(&map.header());
       case Region::reader_slot: return reinterpret_cast<std::byte*>(&map.slot(durable_->slot()));
@@ -122,7 +122,7 @@ class DamagedTopic : public ::testing::TestWithParam<Damage> {
     std::byte* at = region(d.region) + d.offset;
     std::uint64_t value = d.value;
     if (d.at_cursor_lap) {
-      value |= std::uint64_t{layout::lap_of(durable_->position(), topic_.mapping().lap_shift())}
+      value |= std::uint64_t{layout::lap_of(durable_->position(), detail::mapping_of(topic_).lap_shift())}
                << 32;
     }
     if (d.width == 8) {
@@ -421,8 +421,8 @@ void run_damaged_while_running(bool ring_actors, bool group_actors) {
   std::atomic<bool> stop{false};
   std::thread vandal([&] {
     std::mt19937_64 rng(7);
-    auto& header = topic.mapping().header();
-    std::byte* ring = topic.mapping().ring();
+    auto& header = detail::mapping_of(topic).header();
+    std::byte* ring = detail::mapping_of(topic).ring();
     for (std::uint64_t n = 0; !stop.load(); ++n) {
       const std::uint64_t word = rng();
       const std::size_t at = (rng() % (kCapacity / 8)) * 8;

@@ -231,7 +231,7 @@ class MonitorState : public ::testing::Test {
   // bridge, so the recorder is alive).
   static void publish_recorder(const Topic& topic) {
     using detail::atomic;
-    auto& h = topic.mapping().header();
+    auto& h = detail::mapping_of(topic).header();
     const auto self = detail::self_identity();
     detail::write_fixed_text(h.log_dir, layout::kLogDirSize, "/var/lib/ringbus/log/alpha");
     detail::write_fixed_text(h.last_error, layout::kRecorderTextSize, "disk full");

@@ -160,7 +160,7 @@ class CorruptFrame : public ::testing::Test {
     ASSERT_TRUE(producer.try_publish({}, as_bytes("good")));
   }
   layout::FrameHeader& frame() {
-    return *reinterpret_cast<layout::FrameHeader*>(topic_.mapping().ring());
+    return *reinterpret_cast<layout::FrameHeader*>(detail::mapping_of(topic_).ring());
   }
   // Polls until an error or a message, or 30 s (a bad frame is "not yet" until the timeout).
   Result<PollResult> poll() { return poll_until_settled(*sub_); }
@@ -208,7 +208,7 @@ TEST_F(CorruptFrame, PaddingOfZeroOrPastTheEnd) {
 }
 
 TEST_F(CorruptFrame, InconsistentReclaimedPositionIsReportedAtAttach) {
-  auto& header = topic_.mapping().header();
+  auto& header = detail::mapping_of(topic_).header();
   header.reclaimed = topic_.config().capacity - 8;  // beyond the tail
   SubscriberOptions o;
   o.start = StartFrom::earliest();
@@ -238,7 +238,7 @@ TEST_F(CorruptFrame, AttachAtACorruptFrameFailsCleanlyOrPollReportsIt) {
 }
 
 TEST_F(CorruptFrame, GarbageReaderSlotsDoNotBreakProducersOrSnapshots) {
-  auto& slot = topic_.mapping().slot(1);
+  auto& slot = detail::mapping_of(topic_).slot(1);
   std::memset(&slot, 0xFF, sizeof slot);  // state word says garbage, name unterminated
   auto snap = topic_.snapshot();
   EXPECT_EQ(snap.readers.size(), 1u);  // only the real reader

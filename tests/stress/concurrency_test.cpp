@@ -37,7 +37,7 @@ void run_mixed(Policy policy) {
   auto a = tb.create("mixed", o);
   auto b = tb.bus().open_topic("mixed");
   ASSERT_TRUE(b);
-  ASSERT_NE(a.mapping().ring(), b->mapping().ring());
+  ASSERT_NE(detail::mapping_of(a).ring(), detail::mapping_of(*b).ring());
   const std::uint64_t per_producer = messages();
 
   SubscriberOptions durable_options;

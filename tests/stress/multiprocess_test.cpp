@@ -110,7 +110,7 @@ TEST(MultiProcess, OneProducerToThreeSubscribersLosesNothingUnderBlock) {
                        static_cast<unsigned long long>(sub->position()));
           // What the ring looks like there: the frame's header words, the tail and every
           // reader's published position (a tail more than a ring past us means an overrun).
-          const auto& map = t->mapping();
+          const auto& map = detail::mapping_of(*t);
           const auto* words = reinterpret_cast<const std::uint64_t*>(
               map.ring() + (sub->position() & (map.config().capacity - 1)));
           auto snap = t->snapshot();
@@ -432,7 +432,7 @@ TEST(MultiProcess, ReaderKilledWhileAsleepStopsCountingAsASleeperOnceReaped) {
     if (!sub) return 11;
     for (;;) (void)sub->wait(Wait::futex(std::chrono::hours(1)));
   });
-  auto& sleepers = topic.mapping().header().sleepers;
+  auto& sleepers = detail::mapping_of(topic).header().sleepers;
   auto deadline = std::chrono::steady_clock::now() + 60s;
   while (__atomic_load_n(&sleepers, __ATOMIC_ACQUIRE) == 0 &&
          std::chrono::steady_clock::now() < deadline) {

@@ -384,7 +384,7 @@ TEST(Group, AFrameDamagedAfterItWasHandedOutIsCorruptNotAHugeMessage) {
   auto second = p.try_publish({}, as_bytes("second"));
   ASSERT_TRUE(first);
   ASSERT_TRUE(second);
-  auto& map = topic.mapping();
+  auto& map = detail::mapping_of(topic);
   auto* frame = reinterpret_cast<layout::FrameHeader*>(map.ring() + (*second & 4095));
   std::size_t largest = 0;
   int calls = 0;

@@ -46,7 +46,7 @@ std::vector<std::byte> stream_bytes(const Topic& t, std::uint64_t from, std::uin
   for (std::uint64_t at = from; at < to;) {
     const std::uint64_t index = at & (cap - 1);
     const std::uint64_t n = std::min(to - at, cap - index);
-    out.insert(out.end(), t.mapping().ring() + index, t.mapping().ring() + index + n);
+    out.insert(out.end(), detail::mapping_of(t).ring() + index, detail::mapping_of(t).ring() + index + n);
     at += n;
   }
   return out;
@@ -188,8 +188,8 @@ TEST(MirrorWriter, RefusesBadFramesAndWritesNothing) {
   auto good = frame(64, 1, "key", "value");
   const std::uint64_t word = commit_at(good, 0);
   const std::uint64_t length = layout::commit_length(word);
-  auto& h = dst.mapping().header();
-  const std::vector<std::byte> ring_before(dst.mapping().ring(), dst.mapping().ring() + 4096);
+  auto& h = detail::mapping_of(dst).header();
+  const std::vector<std::byte> ring_before(detail::mapping_of(dst).ring(), detail::mapping_of(dst).ring() + 4096);
 
   struct Case {
     const char* name;
@@ -268,7 +268,7 @@ TEST(MirrorWriter, RefusesBadFramesAndWritesNothing) {
     EXPECT_EQ(w->applied(), 64U) << c.name;
     EXPECT_EQ(w->applied_messages(), 1U) << c.name;
     EXPECT_EQ(h.tail_position, 64U) << c.name;
-    EXPECT_EQ(std::memcmp(ring_before.data(), dst.mapping().ring(), 4096), 0)
+    EXPECT_EQ(std::memcmp(ring_before.data(), detail::mapping_of(dst).ring(), 4096), 0)
         << c.name << ": the ring was written";
   }
   // The good frame still goes in afterwards.
@@ -318,11 +318,11 @@ TEST(MirrorWriter, RepairsAHalfWrittenBatch) {
   }
   // The dead writer's half: the tail moved to the batch's end, one more frame written, and
   // stale garbage where the rest should be.
-  auto& h = dst.mapping().header();
+  auto& h = detail::mapping_of(dst).header();
   h.tail_position = batch.size();
   h.tail_messages = 5;
-  std::memcpy(dst.mapping().ring() + 128, batch.data() + 128, 64);
-  std::memset(dst.mapping().ring() + 192, 0x5A, 128);
+  std::memcpy(detail::mapping_of(dst).ring() + 128, batch.data() + 128, 64);
+  std::memset(detail::mapping_of(dst).ring() + 192, 0x5A, 128);
   // A reader may take the dead writer's complete frame (its commit word was stored after its
   // body); it stops at the garbage until the repair.
   auto seen = drain(reader);

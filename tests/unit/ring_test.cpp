@@ -537,7 +537,7 @@ TEST(Ring, FutexWaitWakesWhenAMessageArrives) {
   // A sleeping reader naps at most 100 ms at a time, so it would see the message within that
   // even without a wake-up. Publish only once it is asleep (counted in the header's sleepers),
   // and measure from the publish: a missing wake-up shows as about 100 ms every round.
-  auto& header = topic.mapping().header();
+  auto& header = detail::mapping_of(topic).header();
   std::vector<std::int64_t> latency_us;
   for (int round = 0; round < 5; ++round) {
     std::atomic<std::int64_t> published_at{0};
@@ -601,12 +601,12 @@ TEST(Ring, LossyReaderSkipsADeadClaimBehindStaleBytesOfALaterLap) {
   auto sub = Subscriber::attach(topic, {});
   ASSERT_TRUE(sub);
   ASSERT_FALSE(sub->durable());
-  auto& header = topic.mapping().header();
+  auto& header = detail::mapping_of(topic).header();
   // The dead producer's tail CAS: 64 bytes at position 0 claimed, no mark written...
   header.tail_position = 64;
   header.tail_messages = 1;
   // ...and the bytes there are an old frame's payload that reads as a lap-3 data frame.
-  auto* frame = reinterpret_cast<layout::FrameHeader*>(topic.mapping().ring());
+  auto* frame = reinterpret_cast<layout::FrameHeader*>(detail::mapping_of(topic).ring());
   frame->commit = layout::make_commit(3, layout::FrameKind::kData, 8);
   Producer producer(topic);
   ASSERT_TRUE(producer.try_publish({}, as_bytes("behind")));  // at 64, up to the tail at 104
@@ -641,7 +641,7 @@ TEST(Ring, LapWithoutAReclaimedPositionPastTheReaderIsCorrupt) {
   auto topic = tb.create("ahead", small(Policy::overwrite));
   auto sub = Subscriber::attach(topic, {});
   ASSERT_TRUE(sub);
-  auto& header = topic.mapping().header();
+  auto& header = detail::mapping_of(topic).header();
   header.tail_position = 4096 * 1000;
   header.reclaimed = 0;
   auto r = sub->poll_wait([](const Message&) {}, 8, Wait::futex(100ms));
@@ -658,7 +658,7 @@ TEST(Ring, UnalignedTailIsCorruptForProducersAndNewReaders) {
   TempBus tb;
   auto topic = tb.create("unaligned", small());
   pid_t pid = testing::fork_child([&] {
-    auto& header = topic.mapping().header();
+    auto& header = detail::mapping_of(topic).header();
     header.tail_position = 4096 - 4;
     header.reclaimed = 0;
     auto sub = Subscriber::attach(topic, {});
@@ -688,7 +688,7 @@ TEST(Ring, TwoMappingsOfOneTopicAtDifferentAddressesInteroperate) {
   auto topic = tb.create("twice", small());
   auto second = tb.bus().open_topic("twice");
   ASSERT_TRUE(second);
-  ASSERT_NE(&topic.mapping(), &second->mapping());
+  ASSERT_NE(&detail::mapping_of(topic), &detail::mapping_of(*second));
   auto sub = Subscriber::attach(*second, {});
   ASSERT_TRUE(sub);
   Producer producer(topic);

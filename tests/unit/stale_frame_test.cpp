@@ -25,7 +25,7 @@ using testing::TempBus;
 // Writes a fake frame header of the current lap at the tail, where nothing was claimed yet.
 void plant_stale_header(const Topic& topic, layout::FrameKind kind, std::uint64_t length,
                         std::uint64_t sequence, std::uint32_t key_length) {
-  auto& map = topic.mapping();
+  auto& map = detail::mapping_of(topic);
   const std::uint64_t tail = topic.snapshot().tail;
   auto* frame =
       reinterpret_cast<layout::FrameHeader*>(map.ring() + (tail & (map.config().capacity - 1)));
@@ -101,7 +101,7 @@ TEST_P(StaleFrame, ABadWordThatStaysPastTheStuckTimeoutWithTheTailPastItIsCorrup
   ASSERT_TRUE(sub);
   auto offset = p.try_publish({}, as_bytes("damaged"));
   ASSERT_TRUE(offset);
-  auto& map = topic.mapping();
+  auto& map = detail::mapping_of(topic);
   auto* frame = reinterpret_cast<layout::FrameHeader*>(map.ring() + (*offset & 4095));
   frame->commit = layout::make_commit(layout::lap_of(*offset, map.lap_shift()),
                                       layout::FrameKind::kPadding, 12);

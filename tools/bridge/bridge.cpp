@@ -11,7 +11,7 @@
 
 #include "event_log.hpp"
 #include "log_state.hpp"
-#include "recorder_counters.hpp"
+#include "ringbus/connector_counters.hpp"
 #include "ringbus/group.hpp"
 #include "ringbus/pin.hpp"
 #include "topic_log.hpp"

@@ -13,12 +13,12 @@
 #include <random>
 
 #include "event_log.hpp"
-#include "forward_counters.hpp"
 #include "frame_pump.hpp"
 #include "host_port.hpp"
 #include "link_auth.hpp"
 #include "link_protocol.hpp"
 #include "link_socket.hpp"
+#include "ringbus/connector_counters.hpp"
 
 namespace ringbus::bridge {
 namespace {

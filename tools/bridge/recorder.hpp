@@ -15,7 +15,7 @@
 #include "disk_log_sink.hpp"
 #include "frame_pump.hpp"
 #include "log_state.hpp"
-#include "recorder_counters.hpp"
+#include "ringbus/connector_counters.hpp"
 #include "ringbus/result.hpp"
 #include "ringbus/topic.hpp"
 #include "topic_log.hpp"

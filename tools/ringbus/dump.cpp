@@ -1,7 +1,7 @@
 // `ringbus topic dump`: the frames of a topic's ring, one per line, for debugging. It maps the
-// topic read-only and takes no reader slot, so it never holds producers back; instead it checks
-// every frame's lap tag and, after copying a frame, that no producer reclaimed its space (the
-// same seqlock-style check lossy readers make), and starts again at the earliest offset if so.
+// topic read-only and reads it with a RingInspector (ringbus/inspector.hpp): no reader slot, so
+// it never holds producers back; a frame overwritten while it is read sends it on at the
+// earliest offset, and a claim that stays uncommitted ends the dump.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -12,17 +12,11 @@
 #include <thread>
 
 #include "cli.hpp"
-#include "layout/frame_layout.hpp"
-#include "ring/atomics.hpp"
-#include "ring/start_position.hpp"
+#include "ringbus/inspector.hpp"
 #include "ringbus/subscriber.hpp"
-#include "topic/topic_mapping.hpp"
 
 namespace ringbus::cli {
 namespace {
-
-using layout::FrameHeader;
-using layout::FrameKind;
 
 constexpr std::size_t kPreviewBytes = 48;  // of a key or value, shown per frame
 constexpr std::size_t kCopyLimit = 4096;   // bytes of payload copied per frame (for previews)
@@ -85,12 +79,6 @@ std::string row(const std::string& offset, const std::string& length, const std:
   return text + '\n';
 }
 
-// Nothing from `p` on may be trusted once a producer claimed the space one ring further on.
-bool overwritten(detail::TopicMapping& map, std::uint64_t p) {
-  return detail::atomic(map.header().tail_position).load(std::memory_order_acquire) >
-         p + map.config().capacity;
-}
-
 }  // namespace
 
 Result<void> topic_dump(const Bus& bus, const DumpArgs& args, const Io& io) {
@@ -102,89 +90,65 @@ Result<void> topic_dump(const Bus& bus, const DumpArgs& args, const Io& io) {
   }
   auto topic = bus.open_topic(args.topic, OpenOptions{.lock_memory = false, .read_only = true});
   if (!topic) return topic.error();
-  detail::TopicMapping& map = topic->mapping();
-  const TopicConfig& config = map.config();
-  const std::uint64_t mask = config.capacity - 1;
-  const std::uint32_t shift = map.lap_shift();
-
-  auto start = detail::resolve_start(map, *from);
+  RingInspector ring(*topic, kCopyLimit);
+  auto start = ring.resolve(*from);
   if (!start) return start.error();
-  std::uint64_t p = start->position;
+  std::uint64_t p = *start;
   // Frames published after the dump began are not shown: a busy topic still gives a finite dump.
-  const std::uint64_t end = detail::read_tail(map.header()).position;
+  const std::uint64_t end = ring.tail();
   const std::uint64_t limit = args.count ? static_cast<std::uint64_t>(*args.count)
                                          : std::numeric_limits<std::uint64_t>::max();
 
   io.out << row("OFFSET", "LENGTH", "TYPE", "SEQUENCE", "TIMESTAMP", "KEY", "VALUE");
   std::uint64_t shown = 0;
   int retries = 0;
-  alignas(8) std::byte payload[kCopyLimit];
   while (p < end && shown < limit) {
-    const auto* frame = reinterpret_cast<const FrameHeader*>(map.ring() + (p & mask));
-    // acquire: pairs with the producer's release store of the commit word.
-    const std::uint64_t word = detail::load_racy_acquire(&frame->commit);
-    const FrameKind kind = layout::commit_kind(word);
-    const bool this_lap = layout::commit_lap(word) == layout::lap_of(p, shift);
-    if (overwritten(map, p)) {
-      auto earliest = detail::resolve_start(map, StartFrom::earliest());
-      if (!earliest) return earliest.error();
-      if (earliest->position <= p) {
-        return Error(Errc::corrupt, "topic '" + topic->name() +
-                                        "' is corrupt: its tail is a ring "
-                                        "past offset " +
-                                        std::to_string(p) + " but its earliest offset is not");
-      }
-      io.err << "ringbus: frames from offset " << p
-             << " were overwritten while dumping; going on at offset " << earliest->position
-             << std::endl;
-      p = earliest->position;
-      continue;
-    }
-    if (!this_lap || kind == FrameKind::kNone || kind == FrameKind::kClaimed) {
-      // A producer holds this space and has not committed yet: wait a little, then stop.
-      if (++retries <= kClaimRetries) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    auto frame = ring.read(p);
+    if (!frame) return frame.error();
+    switch (frame->state) {
+      case FrameState::overwritten: {
+        auto earliest = ring.resolve(StartFrom::earliest());
+        if (!earliest) return earliest.error();
+        if (*earliest <= p) {
+          return Error(Errc::corrupt, "topic '" + topic->name() +
+                                          "' is corrupt: its tail is a ring past offset " +
+                                          std::to_string(p) + " but its earliest offset is not");
+        }
+        io.err << "ringbus: frames from offset " << p
+               << " were overwritten while dumping; going on at offset " << *earliest << std::endl;
+        p = *earliest;
         continue;
       }
-      io.err << "ringbus: stopped at offset " << p
-             << ": a claim there is not committed (a producer is writing it, or died)" << std::endl;
-      break;
+      case FrameState::pending:
+        // A producer holds this space and has not committed yet: wait a little, then stop.
+        if (++retries <= kClaimRetries) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          continue;
+        }
+        io.err << "ringbus: stopped at offset " << p
+               << ": a claim there is not committed (a producer is writing it, or died)"
+               << std::endl;
+        return {};
+      case FrameState::padding:
+      case FrameState::gap:
+        io.out << row(std::to_string(p), std::to_string(frame->stride),
+                      frame->state == FrameState::gap ? "gap" : "padding", "-", "-", "-", "-");
+        break;
+      case FrameState::data: {
+        const std::size_t copied = frame->head.size();
+        const std::size_t key_copied = std::min<std::size_t>(frame->key_length, copied);
+        const std::byte* head = frame->head.data();
+        io.out << row(
+            std::to_string(p), std::to_string(frame->length), "data",
+            std::to_string(frame->sequence), timestamp_text(frame->timestamp_ns),
+            frame->key_length == 0 ? "-" : preview(head, key_copied, frame->key_length),
+            preview(head + key_copied, copied - key_copied, frame->length - frame->key_length));
+        ++shown;
+        break;
+      }
     }
     retries = 0;
-    const std::uint64_t stride = layout::committed_stride(
-        word, p & mask, config.capacity, config.max_message, config.frame_alignment);
-    if (stride == 0) {
-      if (overwritten(map, p)) continue;  // reused under us: handled at the top
-      return Error(Errc::corrupt,
-                   "topic '" + topic->name() + "': invalid frame at offset " + std::to_string(p));
-    }
-    if (kind == FrameKind::kPadding) {
-      io.out << row(std::to_string(p), std::to_string(stride),
-                    layout::is_gap(word) ? "gap" : "padding", "-", "-", "-", "-");
-      p += stride;
-      continue;
-    }
-    // Copy, then check that the copy was not overwritten (a seqlock read).
-    FrameHeader header{};
-    detail::copy_racy(reinterpret_cast<std::uint64_t*>(&header),
-                      reinterpret_cast<const std::byte*>(frame), sizeof header / 8);
-    const std::uint64_t length = layout::commit_length(word);
-    const auto copied = static_cast<std::size_t>(std::min<std::uint64_t>(length, kCopyLimit));
-    detail::copy_racy(reinterpret_cast<std::uint64_t*>(payload),
-                      reinterpret_cast<const std::byte*>(frame + 1), (copied + 7) / 8);
-    detail::load_load_barrier();
-    if (overwritten(map, p)) continue;
-    if (header.key_length > length) {
-      return Error(Errc::corrupt, "topic '" + topic->name() + "': frame at offset " +
-                                      std::to_string(p) + " has a key longer than the message");
-    }
-    const std::size_t key_copied = std::min<std::size_t>(header.key_length, copied);
-    io.out << row(std::to_string(p), std::to_string(length), "data",
-                  std::to_string(header.sequence), timestamp_text(header.timestamp_ns),
-                  header.key_length == 0 ? "-" : preview(payload, key_copied, header.key_length),
-                  preview(payload + key_copied, copied - key_copied, length - header.key_length));
-    ++shown;
-    p += stride;
+    p += frame->stride;
   }
   return {};
 }

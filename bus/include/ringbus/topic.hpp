@@ -15,6 +15,7 @@ namespace ringbus {
 
 namespace detail {
 class TopicMapping;
+struct TopicAccess;  // the library's own way to a topic's mapping (bus/src/topic)
 }
 
 // What producers do when the slowest durable reader is a full ring behind.
@@ -208,10 +209,9 @@ class Topic {
   // busy (its process is alive).
   Result<void> remove_reader(std::string_view reader_name) const;
 
-  detail::TopicMapping& mapping() const noexcept { return *map_; }
-
  private:
   friend class Bus;
+  friend struct detail::TopicAccess;
   explicit Topic(std::shared_ptr<detail::TopicMapping> map) : map_(std::move(map)) {}
   void free_dead_members(std::uint32_t group_slot) const;
   std::shared_ptr<detail::TopicMapping> map_;

@@ -111,7 +111,7 @@ Result<GroupMember> GroupMember::join(const Topic& topic, std::string_view group
                  "group name '" + std::string(group) + "' is longer than " +
                      std::to_string(layout::kReaderNameMax - kGroupPrefix.size()) + " characters");
   }
-  auto& map = topic.mapping();
+  auto& map = detail::mapping_of(topic);
   if (map.read_only()) {
     return Error(Errc::invalid_argument, "topic '" + map.name() + "' is mapped read-only");
   }
@@ -198,7 +198,7 @@ GroupMember::~GroupMember() { leave(); }
 void GroupMember::leave() noexcept {
   if (!joined_) return;
   joined_ = false;
-  auto& map = topic_.mapping();
+  auto& map = detail::mapping_of(topic_);
   auto& me = map.slot(member_slot_);
   // An adopted batch we leave unfinished: the slot it sits in names us as its handler, and we
   // stop serving it, so another member adopts it (and delivers its unacknowledged messages).
@@ -226,7 +226,7 @@ std::size_t GroupMember::unacked() const noexcept {
 // computation that reads the dispatch position after our CAS on it must see this batch
 // (update_committed() reads dispatch first, then the members).
 void GroupMember::publish_own_batch(std::uint64_t start, std::uint64_t end) {
-  auto& me = topic_.mapping().slot(member_slot_);
+  auto& me = detail::mapping_of(topic_).slot(member_slot_);
   auto relaxed = std::memory_order_relaxed;  // published by the CAS and the store below
   atomic(me.batch_end).store(end, relaxed);
   atomic(me.batch_count).store(count_, relaxed);
@@ -255,7 +255,7 @@ void GroupMember::publish_own_batch(std::uint64_t start, std::uint64_t end) {
 }
 
 bool GroupMember::skip_stuck_claim(std::uint64_t position, std::uint64_t word) {
-  auto& map = topic_.mapping();
+  auto& map = detail::mapping_of(topic_);
   const std::int64_t now = detail::monotonic_ns();
   if (stuck_position_ != position) {
     stuck_position_ = position;
@@ -284,11 +284,11 @@ bool GroupMember::from_log_or_stuck(std::uint64_t p, bool from_log) {
     return false;
   }
   return static_cast<std::uint64_t>(now - stuck_since_ns_) >=
-         topic_.mapping().header().stuck_claim_timeout_ns;
+         detail::mapping_of(topic_).header().stuck_claim_timeout_ns;
 }
 
 GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
-  auto& map = topic_.mapping();
+  auto& map = detail::mapping_of(topic_);
   auto& group = map.slot(group_slot_);
   auto& me = map.slot(member_slot_);
   const auto& config = map.config();
@@ -412,7 +412,7 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
 
 bool GroupMember::batch_orphaned(std::uint32_t index, std::uint64_t epoch, std::int64_t now,
                                  std::uint64_t deadline) {
-  auto& map = topic_.mapping();
+  auto& map = detail::mapping_of(topic_);
   auto& slot = map.slot(index);
   std::uint64_t since = 0;
   if (layout::epoch_adopted(epoch)) {
@@ -446,7 +446,7 @@ bool GroupMember::take_over_batch() {
   const std::int64_t now = detail::monotonic_ns();
   if (now < next_takeover_check_ns_) return false;
   next_takeover_check_ns_ = now + kTakeoverCheckNs;
-  auto& map = topic_.mapping();
+  auto& map = detail::mapping_of(topic_);
   const auto& config = map.config();
   auto& me = map.slot(member_slot_);
   const std::uint64_t deadline =
@@ -565,7 +565,7 @@ Result<PollResult> GroupMember::poll_some(FunctionRef<void(const Message&)> hand
       if (take == Take::empty || count_ == 0) return result;
     }
   }
-  auto& map = topic_.mapping();
+  auto& map = detail::mapping_of(topic_);
   const auto& config = map.config();
   const std::uint64_t mask = config.capacity - 1;
   // acquire: pairs with the creator's release store (it only ever goes down).
@@ -626,7 +626,7 @@ Result<PollResult> GroupMember::poll_some(FunctionRef<void(const Message&)> hand
 }
 
 Result<void> GroupMember::set_acked(std::uint64_t bits) {
-  auto& slot = topic_.mapping().slot(batch_slot_);
+  auto& slot = detail::mapping_of(topic_).slot(batch_slot_);
   detail::WordPair expected{acked_, epoch_};
   for (;;) {
     detail::WordPair seen =
@@ -674,7 +674,7 @@ void GroupMember::abandon_batch() {
   if (adopted_) {
     // relaxed: no epoch names us as this batch's handler any more (it is done, or another
     // member's CAS replaced ours); this only tidies our slot.
-    atomic(topic_.mapping().slot(member_slot_).serving)
+    atomic(detail::mapping_of(topic_).slot(member_slot_).serving)
         .store(layout::kNotServing, std::memory_order_relaxed);
     adopted_ = false;
   }
@@ -682,7 +682,7 @@ void GroupMember::abandon_batch() {
 }
 
 void GroupMember::batch_done() {
-  auto& map = topic_.mapping();
+  auto& map = detail::mapping_of(topic_);
   auto& slot = map.slot(batch_slot_);
   // Clear this batch, never a newer one its slot's live owner published since (a late owner
   // whose batch we adopted starts a new one once we are done). seq_cst: pairs with
@@ -705,7 +705,7 @@ void GroupMember::batch_done() {
 }
 
 void GroupMember::update_committed() {
-  auto& map = topic_.mapping();
+  auto& map = detail::mapping_of(topic_);
   auto& group = map.slot(group_slot_);
   // Dispatch first, then the members (seq_cst): a batch taken after this load starts at or
   // after it, and one taken before is published in its member's slot (publish_own_batch()).
@@ -732,7 +732,7 @@ Result<void> GroupMember::wait(const Wait& w) {
                                              std::to_string(unacked()) +
                                              " messages of the current batch first");
   }
-  auto& map = topic_.mapping();
+  auto& map = detail::mapping_of(topic_);
   auto& group = map.slot(group_slot_);
   const std::int64_t start = detail::monotonic_ns();
   for (std::uint64_t spins = 0;; ++spins) {

@@ -18,7 +18,8 @@
 #include "log/crc32c.hpp"
 #include "log/log_files.hpp"
 #include "log/segments.hpp"
-#include "log/topic_log.hpp"
+#include "topic_log.hpp"
+#include "log/topic_log_files.hpp"
 #include "sys/unique_fd.hpp"
 
 namespace ringbus::detail {
@@ -374,7 +375,7 @@ Result<void> TopicLog::recover() {
     const Segment& last = segments_.back();
     if (auto ok = open_active(last.base, false); !ok) return ok.error();
     struct stat st {};
-    if (::fstat(index_fd_.get(), &st) != 0) return io_error("cannot stat a chunk index", errno);
+    if (::fstat(files_->index.get(), &st) != 0) return io_error("cannot stat a chunk index", errno);
     index_records_ = (static_cast<std::uint64_t>(st.st_size) - sizeof(layout::LogIndexHeader)) /
                      sizeof(layout::ChunkRecord);
   }

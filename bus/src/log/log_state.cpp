@@ -1,6 +1,6 @@
 // state.json: JSON (nlohmann) so operators can read it; written to a temporary file, fsynced,
 // renamed over the old one, and the directory fsynced.
-#include "log/log_state.hpp"
+#include "log_state.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

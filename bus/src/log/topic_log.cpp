@@ -1,6 +1,6 @@
 // TopicLog: segment files, chunk records, syncs, retention (docs/formats/log.md). Recovery is in
 // log_recovery.cpp.
-#include "log/topic_log.hpp"
+#include "topic_log.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -18,8 +18,14 @@
 #include "log/crc32c.hpp"
 #include "log/log_files.hpp"
 #include "log/segments.hpp"
+#include "log/topic_log_files.hpp"
 
 namespace ringbus::detail {
+
+TopicLog::TopicLog() : files_(std::make_unique<Files>()) {}
+TopicLog::TopicLog(TopicLog&&) noexcept = default;
+TopicLog& TopicLog::operator=(TopicLog&&) noexcept = default;
+TopicLog::~TopicLog() = default;
 
 namespace {
 
@@ -89,8 +95,8 @@ std::vector<ConstBytes> sub_pieces(std::span<const ConstBytes> pieces, std::size
 }  // namespace
 
 void TopicLog::close_active() noexcept {
-  log_fd_.reset();
-  index_fd_.reset();
+  files_->log.reset();
+  files_->index.reset();
 }
 
 std::uint64_t TopicLog::start() const noexcept {
@@ -109,7 +115,7 @@ std::uint64_t TopicLog::bytes() const noexcept {
 }
 
 std::uint64_t TopicLog::room() const noexcept {
-  if (segments_.empty() || !log_fd_.valid()) return options_.segment_bytes;
+  if (segments_.empty() || !files_->log.valid()) return options_.segment_bytes;
   const auto& active = segments_.back();
   return active.size >= options_.segment_bytes ? 0 : options_.segment_bytes - active.size;
 }
@@ -120,9 +126,9 @@ Result<TopicLog> TopicLog::open(const std::string& dir, const TopicLogOptions& o
   log.dir_ = dir;
   log.options_ = options;
   std::string lock_path = dir + "/lock";
-  log.lock_fd_.reset(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640));
-  if (!log.lock_fd_.valid()) return io_error("cannot open " + lock_path, errno);
-  if (::flock(log.lock_fd_.get(), LOCK_EX | LOCK_NB) != 0) {
+  log.files_->lock.reset(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640));
+  if (!log.files_->lock.valid()) return io_error("cannot open " + lock_path, errno);
+  if (::flock(log.files_->lock.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
       return Error(Errc::busy, "log directory " + dir + " is in use by another ringbus-bridge");
     }
@@ -135,10 +141,10 @@ Result<TopicLog> TopicLog::open(const std::string& dir, const TopicLogOptions& o
   log.synced_records_ = log.index_records_;
   log.synced_sequence_ = log.end_sequence_;
   log.synced_has_sequence_ = log.has_sequence_;
-  if (options.sync_on_roll && log.log_fd_.valid()) {
+  if (options.sync_on_roll && log.files_->log.valid()) {
     const std::string name = segment_file(dir, log.segments_.back().base, layout::kSegmentSuffix);
-    if (auto ok = sync_file(log.log_fd_.get(), name); !ok) return ok.error();
-    if (auto ok = sync_file(log.index_fd_.get(), "the chunk index of " + name); !ok)
+    if (auto ok = sync_file(log.files_->log.get(), name); !ok) return ok.error();
+    if (auto ok = sync_file(log.files_->index.get(), "the chunk index of " + name); !ok)
       return ok.error();
   }
   return log;
@@ -149,18 +155,18 @@ Result<void> TopicLog::open_active(std::uint64_t base, bool create) {
   std::string log_path = segment_file(dir_, base, layout::kSegmentSuffix);
   std::string index_path = segment_file(dir_, base, layout::kIndexSuffix);
   int flags = O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0);
-  log_fd_.reset(::open(log_path.c_str(), flags, 0640));
-  if (!log_fd_.valid()) return io_error("cannot open segment " + log_path, errno);
-  index_fd_.reset(
+  files_->log.reset(::open(log_path.c_str(), flags, 0640));
+  if (!files_->log.valid()) return io_error("cannot open segment " + log_path, errno);
+  files_->index.reset(
       ::open(index_path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0640));
-  if (!index_fd_.valid()) {
+  if (!files_->index.valid()) {
     int err = errno;
     close_active();
     return io_error("cannot open chunk index " + index_path, err);
   }
   if (create) {
     auto header = detail::make_index_header(base);
-    Result<void> ok = write_all(index_fd_.get(), &header, sizeof header, 0);
+    Result<void> ok = write_all(files_->index.get(), &header, sizeof header, 0);
     if (ok && options_.sync_on_roll) ok = sync_directory(dir_);
     if (!ok) {
       close_active();
@@ -191,7 +197,7 @@ Result<void> TopicLog::append(std::uint64_t position, std::span<const ConstBytes
   std::size_t done = 0;
   while (done < size) {
     const std::uint64_t at = position + done;
-    const bool fresh = roll_next_ || !log_fd_.valid() || segments_.empty() ||
+    const bool fresh = roll_next_ || !files_->log.valid() || segments_.empty() ||
                        at != segments_.back().base + segments_.back().size ||
                        segments_.back().size >= options_.segment_bytes;
     const std::uint64_t limit = fresh ? options_.segment_bytes : room();
@@ -224,12 +230,12 @@ Result<void> TopicLog::append(std::uint64_t position, std::span<const ConstBytes
 
 Result<void> TopicLog::append_chunk(std::uint64_t position, std::span<const ConstBytes> pieces,
                                     std::size_t size, const std::uint64_t* last_sequence) {
-  const bool roll = roll_next_ || !log_fd_.valid() || segments_.empty() ||
+  const bool roll = roll_next_ || !files_->log.valid() || segments_.empty() ||
                     position != segments_.back().base + segments_.back().size ||
                     segments_.back().size >= options_.segment_bytes;
   if (roll) {
     // Whatever the previous segment holds must reach the device before a newer one exists.
-    if (log_fd_.valid() && options_.sync_on_roll) {
+    if (files_->log.valid() && options_.sync_on_roll) {
       if (auto ok = sync_active("before starting a new segment"); !ok) return ok;
     }
     if (auto ok = open_active(position, true); !ok) return ok.error();
@@ -242,8 +248,8 @@ Result<void> TopicLog::append_chunk(std::uint64_t position, std::span<const Cons
     // Leave no part of the chunk behind. Should a truncation fail too, nothing is lost: the
     // retry writes the chunk and its record again at the same offsets, and recovery cuts an
     // unindexed tail.
-    (void)!::ftruncate(log_fd_.get(), static_cast<off_t>(active.size));
-    (void)!::ftruncate(index_fd_.get(), static_cast<off_t>(index_size(index_records_)));
+    (void)!::ftruncate(files_->log.get(), static_cast<off_t>(active.size));
+    (void)!::ftruncate(files_->index.get(), static_cast<off_t>(index_size(index_records_)));
     if (active.size == 0) {
       // A segment that never got a chunk: remove it, so recovery never sees it.
       ::unlink(segment_file(dir_, active.base, layout::kSegmentSuffix).c_str());
@@ -256,13 +262,13 @@ Result<void> TopicLog::append_chunk(std::uint64_t position, std::span<const Cons
   // Checksum, bytes, then the record that makes them part of the log.
   std::uint32_t crc = 0;
   for (const auto& p : pieces) crc = detail::crc32c(p.data(), p.size(), crc);
-  if (auto ok = write_all(log_fd_.get(), pieces, active.size); !ok) {
+  if (auto ok = write_all(files_->log.get(), pieces, active.size); !ok) {
     return undo(Error(ok.code(), "cannot append to segment " +
                                      segment_file(dir_, active.base, layout::kSegmentSuffix) +
                                      ": " + ok.error().message()));
   }
   auto record = detail::make_chunk_record(position + size, crc);
-  if (auto ok = write_all(index_fd_.get(), &record, sizeof record, index_size(index_records_));
+  if (auto ok = write_all(files_->index.get(), &record, sizeof record, index_size(index_records_));
       !ok) {
     return undo(Error(ok.code(), "cannot append to chunk index of segment " +
                                      std::to_string(active.base) + ": " + ok.error().message()));
@@ -280,8 +286,8 @@ Result<void> TopicLog::append_chunk(std::uint64_t position, std::span<const Cons
 
 Result<void> TopicLog::sync_active(const char* when) {
   const std::string name = segment_file(dir_, segments_.back().base, layout::kSegmentSuffix);
-  Result<void> ok = sync_file(log_fd_.get(), name);
-  if (ok) ok = sync_file(index_fd_.get(), "the chunk index of " + name);
+  Result<void> ok = sync_file(files_->log.get(), name);
+  if (ok) ok = sync_file(files_->index.get(), "the chunk index of " + name);
   if (!ok) {
     const std::uint64_t from = synced_end_;
     const std::uint64_t to = end_;
@@ -299,7 +305,7 @@ Result<void> TopicLog::sync_active(const char* when) {
 }
 
 void TopicLog::rewind_unsynced() noexcept {
-  if (segments_.empty() || !log_fd_.valid()) return;
+  if (segments_.empty() || !files_->log.valid()) return;
   Segment& active = segments_.back();
   if (synced_end_ <= active.base) {
     // Nothing of the active segment is known to be on the device.
@@ -310,8 +316,8 @@ void TopicLog::rewind_unsynced() noexcept {
   } else {
     // Truncating drops the suspect pages; a rewrite makes fresh dirty ones that the next
     // fdatasync writes (or fails on, loudly).
-    (void)!::ftruncate(log_fd_.get(), static_cast<off_t>(synced_end_ - active.base));
-    (void)!::ftruncate(index_fd_.get(), static_cast<off_t>(index_size(synced_records_)));
+    (void)!::ftruncate(files_->log.get(), static_cast<off_t>(synced_end_ - active.base));
+    (void)!::ftruncate(files_->index.get(), static_cast<off_t>(index_size(synced_records_)));
     active.size = synced_end_ - active.base;
     index_records_ = synced_records_;
   }
@@ -321,15 +327,15 @@ void TopicLog::rewind_unsynced() noexcept {
 }
 
 Result<void> TopicLog::sync() {
-  if (!log_fd_.valid()) return {};
+  if (!files_->log.valid()) return {};
   if (auto ok = sync_active("periodic sync"); !ok) return ok;
   return check_active();
 }
 
 Result<void> TopicLog::check_active() {
-  if (!log_fd_.valid()) return {};
+  if (!files_->log.valid()) return {};
   struct stat st {};
-  if (::fstat(log_fd_.get(), &st) == 0 && st.st_nlink == 0) {
+  if (::fstat(files_->log.get(), &st) == 0 && st.st_nlink == 0) {
     std::uint64_t base = segments_.back().base;
     close_active();
     segments_.pop_back();

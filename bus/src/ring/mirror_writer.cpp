@@ -22,7 +22,7 @@ using layout::FrameHeader;
 using layout::FrameKind;
 using layout::TopicHeader;
 
-TopicHeader& header_of(const Topic& topic) { return topic.mapping().header(); }
+TopicHeader& header_of(const Topic& topic) { return detail::mapping_of(topic).header(); }
 
 }  // namespace
 

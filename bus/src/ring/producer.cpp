@@ -88,7 +88,7 @@ void Claim::abort() noexcept {
 // ---- Producer ---------------------------------------------------------------------------
 
 Producer::Producer(Topic topic) : topic_(std::move(topic)) {
-  auto& map = topic_.mapping();
+  auto& map = detail::mapping_of(topic_);
   ring_ = map.ring();
   header_ = &map.header();
   capacity_ = map.config().capacity;
@@ -189,7 +189,7 @@ Errc Producer::reclaim(std::uint64_t target) noexcept {
 }
 
 void Producer::rescan_limit() noexcept {
-  auto& map = topic_.mapping();
+  auto& map = detail::mapping_of(topic_);
   auto& header = map.header();
   // Tail first, then the slots (all seq_cst): a reader whose registration this scan misses
   // registered after we read the tail, and reads frames in place only from a tail it loads

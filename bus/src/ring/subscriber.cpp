@@ -48,7 +48,7 @@ layout::ReaderSlot& slot_of(void* p) { return *static_cast<layout::ReaderSlot*>(
 
 Result<Subscriber> Subscriber::attach(const Topic& topic, const SubscriberOptions& options) {
   if (!topic.valid()) return Error(Errc::invalid_argument, "subscriber needs an open topic");
-  auto& map = topic.mapping();
+  auto& map = detail::mapping_of(topic);
   if (map.read_only()) {
     return Error(Errc::invalid_argument, "topic '" + map.name() + "' is mapped read-only");
   }
@@ -158,7 +158,7 @@ Subscriber::~Subscriber() { detach(); }
 void Subscriber::detach() noexcept {
   if (slot_ptr_ == nullptr) return;
   publish_position();
-  detail::release_slot(topic_.mapping(), slot_, persistent_);
+  detail::release_slot(detail::mapping_of(topic_), slot_, persistent_);
   slot_ptr_ = nullptr;
 }
 

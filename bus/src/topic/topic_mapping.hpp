@@ -51,4 +51,10 @@ class TopicMapping {
   bool read_only_ = false;
 };
 
+// A topic's mapping, for the library's own code (and its tests): not part of the API.
+struct TopicAccess {
+  static TopicMapping& mapping(const Topic& topic) noexcept { return *topic.map_; }
+};
+inline TopicMapping& mapping_of(const Topic& topic) noexcept { return TopicAccess::mapping(topic); }
+
 }  // namespace ringbus::detail

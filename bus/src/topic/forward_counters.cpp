@@ -1,6 +1,6 @@
 // ForwardCounters: plain stores into the topic header's ForwardLink entry; readers take the
 // figures one by one.
-#include "forward_counters.hpp"
+#include "ringbus/connector_counters.hpp"
 
 #include <atomic>
 
@@ -10,21 +10,21 @@
 #include "topic/recorder_fields.hpp"
 #include "topic/topic_mapping.hpp"
 
-namespace ringbus::bridge {
+namespace ringbus {
 namespace {
 
 using detail::atomic;
 constexpr auto kRelaxed = std::memory_order_relaxed;  // monitoring figures, each on its own
 
 layout::ForwardLink& entry(const Topic& topic, std::size_t index) {
-  return topic.mapping().header().forward[index];
+  return detail::mapping_of(topic).header().forward[index];
 }
 
 }  // namespace
 
 Result<ForwardCounters> ForwardCounters::attach(const Topic& topic,
                                                 const std::string& destination) {
-  auto& h = topic.mapping().header();
+  auto& h = detail::mapping_of(topic).header();
   const auto self = detail::self_identity();
   std::size_t chosen = layout::kForwardLinks;
   std::size_t free_entry = layout::kForwardLinks;
@@ -94,4 +94,4 @@ void ForwardCounters::detach() const {
   atomic(link.pid).store(0, kRelaxed);
 }
 
-}  // namespace ringbus::bridge
+}  // namespace ringbus

@@ -1,18 +1,18 @@
 // The writing side of a topic's disk log: append chunks of whole frames to segment files with a
 // CRC32C record per chunk, roll segments, sync, recover after a crash, apply retention.
-// Format: docs/formats/log.md (bus/src/layout/log_layout.hpp).
+// Format: docs/formats/log.md (bus/formats/layout/log_layout.hpp).
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "ringbus/bytes.hpp"
 #include "ringbus/result.hpp"
-#include "sys/unique_fd.hpp"
 
 namespace ringbus::detail {
 
@@ -39,9 +39,9 @@ class TopicLog {
   // `recovery()` says what was done. Errors: busy (another bridge holds the lock), io_error.
   static Result<TopicLog> open(const std::string& dir, const TopicLogOptions& options);
 
-  TopicLog(TopicLog&&) noexcept = default;
-  TopicLog& operator=(TopicLog&&) noexcept = default;
-  ~TopicLog() = default;
+  TopicLog(TopicLog&&) noexcept;
+  TopicLog& operator=(TopicLog&&) noexcept;
+  ~TopicLog();
 
   const std::string& directory() const noexcept { return dir_; }
   bool empty() const noexcept { return segments_.empty(); }
@@ -100,7 +100,8 @@ class TopicLog {
     std::uint64_t base = 0;
     std::uint64_t size = 0;
   };
-  TopicLog() = default;
+  struct Files;  // the lock, the active segment and its index (descriptors; topic_log.cpp)
+  TopicLog();
   Result<void> recover();          // log_recovery.cpp
   Result<void> reload_segments();  // segments_ from the directory
   Result<void> open_active(std::uint64_t base, bool create);
@@ -113,9 +114,7 @@ class TopicLog {
 
   std::string dir_;
   TopicLogOptions options_;
-  UniqueFd lock_fd_;
-  UniqueFd log_fd_;    // active segment
-  UniqueFd index_fd_;  // its chunk index
+  std::unique_ptr<Files> files_;
   std::uint64_t index_records_ = 0;
   std::vector<Segment> segments_;
   std::uint64_t end_ = 0;

@@ -1,5 +1,5 @@
 // RecorderCounters: plain stores into the topic header; readers take them one by one.
-#include "recorder_counters.hpp"
+#include "ringbus/connector_counters.hpp"
 
 #include <atomic>
 
@@ -9,7 +9,7 @@
 #include "topic/recorder_fields.hpp"
 #include "topic/topic_mapping.hpp"
 
-namespace ringbus::bridge {
+namespace ringbus {
 
 namespace {
 using detail::atomic;
@@ -17,7 +17,7 @@ constexpr auto kRelaxed = std::memory_order_relaxed;  // monitoring figures, eac
 }  // namespace
 
 void RecorderCounters::attach(const std::string& log_dir) const {
-  auto& h = topic_.mapping().header();
+  auto& h = detail::mapping_of(topic_).header();
   auto self = detail::self_identity();
   detail::write_fixed_text(h.log_dir, layout::kLogDirSize, log_dir);
   atomic(h.recorder_start_time).store(self.start_time, kRelaxed);
@@ -26,7 +26,7 @@ void RecorderCounters::attach(const std::string& log_dir) const {
 }
 
 void RecorderCounters::publish(const RecorderFigures& f) const {
-  auto& h = topic_.mapping().header();
+  auto& h = detail::mapping_of(topic_).header();
   atomic(h.recorded_messages).store(f.recorded_messages, kRelaxed);
   // Messages first: a reader loads messages, position, messages and takes a pair whose two
   // message loads agree (see the mirror receiver's acks).
@@ -41,7 +41,7 @@ void RecorderCounters::publish(const RecorderFigures& f) const {
 }
 
 void RecorderCounters::failed(const std::string& message) const {
-  auto& h = topic_.mapping().header();
+  auto& h = detail::mapping_of(topic_).header();
   detail::write_fixed_text(h.last_error, layout::kRecorderTextSize, message);
   atomic(h.last_error_unix_ns).store(static_cast<std::uint64_t>(detail::realtime_ns()), kRelaxed);
   atomic(h.recorder_state).store(layout::kRecorderFailing, kRelaxed);
@@ -56,13 +56,13 @@ void RecorderCounters::failed_to_start(const std::string& log_dir,
 }
 
 void RecorderCounters::recovered() const {
-  atomic(topic_.mapping().header().recorder_state).store(layout::kRecorderRecording, kRelaxed);
+  atomic(detail::mapping_of(topic_).header().recorder_state).store(layout::kRecorderRecording, kRelaxed);
 }
 
 void RecorderCounters::detach() const {
-  auto& h = topic_.mapping().header();
+  auto& h = detail::mapping_of(topic_).header();
   atomic(h.recorder_state).store(layout::kRecorderStopped, kRelaxed);
   atomic(h.recorder_pid).store(0, kRelaxed);
 }
 
-}  // namespace ringbus::bridge
+}  // namespace ringbus
