@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Proves the installed package works: builds and installs ringbus (from $1, default: this repo)
-# into a temporary prefix, then builds and runs tests/package against it via find_package.
+# into a temporary prefix, static and then shared, and builds and runs tests/package against
+# each via find_package.
 # Set RINGBUS_KEEP_TMP=1 to keep the temporary directory for inspection.
 set -euo pipefail
 
@@ -28,15 +29,36 @@ step() {
   fi
 }
 
-# -Werror=dev: the package must configure without CMake complaints, in either project.
-step configure cmake -S "$src" -B "$work/build" "${generator[@]}" -Werror=dev \
-  -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$work/prefix" \
-  -DRINGBUS_BUILD_TESTS=OFF -DRINGBUS_BUILD_TOOLS=OFF -DRINGBUS_BUILD_BENCH=OFF
-step build cmake --build "$work/build" -j "$jobs"
-step install cmake --install "$work/build"
-step consumer-configure cmake -S "$src/tests/package" -B "$work/consumer" "${generator[@]}" \
-  -Werror=dev -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$work/prefix"
-step consumer-build cmake --build "$work/consumer"
-step consumer-run "$work/consumer/package_check"
-cat "$work/consumer-run.log"
+# Twice: the static library (the default), and a shared one, which is built with hidden symbols
+# and so exports only what carries RINGBUS_API: the consumer's link proves the public API is all
+# exported, and the symbol table that nothing of the internals (ringbus::detail) is.
+for kind in static shared; do
+  shared=OFF
+  [[ $kind == shared ]] && shared=ON
+  # -Werror=dev: the package must configure without CMake complaints, in either project.
+  step "$kind-configure" cmake -S "$src" -B "$work/$kind/build" "${generator[@]}" -Werror=dev \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$work/$kind/prefix" \
+    -DBUILD_SHARED_LIBS=$shared \
+    -DRINGBUS_BUILD_TESTS=OFF -DRINGBUS_BUILD_TOOLS=OFF -DRINGBUS_BUILD_BENCH=OFF
+  step "$kind-build" cmake --build "$work/$kind/build" -j "$jobs"
+  step "$kind-install" cmake --install "$work/$kind/build"
+  step "$kind-consumer-configure" cmake -S "$src/tests/package" -B "$work/$kind/consumer" \
+    "${generator[@]}" -Werror=dev -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$work/$kind/prefix"
+  step "$kind-consumer-build" cmake --build "$work/$kind/consumer"
+  step "$kind-consumer-run" "$work/$kind/consumer/package_check"
+  cat "$work/$kind-consumer-run.log"
+  if [[ $kind == shared ]]; then
+    lib=$(find "$work/$kind/prefix" -name 'libringbus.so.*.*' | head -n 1)
+    [[ -n $lib ]] || { echo "package check: no libringbus.so installed" >&2; exit 1; }
+    exported=$(nm -D --defined-only -C "$lib")
+    if grep -q 'ringbus::detail::' <<<"$exported"; then
+      echo "package check: the shared library exports internals:" >&2
+      grep 'ringbus::detail::' <<<"$exported" | head -20 >&2
+      exit 1
+    fi
+    echo "package check: libringbus.so exports $(grep -c ' T ' <<<"$exported") functions," \
+      "none of ringbus::detail"
+  fi
+done
 echo "package check: ok"

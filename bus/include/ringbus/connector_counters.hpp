@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "ringbus/export.hpp"
 #include "ringbus/result.hpp"
 #include "ringbus/topic.hpp"
 
@@ -26,7 +27,7 @@ struct RecorderFigures {
 };
 
 // The recorder of a topic's disk log (one per topic; the header names its process).
-class RecorderCounters {
+class RINGBUS_API RecorderCounters {
  public:
   explicit RecorderCounters(Topic topic) : topic_(std::move(topic)) {}
   // Claims the counters for this process and names the log directory (state: recording).
@@ -56,7 +57,7 @@ enum class LinkState : std::uint32_t {
 };
 
 // One forward link: a topic sent to one receiver ("HOST:PORT"). A topic has 8 link entries.
-class ForwardCounters {
+class RINGBUS_API ForwardCounters {
  public:
   // Takes the entry for `destination` (the one it had, a free one, or one of a dead process's
   // links). Errors: no_reader_slot (all 8 entries belong to live links).

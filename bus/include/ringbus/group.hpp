@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ringbus/export.hpp"
 #include "ringbus/function_ref.hpp"
 #include "ringbus/result.hpp"
 #include "ringbus/subscriber.hpp"
@@ -39,7 +40,7 @@ struct GroupOptions {
 // Group state lives in the topic (a persistent slot named "group:<name>"): it survives all
 // members leaving. Under the block policy producers wait for the group's oldest
 // unacknowledged message. Groups need a block topic.
-class GroupMember {
+class RINGBUS_API GroupMember {
  public:
   // Joins (or creates) group `group` on `topic`. Errors: invalid_argument (bad name, overwrite
   // topic), no_reader_slot (the group and each member take a reader slot), corrupt.

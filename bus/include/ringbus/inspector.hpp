@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ringbus/bytes.hpp"
+#include "ringbus/export.hpp"
 #include "ringbus/result.hpp"
 #include "ringbus/subscriber.hpp"
 #include "ringbus/topic.hpp"
@@ -39,7 +40,7 @@ struct InspectedFrame {
   ConstBytes head;
 };
 
-class RingInspector {
+class RINGBUS_API RingInspector {
  public:
   // `head_bytes`: how much of each message read() copies.
   explicit RingInspector(Topic topic, std::size_t head_bytes = 4096);

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "ringbus/bytes.hpp"
+#include "ringbus/export.hpp"
 #include "ringbus/producer.hpp"
 #include "ringbus/result.hpp"
 #include "ringbus/topic.hpp"
@@ -14,7 +15,7 @@ namespace ringbus {
 
 // The one writer of a mirror topic. Not thread safe; one per mirror (the header names the
 // process, so a second writer while the first is alive gets busy).
-class MirrorWriter {
+class RINGBUS_API MirrorWriter {
  public:
   // Errors: invalid_argument (the topic is not a mirror), busy (a live process writes it).
   static Result<MirrorWriter> open(const Topic& topic);

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "ringbus/bytes.hpp"
+#include "ringbus/export.hpp"
 #include "ringbus/result.hpp"
 #include "ringbus/taken_on_move.hpp"
 #include "ringbus/topic.hpp"
@@ -17,7 +18,7 @@ class Producer;
 // Writable space in the ring for one message (a loan). Fill bytes(), then commit(). A claim
 // destroyed without commit is aborted: its frame becomes padding, so the stream never stalls.
 // Move-only. Not thread safe; commit it from the thread that claimed it or hand it over.
-class [[nodiscard]] Claim {
+class [[nodiscard]] RINGBUS_API Claim {
  public:
   Claim() = default;
   Claim(Claim&& other) noexcept;
@@ -53,7 +54,7 @@ class [[nodiscard]] Claim {
 // Publishes into one topic. Any number of producers, in any number of processes, may publish
 // into the same topic; messages from one producer are read in the order it published them.
 // A Producer object is not thread safe: use one per thread.
-class Producer {
+class RINGBUS_API Producer {
  public:
   explicit Producer(Topic topic);
 

@@ -8,6 +8,8 @@
 #include <utility>
 #include <variant>
 
+#include "ringbus/export.hpp"
+
 namespace ringbus {
 
 // Transient codes (would_block, timed_out, not_ready) mean "try again later"; the others are
@@ -32,7 +34,7 @@ enum class Errc : std::uint8_t {
 };
 
 // A short stable name for a code, e.g. "would_block".
-std::string_view to_string(Errc code) noexcept;
+RINGBUS_API std::string_view to_string(Errc code) noexcept;
 
 // True for the codes that mean "retry later".
 constexpr bool is_transient(Errc code) noexcept {

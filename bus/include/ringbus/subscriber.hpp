@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ringbus/bytes.hpp"
+#include "ringbus/export.hpp"
 #include "ringbus/function_ref.hpp"
 #include "ringbus/result.hpp"
 #include "ringbus/taken_on_move.hpp"
@@ -83,7 +84,7 @@ struct RawFrame {
 };
 
 struct PollResult {
-  std::size_t messages = 0;         // messages handed to the handler
+  std::size_t messages = 0;  // messages handed to the handler
   // Stream bytes and messages skipped because the reader was lapped, or (on a mirror) because
   // its source lost them before they were forwarded (a gap, see ringbus/mirror.hpp).
   std::uint64_t lost_bytes = 0;
@@ -97,7 +98,7 @@ struct PollResult {
 // a subscriber reads the log's segments (mapped read-only, each chunk's CRC32C checked), then
 // continues in the ring at the same offset. While it reads the log, producers do not wait for
 // it. Positions the log no longer has (retention) or never had are reported as lost.
-class Subscriber {
+class RINGBUS_API Subscriber {
  public:
   // Takes a reader slot. Errors: no_reader_slot, busy (persistent name held by a live
   // process), offset_out_of_range, invalid_argument (offset not on a frame boundary, bad name).

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ringbus/export.hpp"
 #include "ringbus/result.hpp"
 
 namespace ringbus {
@@ -16,7 +17,7 @@ namespace ringbus {
 namespace detail {
 class TopicMapping;
 struct TopicAccess;  // the library's own way to a topic's mapping (bus/src/topic)
-}
+}  // namespace detail
 
 // What producers do when the slowest durable reader is a full ring behind.
 enum class Policy : std::uint32_t {
@@ -24,7 +25,7 @@ enum class Policy : std::uint32_t {
   overwrite = 1,  // producers never wait; lapped readers are told how much they lost
 };
 
-std::string_view to_string(Policy policy) noexcept;
+RINGBUS_API std::string_view to_string(Policy policy) noexcept;
 
 struct TopicOptions {
   // Ring size in bytes: a power of two from 4 KiB to 16 GiB.
@@ -184,12 +185,12 @@ struct BackPressure {
 
 // The slowest durable reader or group of a block topic, from a snapshot; nullopt on an
 // overwrite topic or with no durable reader. `topic_name` is used in the commands it suggests.
-std::optional<BackPressure> back_pressure(std::string_view topic_name,
-                                          const TopicSnapshot& snapshot);
+RINGBUS_API std::optional<BackPressure> back_pressure(std::string_view topic_name,
+                                                      const TopicSnapshot& snapshot);
 
 // A mapped topic. Cheap to copy (shares the mapping); producers and subscribers keep it alive.
 // Thread safety: all const methods may be called from any thread.
-class Topic {
+class RINGBUS_API Topic {
  public:
   Topic() = default;
 
@@ -219,7 +220,7 @@ class Topic {
 
 // A bus directory: where topic files live. Default: $RINGBUS_DIR, else /dev/shm/ringbus-$UID.
 // A hugetlbfs or ordinary disk directory works too.
-class Bus {
+class RINGBUS_API Bus {
  public:
   static std::string default_directory();
 
@@ -247,6 +248,6 @@ class Bus {
 // Checks a topic, group or reader name: 1-200 characters of [A-Za-z0-9._-], not starting with
 // '.' (which also rules out "." and "..", and keeps names apart from temporary files).
 // `what` names the kind of name in the error message.
-Result<void> validate_name(std::string_view name, std::string_view what = "topic name");
+RINGBUS_API Result<void> validate_name(std::string_view name, std::string_view what = "topic name");
 
 }  // namespace ringbus
