@@ -207,11 +207,13 @@ int main(int argc, char** argv) {
         Figures plain;
         Figures ours;
         if (round % 2 == 0) {
-          plain = plain_write(work, detail::mapping_of(*topic).ring(), topic->snapshot().tail, fsync);
+          plain =
+              plain_write(work, detail::mapping_of(*topic).ring(), topic->snapshot().tail, fsync);
           ours = record(*topic, *recorder, fsync);
         } else {
           ours = record(*topic, *recorder, fsync);
-          plain = plain_write(work, detail::mapping_of(*topic).ring(), topic->snapshot().tail, fsync);
+          plain =
+              plain_write(work, detail::mapping_of(*topic).ring(), topic->snapshot().tail, fsync);
         }
         if (plain.mb_per_s() > best_plain.mb_per_s()) best_plain = plain;
         if (ours.mb_per_s() > best_ours.mb_per_s()) best_ours = ours;

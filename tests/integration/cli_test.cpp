@@ -17,12 +17,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "layout/frame_layout.hpp"
 #include "ringbus/bytes.hpp"
 #include "ringbus/group.hpp"
 #include "ringbus/producer.hpp"
 #include "ringbus/subscriber.hpp"
 #include "ringbus/topic.hpp"
-#include "layout/frame_layout.hpp"
 #include "support/test_support.hpp"
 #include "topic/topic_mapping.hpp"
 
@@ -359,8 +359,7 @@ TEST_F(Cli, ProduceBlockedByAMemberlessGroupSleepsAndNamesIt) {
   const Measured m = run_measured(command("produce held --timeout-ms 2000") + " <" + in_path +
                                   " >/dev/null 2>" + err_path);
   std::ifstream err_in(err_path);
-  const std::string err((std::istreambuf_iterator<char>(err_in)),
-                        std::istreambuf_iterator<char>());
+  const std::string err((std::istreambuf_iterator<char>(err_in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(m.status, 1) << err;
   EXPECT_GE(m.wall_s, 2.0);
   // Spinning (or yielding) uses about as much CPU as wall time; sleeping uses next to none. The
@@ -373,8 +372,8 @@ TEST_F(Cli, ProduceBlockedByAMemberlessGroupSleepsAndNamesIt) {
   EXPECT_TRUE(contains(err, "bytes (")) << err;
   EXPECT_TRUE(contains(err, "ringbus topic remove-reader held group:billing")) << err;
 
-  CommandResult monitored = run_command(std::string(RINGBUS_MONITOR_PATH) + " --dir '" +
-                                        bus_.dir() + "' --json");
+  CommandResult monitored =
+      run_command(std::string(RINGBUS_MONITOR_PATH) + " --dir '" + bus_.dir() + "' --json");
   ASSERT_EQ(monitored.status, 0) << monitored.out;
   const Json view = Json::parse(monitored.out);
   ASSERT_EQ(view["topics"].size(), 1U);
@@ -383,8 +382,8 @@ TEST_F(Cli, ProduceBlockedByAMemberlessGroupSleepsAndNamesIt) {
   EXPECT_EQ(topic["held_by"]["kind"], "group") << topic.dump();
   EXPECT_EQ(topic["held_by"]["name"], "group:billing") << topic.dump();
   EXPECT_EQ(topic["held_by"]["live_members"], 0) << topic.dump();
-  CommandResult table = run_command(std::string(RINGBUS_MONITOR_PATH) + " --dir '" +
-                                    bus_.dir() + "' --once");
+  CommandResult table =
+      run_command(std::string(RINGBUS_MONITOR_PATH) + " --dir '" + bus_.dir() + "' --once");
   ASSERT_EQ(table.status, 0) << table.out;
   bool row = false;
   for (const std::string& line : split_lines(table.out)) {
@@ -422,9 +421,9 @@ TEST_F(Cli, ConsumeOfADeadClaimBehindStaleBytesHonoursItsTimeout) {
     auto* frame = reinterpret_cast<layout::FrameHeader*>(detail::mapping_of(*topic).ring());
     frame->commit = layout::make_commit(5, layout::FrameKind::kData, 16);
   }
-  const Measured m = run_measured("timeout -s KILL 60 " +
-                                  command("consume stale --from earliest --timeout-ms 1000") +
-                                  " >/dev/null 2>&1");
+  const Measured m =
+      run_measured("timeout -s KILL 60 " +
+                   command("consume stale --from earliest --timeout-ms 1000") + " >/dev/null 2>&1");
   EXPECT_EQ(m.status, 0);
   EXPECT_LT(m.wall_s, 30.0) << "consume ignored --timeout-ms";
   EXPECT_LT(m.cpu_s, 0.5 * m.wall_s) << "cpu " << m.cpu_s << " s in " << m.wall_s << " s";

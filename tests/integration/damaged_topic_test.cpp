@@ -5,16 +5,16 @@
 // whose bytes lie outside what it may read.
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <functional>
-#include <atomic>
 #include <optional>
-#include <random>
-#include <thread>
 #include <ostream>
+#include <random>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -74,7 +74,8 @@ class DamagedTopic : public ::testing::TestWithParam<Damage> {
     ASSERT_TRUE(sub) << sub.error().message();
     lossy_.emplace(std::move(*sub));
     for (int i = 0; i < 300; ++i) {
-      ASSERT_TRUE(producer.try_publish({}, as_bytes(std::string(i % 90, static_cast<char>('a' + i % 26)))));
+      ASSERT_TRUE(
+          producer.try_publish({}, as_bytes(std::string(i % 90, static_cast<char>('a' + i % 26)))));
     }
     SubscriberOptions durable;
     durable.name = "keeper";
@@ -122,7 +123,8 @@ class DamagedTopic : public ::testing::TestWithParam<Damage> {
     std::byte* at = region(d.region) + d.offset;
     std::uint64_t value = d.value;
     if (d.at_cursor_lap) {
-      value |= std::uint64_t{layout::lap_of(durable_->position(), detail::mapping_of(topic_).lap_shift())}
+      value |= std::uint64_t{layout::lap_of(durable_->position(),
+                                            detail::mapping_of(topic_).lap_shift())}
                << 32;
     }
     if (d.width == 8) {
@@ -263,8 +265,8 @@ TEST_P(DamagedTopic, CliAndMonitorFailCleanly) {
   for (const std::string& c : commands) {
     // The tools exit 0 (fine), 1 (an error, on one line) or 2 (usage); 124 and up: killed
     // by `timeout`, or by a signal.
-    auto r = testing::run_command("timeout -s KILL 60 " + c + " >/dev/null 2>&1; echo $?",
-                                  "one\ntwo\n");
+    auto r =
+        testing::run_command("timeout -s KILL 60 " + c + " >/dev/null 2>&1; echo $?", "one\ntwo\n");
     const int status = std::atoi(r.out.c_str());
     EXPECT_LE(status, 2) << c << " exited " << status;
   }
@@ -363,60 +365,64 @@ void run_damaged_while_running(bool ring_actors, bool group_actors) {
     return std::chrono::steady_clock::now() < end;
   };
   std::vector<std::pair<const char*, pid_t>> children;
-  if (ring_actors) children.emplace_back("ring", testing::fork_child([&] {
-    const auto end = std::chrono::steady_clock::now() + kRunFor;
-    std::vector<std::thread> threads;
-    int bad = 0;
-    for (int id = 0; id < 2; ++id) {
-      threads.emplace_back([&, id] {
-        Producer p(topic);
-        for (std::uint64_t i = 0; until(end); ++i) {
-          (void)p.publish({}, as_bytes(std::string(i % 150, static_cast<char>('a' + id))),
-                          Wait::futex(20ms));
-        }
-      });
-    }
-    for (Durability d : {Durability::durable, Durability::lossy}) {
-      threads.emplace_back([&, d] {
-        SubscriberOptions so;
-        so.durability = d;
-        while (until(end)) {
-          auto sub = Subscriber::attach(topic, so);
-          if (!sub) continue;
-          while (until(end)) {
-            auto r = sub->poll_wait(
-                [&](const Message& m) {
-                  if (bad == 0) bad = check_message(m, topic.config().max_message);
-                },
-                16, Wait::futex(20ms));
-            if (!r && r.code() != Errc::timed_out) break;  // corrupt: attach again
+  if (ring_actors)
+    children.emplace_back(
+        "ring", testing::fork_child([&] {
+          const auto end = std::chrono::steady_clock::now() + kRunFor;
+          std::vector<std::thread> threads;
+          int bad = 0;
+          for (int id = 0; id < 2; ++id) {
+            threads.emplace_back([&, id] {
+              Producer p(topic);
+              for (std::uint64_t i = 0; until(end); ++i) {
+                (void)p.publish({}, as_bytes(std::string(i % 150, static_cast<char>('a' + id))),
+                                Wait::futex(20ms));
+              }
+            });
           }
-        }
-      });
-    }
-    for (auto& t : threads) t.join();
-    return bad;
-  }));
-  if (group_actors) children.emplace_back("group", testing::fork_child([&] {
-    const auto end = std::chrono::steady_clock::now() + kRunFor;
-    int bad = 0;
-    while (until(end)) {
-      auto member = GroupMember::join(topic, "g", {});
-      if (!member) continue;
-      while (until(end)) {
-        std::uint64_t last = 0;
-        auto r = member->poll_wait(
-            [&](const Message& m) {
-              if (bad == 0) bad = check_message(m, topic.config().max_message);
-              last = m.offset;
-            },
-            8, Wait::futex(20ms));
-        if (!r && r.code() != Errc::timed_out) break;
-        if (r && r->messages > 0) (void)member->ack_up_to(last);
-      }
-    }
-    return bad;
-  }));
+          for (Durability d : {Durability::durable, Durability::lossy}) {
+            threads.emplace_back([&, d] {
+              SubscriberOptions so;
+              so.durability = d;
+              while (until(end)) {
+                auto sub = Subscriber::attach(topic, so);
+                if (!sub) continue;
+                while (until(end)) {
+                  auto r = sub->poll_wait(
+                      [&](const Message& m) {
+                        if (bad == 0) bad = check_message(m, topic.config().max_message);
+                      },
+                      16, Wait::futex(20ms));
+                  if (!r && r.code() != Errc::timed_out) break;  // corrupt: attach again
+                }
+              }
+            });
+          }
+          for (auto& t : threads) t.join();
+          return bad;
+        }));
+  if (group_actors)
+    children.emplace_back("group", testing::fork_child([&] {
+                            const auto end = std::chrono::steady_clock::now() + kRunFor;
+                            int bad = 0;
+                            while (until(end)) {
+                              auto member = GroupMember::join(topic, "g", {});
+                              if (!member) continue;
+                              while (until(end)) {
+                                std::uint64_t last = 0;
+                                auto r = member->poll_wait(
+                                    [&](const Message& m) {
+                                      if (bad == 0)
+                                        bad = check_message(m, topic.config().max_message);
+                                      last = m.offset;
+                                    },
+                                    8, Wait::futex(20ms));
+                                if (!r && r.code() != Errc::timed_out) break;
+                                if (r && r->messages > 0) (void)member->ack_up_to(last);
+                              }
+                            }
+                            return bad;
+                          }));
   // The damage, from this process, while the tools run too.
   std::atomic<bool> stop{false};
   std::thread vandal([&] {
@@ -462,11 +468,7 @@ TEST(DamagedWhileRunning, RandomWritesUnderProducersReadersAndTools) {
   run_damaged_while_running(true, false);
 }
 
-TEST(DamagedWhileRunning, RandomWritesUnderGroupMembers) {
-  run_damaged_while_running(false, true);
-}
-
-
+TEST(DamagedWhileRunning, RandomWritesUnderGroupMembers) { run_damaged_while_running(false, true); }
 
 INSTANTIATE_TEST_SUITE_P(Fields, DamagedTopic, ::testing::ValuesIn(damages()),
                          [](const ::testing::TestParamInfo<Damage>& p) { return p.param.name; });

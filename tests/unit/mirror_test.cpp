@@ -46,7 +46,8 @@ std::vector<std::byte> stream_bytes(const Topic& t, std::uint64_t from, std::uin
   for (std::uint64_t at = from; at < to;) {
     const std::uint64_t index = at & (cap - 1);
     const std::uint64_t n = std::min(to - at, cap - index);
-    out.insert(out.end(), detail::mapping_of(t).ring() + index, detail::mapping_of(t).ring() + index + n);
+    out.insert(out.end(), detail::mapping_of(t).ring() + index,
+               detail::mapping_of(t).ring() + index + n);
     at += n;
   }
   return out;
@@ -189,7 +190,8 @@ TEST(MirrorWriter, RefusesBadFramesAndWritesNothing) {
   const std::uint64_t word = commit_at(good, 0);
   const std::uint64_t length = layout::commit_length(word);
   auto& h = detail::mapping_of(dst).header();
-  const std::vector<std::byte> ring_before(detail::mapping_of(dst).ring(), detail::mapping_of(dst).ring() + 4096);
+  const std::vector<std::byte> ring_before(detail::mapping_of(dst).ring(),
+                                           detail::mapping_of(dst).ring() + 4096);
 
   struct Case {
     const char* name;

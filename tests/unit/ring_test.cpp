@@ -12,9 +12,9 @@
 
 #include <gtest/gtest.h>
 
+#include "layout/frame_layout.hpp"
 #include "ringbus/producer.hpp"
 #include "ringbus/subscriber.hpp"
-#include "layout/frame_layout.hpp"
 #include "support/test_support.hpp"
 #include "topic/topic_mapping.hpp"
 

@@ -18,9 +18,9 @@
 #include "log/crc32c.hpp"
 #include "log/log_files.hpp"
 #include "log/segments.hpp"
-#include "topic_log.hpp"
 #include "log/topic_log_files.hpp"
 #include "sys/unique_fd.hpp"
+#include "topic_log.hpp"
 
 namespace ringbus::detail {
 

@@ -2,8 +2,8 @@
 // from bus/src (topic_log.cpp and log_recovery.cpp use them).
 #pragma once
 
-#include "topic_log.hpp"
 #include "sys/unique_fd.hpp"
+#include "topic_log.hpp"
 
 namespace ringbus::detail {
 

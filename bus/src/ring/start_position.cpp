@@ -129,8 +129,7 @@ Result<StartPoint> resolve_start(TopicMapping& map, const StartFrom& start) {
       auto tail = read_tail(map.header());
       if (tail.position % map.config().frame_alignment != 0) {
         return Error(Errc::corrupt, "topic '" + map.name() + "' is corrupt: tail " +
-                                        std::to_string(tail.position) +
-                                        " is not a frame boundary");
+                                        std::to_string(tail.position) + " is not a frame boundary");
       }
       return StartPoint{tail.position, tail.messages, true};
     }
