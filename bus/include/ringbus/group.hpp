@@ -13,6 +13,7 @@
 #include "ringbus/export.hpp"
 #include "ringbus/function_ref.hpp"
 #include "ringbus/result.hpp"
+#include "ringbus/stuck_claim_timer.hpp"
 #include "ringbus/subscriber.hpp"
 #include "ringbus/taken_on_move.hpp"
 #include "ringbus/topic.hpp"
@@ -121,8 +122,7 @@ class RINGBUS_API GroupMember {
   std::uint64_t batch_owner_state_ = 0;  // that slot's state word when we adopted its batch
   bool adopted_ = false;                 // our slot's `serving` names the batch's slot
   std::int64_t next_takeover_check_ns_ = 0;
-  std::uint64_t stuck_position_ = ~std::uint64_t{0};  // a claim pending at the dispatch position
-  std::int64_t stuck_since_ns_ = 0;
+  detail::StuckClaimTimer stuck_;  // something pending at the dispatch position
   // Frames below this position are copied and checked before delivery (see group slot
   // safe_from); the buffer is sized at join, when that can happen.
   std::uint64_t safe_from_ = 0;

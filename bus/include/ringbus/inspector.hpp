@@ -60,7 +60,7 @@ class RINGBUS_API RingInspector {
  private:
   Topic topic_;
   std::size_t head_bytes_ = 0;
-  std::vector<std::uint64_t> head_;  // 8-byte words: the copy is word by word
+  std::vector<std::uint64_t> copy_;  // a frame header and head: the copy is word by word
 };
 
 }  // namespace ringbus

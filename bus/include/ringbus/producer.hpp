@@ -7,6 +7,8 @@
 #include "ringbus/bytes.hpp"
 #include "ringbus/export.hpp"
 #include "ringbus/result.hpp"
+#include "ringbus/ring_view.hpp"
+#include "ringbus/stuck_claim_timer.hpp"
 #include "ringbus/taken_on_move.hpp"
 #include "ringbus/topic.hpp"
 #include "ringbus/wait.hpp"
@@ -102,21 +104,14 @@ class RINGBUS_API Producer {
   Error blocked_error(std::int64_t waited_ns) const;
 
   Topic topic_;
-  std::byte* ring_ = nullptr;
+  detail::RingView ring_;
   void* header_ = nullptr;
-  std::uint64_t capacity_ = 0;
-  std::uint64_t mask_ = 0;
-  std::uint32_t lap_shift_ = 0;
-  std::uint64_t max_message_ = 0;
-  std::uint64_t alignment_ = 8;
   bool blocking_ = true;
   bool read_only_ = false;           // a mirror: only its MirrorWriter writes
   std::uint64_t limit_ = 0;          // cached: slowest durable reader's position when last scanned
   std::uint64_t reclaimed_ = 0;      // cached: the header's reclaimed position
   std::uint64_t readers_epoch_ = 0;  // the header's readers_epoch at our last scan
-  std::uint64_t stuck_position_ = ~std::uint64_t{0};
-  std::int64_t stuck_since_ns_ = 0;
-  std::uint64_t stuck_timeout_ns_ = 0;
+  detail::StuckClaimTimer stuck_;    // a claim pending where space is reclaimed
   std::uint64_t reclaim_loads_ = 0;  // commit words loaded by reclaim walks (tests read it)
   friend struct ProducerTestPeer;
 };

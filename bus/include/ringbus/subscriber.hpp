@@ -11,6 +11,8 @@
 #include "ringbus/export.hpp"
 #include "ringbus/function_ref.hpp"
 #include "ringbus/result.hpp"
+#include "ringbus/ring_view.hpp"
+#include "ringbus/stuck_claim_timer.hpp"
 #include "ringbus/taken_on_move.hpp"
 #include "ringbus/topic.hpp"
 #include "ringbus/wait.hpp"
@@ -168,7 +170,6 @@ class RINGBUS_API Subscriber {
   bool resync_after_lap() noexcept;
   Frame stuck_claim_expired(std::uint64_t commit_word) noexcept;
   Frame suspect(const char* why, std::uint64_t word, std::uint32_t key_length) noexcept;
-  bool pending_past_timeout() noexcept;
   bool data_available() const noexcept;
   void detach() noexcept;
   RawFrame raw_frame(const Message& m) const noexcept;
@@ -185,14 +186,9 @@ class RINGBUS_API Subscriber {
   void set_replaying(bool on) noexcept;
 
   Topic topic_;
-  const std::byte* ring_ = nullptr;
+  detail::RingView ring_;
   void* header_ = nullptr;
   detail::TakenOnMove<void*> slot_ptr_;  // the attached slot; null: detached (or moved from)
-  std::uint64_t capacity_ = 0;
-  std::uint64_t mask_ = 0;
-  std::uint32_t lap_shift_ = 0;
-  std::uint64_t max_message_ = 0;
-  std::uint64_t alignment_ = 8;
   std::uint32_t slot_ = 0;
   bool durable_ = false;
   bool persistent_ = false;
@@ -207,9 +203,7 @@ class RINGBUS_API Subscriber {
   std::uint64_t lost_messages_ = 0;
   std::uint64_t pending_lost_bytes_ = 0;
   bool lost_pending_ = false;
-  std::int64_t stuck_since_ns_ = 0;
-  std::uint64_t stuck_position_ = ~std::uint64_t{0};
-  std::uint64_t stuck_timeout_ns_ = 0;
+  detail::StuckClaimTimer stuck_;  // something pending at the cursor: a claim, a suspect word
   // A position whose word looked like this lap's frame but did not check out (suspect()).
   std::uint64_t suspect_position_ = ~std::uint64_t{0};
   std::uint64_t suspect_word_ = 0;

@@ -16,6 +16,7 @@
 #include "layout/reader_slot_layout.hpp"
 #include "log/log_reader.hpp"
 #include "ring/atomics.hpp"
+#include "ring/frame_lookup.hpp"
 #include "ring/message_view.hpp"
 #include "ring/start_position.hpp"
 #include "ring/stuck_claim.hpp"
@@ -56,8 +57,7 @@ bool is_member_of(ReaderSlot& s, std::uint32_t group) {
 const FrameHeader* frame_at(detail::TopicMapping& map, std::unique_ptr<detail::LogReader>& log,
                             std::uint64_t ring_from, std::uint64_t p, bool& from_log) {
   from_log = false;
-  const auto* ring_frame =
-      reinterpret_cast<const FrameHeader*>(map.ring() + (p & (map.config().capacity - 1)));
+  const FrameHeader* ring_frame = detail::frame_at(map.ring_view(), p);
   if (p >= ring_from) return ring_frame;
   if (!log) {
     std::string dir = detail::log_dir_of(map.header());
@@ -178,6 +178,7 @@ Result<GroupMember> GroupMember::join(const Topic& topic, std::string_view group
   m.group_slot_ = group_slot->index;
   m.member_slot_ = member_slot->index;
   m.batch_slot_ = member_slot->index;
+  m.stuck_.set_timeout(map.header().stuck_claim_timeout_ns);
   m.joined_ = true;
   return m;
 }
@@ -255,36 +256,17 @@ void GroupMember::publish_own_batch(std::uint64_t start, std::uint64_t end) {
 }
 
 bool GroupMember::skip_stuck_claim(std::uint64_t position, std::uint64_t word) {
+  if (!stuck_.check(position)) return false;
+  stuck_.stop();
   auto& map = detail::mapping_of(topic_);
-  const std::int64_t now = detail::monotonic_ns();
-  if (stuck_position_ != position) {
-    stuck_position_ = position;
-    stuck_since_ns_ = now;
-    return false;
-  }
-  if (static_cast<std::uint64_t>(now - stuck_since_ns_) < map.header().stuck_claim_timeout_ns) {
-    return false;
-  }
-  stuck_position_ = ~std::uint64_t{0};
-  const auto capacity = map.config().capacity;
-  auto* frame = reinterpret_cast<FrameHeader*>(map.ring() + (position & (capacity - 1)));
-  const std::uint32_t lap = layout::lap_of(position, map.lap_shift());
   // Without a claim mark the length is unknown: the group waits for it (see docs).
-  return detail::pad_stuck_claim(map.header(), *frame, word, lap, map.config().frame_alignment);
+  return detail::pad_stuck_claim(map.header(), map.ring_view(), position, word);
 }
 
 // Whether a bad frame at the dispatch position `p` is known bad: read from the disk log (whose
 // chunks are checksummed), or still there after the stuck-claim timeout. Starts the timer.
 bool GroupMember::from_log_or_stuck(std::uint64_t p, bool from_log) {
-  if (from_log) return true;
-  const std::int64_t now = detail::monotonic_ns();
-  if (stuck_position_ != p) {
-    stuck_position_ = p;
-    stuck_since_ns_ = now;
-    return false;
-  }
-  return static_cast<std::uint64_t>(now - stuck_since_ns_) >=
-         detail::mapping_of(topic_).header().stuck_claim_timeout_ns;
+  return from_log || stuck_.check(p);
 }
 
 GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
@@ -292,7 +274,6 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
   auto& group = map.slot(group_slot_);
   auto& me = map.slot(member_slot_);
   const auto& config = map.config();
-  const std::uint64_t mask = config.capacity - 1;
   // Our previous batch may still sit in our slot, adopted by another member after our deadline
   // passed: a new one can go there only once that member finished it.
   // acquire: pairs with the clearing CAS in batch_done().
@@ -330,9 +311,8 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
       // space while we look; then the CAS fails and this walk is discarded. Once the CAS
       // succeeds nobody took them, so the committed position (at most `dispatch`) held them.
       std::uint64_t word = detail::load_racy_acquire(&frame->commit);
-      const FrameKind kind = layout::commit_kind(word);
-      if (layout::commit_lap(word) != layout::lap_of(p, map.lap_shift()) ||
-          kind == FrameKind::kNone || kind == FrameKind::kClaimed) {
+      const detail::CommitWord commit = detail::classify(map.ring_view(), p, word);
+      if (commit.state == detail::Commit::absent || commit.state == detail::Commit::claimed) {
         if (p == dispatch && !from_log) {
           // Gone from the ring and the log alike: skip to what is left, and count it.
           auto lost = lost_until(map, log_, p);
@@ -356,29 +336,28 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
         if (p == dispatch && skip_stuck_claim(p, word)) continue;
         break;
       }
-      const std::uint64_t stride = layout::committed_stride(
-          word, p & mask, config.capacity, config.max_message, config.frame_alignment);
       std::uint64_t sequence = 0;
-      if (kind == FrameKind::kData) {
+      if (commit.kind == FrameKind::kData) {
         detail::copy_racy(&sequence, reinterpret_cast<const std::byte*>(&frame->sequence), 1);
       }
       // A bad word of this lap, or a data frame numbered at or past the tail's count, may be
       // stale bytes where a producer has not written its claim mark yet (the previous lap's
       // payload can carry this lap's tag; see Subscriber::suspect()): stop before it. At the
       // dispatch position it is corrupt only if it outlasts the stuck-claim timeout.
-      if (stride == 0 || (kind == FrameKind::kData && sequence >= tail_messages)) {
+      if (commit.state == detail::Commit::invalid ||
+          (commit.kind == FrameKind::kData && sequence >= tail_messages)) {
         if (p != dispatch || !from_log_or_stuck(p, from_log)) break;
         // Corrupt, unless another member moved the dispatch position and the space was reused.
         if (atomic(group.dispatch).load(std::memory_order_acquire) != dispatch) break;
         take_error_ = "invalid frame at the dispatch position " + std::to_string(p);
         return Take::corrupt;
       }
-      if (kind == FrameKind::kData) {
+      if (commit.kind == FrameKind::kData) {
         offsets_[n] = p;
         sequences_[n] = sequence;
         ++n;
       }
-      p += stride;
+      p += commit.stride;
     }
     if (p == dispatch) return Take::empty;
     count_ = n;
@@ -493,7 +472,6 @@ bool GroupMember::take_over_batch() {
     detail::kill_point("group.takeover.cas");
     // Rebuild the batch's message offsets. Its frames are all still there: the group's
     // committed position stays at or below a batch's start until the batch is done.
-    const std::uint64_t mask = config.capacity - 1;
     std::uint32_t n = 0;
     std::uint64_t p = start;
     while (p < end && n < count) {
@@ -501,15 +479,14 @@ bool GroupMember::take_over_batch() {
       const auto* frame = frame_at(map, log_, ring_from_, p, from_log);
       std::uint64_t word =
           atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
-      const std::uint64_t stride = layout::committed_stride(
-          word, p & mask, config.capacity, config.max_message, config.frame_alignment);
-      if (stride == 0 || layout::commit_lap(word) != layout::lap_of(p, map.lap_shift())) break;
-      if (layout::commit_kind(word) == FrameKind::kData) {
+      const detail::CommitWord commit = detail::classify(map.ring_view(), p, word);
+      if (commit.state != detail::Commit::frame) break;
+      if (commit.kind == FrameKind::kData) {
         offsets_[n] = p;
         sequences_[n] = frame->sequence;
         ++n;
       }
-      p += stride;
+      p += commit.stride;
     }
     std::uint64_t damaged = 0;
     if (n < count) {
@@ -567,7 +544,6 @@ Result<PollResult> GroupMember::poll_some(FunctionRef<void(const Message&)> hand
   }
   auto& map = detail::mapping_of(topic_);
   const auto& config = map.config();
-  const std::uint64_t mask = config.capacity - 1;
   // acquire: pairs with the creator's release store (it only ever goes down).
   safe_from_ = atomic(map.slot(group_slot_).safe_from).load(std::memory_order_acquire);
   std::uint64_t lost_bits = 0;
@@ -582,17 +558,13 @@ Result<PollResult> GroupMember::poll_some(FunctionRef<void(const Message&)> hand
       // Below safe_from a claim older than the group may be overwriting this frame: copy it,
       // then check the tail (as a lossy subscriber does). Overwritten: lost, acknowledged.
       const std::uint64_t word = detail::load_racy_acquire(&frame->commit);
-      const std::uint64_t stride = layout::committed_stride(
-          word, p & mask, config.capacity, config.max_message, config.frame_alignment);
-      bool intact = stride != 0 && layout::commit_kind(word) == FrameKind::kData &&
-                    layout::commit_lap(word) == layout::lap_of(p, map.lap_shift());
-      if (intact) {
-        detail::copy_racy(copy_.data(), map.ring() + (p & mask), stride / 8);
-        detail::load_load_barrier();
-        intact = atomic(map.header().tail_position).load(std::memory_order_relaxed) <=
-                     p + config.capacity &&
-                 copy_[0] == word;
-      }
+      const detail::CommitWord commit = detail::classify(map.ring_view(), p, word);
+      const bool intact = commit.state == detail::Commit::frame &&
+                          commit.kind == FrameKind::kData &&
+                          detail::copy_intact(map.header(), map.ring_view(), p,
+                                              reinterpret_cast<const std::byte*>(frame),
+                                              commit.stride / 8, copy_.data()) &&
+                          copy_[0] == word;
       source = reinterpret_cast<const FrameHeader*>(copy_.data());
       length = layout::commit_length(word);
       if (!intact || source->key_length > length) {
@@ -608,9 +580,7 @@ Result<PollResult> GroupMember::poll_some(FunctionRef<void(const Message&)> hand
       // frame's stride, the end of the ring or max_message.
       const bool bounded =
           from_log ? length <= config.max_message
-                   : layout::committed_stride(word, p & mask, config.capacity, config.max_message,
-                                              config.frame_alignment) != 0 &&
-                         layout::commit_lap(word) == layout::lap_of(p, map.lap_shift());
+                   : detail::classify(map.ring_view(), p, word).state == detail::Commit::frame;
       if (!bounded || layout::commit_kind(word) != FrameKind::kData || frame->key_length > length) {
         return Error(Errc::corrupt,
                      "topic '" + topic_.name() + "': invalid frame at offset " + std::to_string(p));
@@ -740,16 +710,13 @@ Result<void> GroupMember::wait(const Wait& w) {
     const std::uint64_t dispatch = atomic(group.dispatch).load(std::memory_order_acquire);
     // A damaged dispatch position: let poll() report it (it never loads an unaligned word).
     if (dispatch % map.config().frame_alignment != 0) return {};
-    const auto* frame =
-        reinterpret_cast<const FrameHeader*>(map.ring() + (dispatch & (map.config().capacity - 1)));
+    const FrameHeader* frame = detail::frame_at(map.ring_view(), dispatch);
     std::uint64_t word =
         atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
     // A word that looks ready counts only with the tail past it: at an unclaimed position it
     // is stale bytes (see take_new_batch()), and returning would spin an idle member.
     if ((count_ == 0 || acked_ == full_mask(count_)) &&
-        layout::commit_lap(word) == layout::lap_of(dispatch, map.lap_shift()) &&
-        (layout::commit_kind(word) == FrameKind::kData ||
-         layout::commit_kind(word) == FrameKind::kPadding) &&
+        detail::committed(detail::classify(map.ring_view(), dispatch, word).state) &&
         atomic(map.header().tail_position).load(std::memory_order_acquire) > dispatch) {
       return {};
     }

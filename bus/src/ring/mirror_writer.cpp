@@ -9,6 +9,7 @@
 #include "layout/frame_layout.hpp"
 #include "layout/topic_layout.hpp"
 #include "ring/atomics.hpp"
+#include "ring/frame_lookup.hpp"
 #include "ring/futex.hpp"
 #include "ringbus/mirror.hpp"
 #include "topic/liveness.hpp"
@@ -92,7 +93,7 @@ Result<void> MirrorWriter::claim_through(std::uint64_t offset, std::uint64_t end
   // acquire: pairs with our earlier tail CAS (a dead predecessor's too).
   const std::uint64_t tail = atomic(h.tail_position).load(std::memory_order_acquire);
   const std::uint64_t messages = atomic(h.tail_messages).load(std::memory_order_relaxed);
-  if (tail < offset || tail % p.alignment_ != 0) {
+  if (tail < offset || tail % p.ring_.alignment != 0) {
     return Error(Errc::corrupt, "mirror '" + p.topic().name() + "': its tail " +
                                     std::to_string(tail) + " is behind its applied position " +
                                     std::to_string(offset) + " or not a frame boundary");
@@ -130,13 +131,13 @@ Result<void> MirrorWriter::try_append(std::uint64_t offset, ConstBytes frames) {
     return Error(Errc::corrupt, "frames for mirror '" + p.topic().name() + "' at offset " +
                                     std::to_string(at) + ": " + why);
   };
-  if (frames.size() % p.alignment_ != 0) return bad(offset, "not whole frames");
+  if (frames.size() % p.ring_.alignment != 0) return bad(offset, "not whole frames");
   // Its frames would overwrite each other, and with a durable reader it never fits.
-  if (frames.size() > p.capacity_) {
+  if (frames.size() > p.ring_.capacity) {
     return Error(Errc::invalid_argument, "a batch of " + std::to_string(frames.size()) +
                                              " bytes for mirror '" + p.topic().name() +
                                              "' is larger than its ring (" +
-                                             std::to_string(p.capacity_) + " bytes)");
+                                             std::to_string(p.ring_.capacity) + " bytes)");
   }
   // Check every frame before writing any.
   std::uint64_t messages_after = applied_messages();
@@ -144,19 +145,17 @@ Result<void> MirrorWriter::try_append(std::uint64_t offset, ConstBytes frames) {
     const std::byte* f = frames.data() + (at - offset);
     std::uint64_t word = 0;
     std::memcpy(&word, f, sizeof word);
-    if (layout::commit_lap(word) != layout::lap_of(at, p.lap_shift_)) {
+    if (layout::commit_lap(word) != p.ring_.lap(at)) {
       return bad(at, "the frame's lap does not match its offset");
     }
-    const FrameKind kind = layout::commit_kind(word);
-    if (kind != FrameKind::kData && kind != FrameKind::kPadding) {
+    const detail::CommitWord commit = detail::classify(p.ring_, at, word);
+    if (commit.kind != FrameKind::kData && commit.kind != FrameKind::kPadding) {
       return bad(at, "a frame that is neither data nor padding");
     }
-    const std::uint64_t stride =
-        layout::committed_stride(word, at & p.mask_, p.capacity_, p.max_message_, p.alignment_);
-    if (stride == 0 || at + stride > end) {
+    if (commit.state != detail::Commit::frame || at + commit.stride > end) {
       return bad(at, "a frame length past max_message, the ring's end or the batch");
     }
-    if (kind == FrameKind::kData) {
+    if (commit.kind == FrameKind::kData) {
       FrameHeader fh{};
       std::memcpy(&fh, f, sizeof fh);
       if (fh.key_length > layout::commit_length(word))
@@ -164,7 +163,7 @@ Result<void> MirrorWriter::try_append(std::uint64_t offset, ConstBytes frames) {
       if (fh.sequence < messages_after) return bad(at, "a sequence number that goes back");
       messages_after = fh.sequence + 1;
     }
-    at += stride;
+    at += commit.stride;
   }
   if (const Errc failed = p.make_room(end); failed != Errc{}) return failed;
   if (auto ok = claim_through(offset, end, messages_after); !ok) return ok;
@@ -172,9 +171,8 @@ Result<void> MirrorWriter::try_append(std::uint64_t offset, ConstBytes frames) {
     const std::byte* f = frames.data() + (at - offset);
     std::uint64_t word = 0;
     std::memcpy(&word, f, sizeof word);
-    const std::uint64_t stride =
-        layout::committed_stride(word, at & p.mask_, p.capacity_, p.max_message_, p.alignment_);
-    auto* frame = reinterpret_cast<FrameHeader*>(p.ring_ + (at & p.mask_));
+    const std::uint64_t stride = detail::classify(p.ring_, at, word).stride;  // checked above
+    auto* frame = detail::frame_at(p.ring_, at);
     std::memcpy(reinterpret_cast<std::byte*>(frame) + sizeof word, f + sizeof word,
                 stride - sizeof word);
     // release: pairs with the acquire load of the commit word in poll; the body is written.
@@ -188,7 +186,7 @@ Result<void> MirrorWriter::try_append(std::uint64_t offset, ConstBytes frames) {
 Result<void> MirrorWriter::try_append_gap(std::uint64_t offset, std::uint64_t to) {
   Producer& p = producer_;
   if (auto ok = check_continues(offset); !ok) return ok;
-  if (to <= offset || to % p.alignment_ != 0) {
+  if (to <= offset || to % p.ring_.alignment != 0) {
     return Error(Errc::invalid_argument, "a gap in mirror '" + p.topic().name() +
                                              "' must end at a frame boundary past offset " +
                                              std::to_string(offset) + ", not at " +
@@ -196,31 +194,30 @@ Result<void> MirrorWriter::try_append_gap(std::uint64_t offset, std::uint64_t to
   }
   std::uint64_t from = offset;
   std::uint64_t end = to;
-  if (!p.blocking_ && to - offset > p.capacity_) {
+  if (!p.blocking_ && to - offset > p.ring_.capacity) {
     // More than a ring: only the last ring's worth is written. Readers below it are lapped once
     // the tail passes and continue at `from`, which they find in `reclaimed` (set first: a
     // lapped reader with `reclaimed` behind it would take the header for damaged).
-    from = to - p.capacity_;
+    from = to - p.ring_.capacity;
     auto& h = *static_cast<TopicHeader*>(p.header_);
     // release: pairs with the acquire loads of lapped readers (resync) and of reclaim().
     atomic(h.reclaimed).store(from, std::memory_order_release);
   } else {
     // A piece at a time, like a batch: a durable reader must pass it before the next one.
-    end = std::min(to, offset + std::max<std::uint64_t>(p.capacity_ / 4, p.alignment_));
+    end = std::min(to, offset + std::max<std::uint64_t>(p.ring_.capacity / 4, p.ring_.alignment));
     if (const Errc failed = p.make_room(end); failed != Errc{}) return failed;
   }
   const std::uint64_t messages = applied_messages();  // the next data frame says how many
   if (auto ok = claim_through(offset, end, messages); !ok) return ok;
   // Gap padding never crosses the ring's end, and its length must fit a commit word.
-  const std::uint64_t most = layout::kMaxFrameLength & ~std::uint64_t{p.alignment_ - 1};
+  const std::uint64_t most = layout::kMaxFrameLength & ~std::uint64_t{p.ring_.alignment - 1};
   for (std::uint64_t at = from; at < end;) {
-    const std::uint64_t index = at & p.mask_;
-    const std::uint64_t length = std::min({end - at, p.capacity_ - index, most});
-    auto* frame = reinterpret_cast<FrameHeader*>(p.ring_ + index);
+    const std::uint64_t index = p.ring_.index(at);
+    const std::uint64_t length = std::min({end - at, p.ring_.capacity - index, most});
+    auto* frame = detail::frame_at(p.ring_, at);
     // release: pairs with the acquire load of the commit word in poll (nothing else to read).
     atomic(frame->commit)
-        .store(layout::make_commit(layout::lap_of(at, p.lap_shift_), FrameKind::kPadding,
-                                   length | layout::kGapBit),
+        .store(layout::make_commit(p.ring_.lap(at), FrameKind::kPadding, length | layout::kGapBit),
                std::memory_order_release);
     at += length;
   }

@@ -13,6 +13,7 @@
 #include "layout/frame_layout.hpp"
 #include "layout/topic_layout.hpp"
 #include "ring/atomics.hpp"
+#include "ring/frame_lookup.hpp"
 #include "ring/futex.hpp"
 #include "ring/stuck_claim.hpp"
 #include "topic/reader_slots.hpp"
@@ -89,16 +90,11 @@ void Claim::abort() noexcept {
 
 Producer::Producer(Topic topic) : topic_(std::move(topic)) {
   auto& map = detail::mapping_of(topic_);
-  ring_ = map.ring();
+  ring_ = map.ring_view();
   header_ = &map.header();
-  capacity_ = map.config().capacity;
-  mask_ = capacity_ - 1;
-  lap_shift_ = map.lap_shift();
-  max_message_ = map.config().max_message;
-  alignment_ = map.config().frame_alignment;
   blocking_ = map.config().policy == Policy::block;
   read_only_ = !map.config().mirror_of.empty();
-  stuck_timeout_ns_ = map.header().stuck_claim_timeout_ns;
+  stuck_.set_timeout(map.header().stuck_claim_timeout_ns);
 }
 
 // Called when the frame at `position` (previous lap) is not committed. A claim pending longer
@@ -106,24 +102,16 @@ Producer::Producer(Topic topic) : topic_(std::move(topic)) {
 // no claim mark at all (its producer died right after its tail CAS) has an unknown length, so
 // the reclaimed position jumps to the next lap start, which is always a frame boundary.
 bool Producer::skip_stalled_claim(std::uint64_t position, std::uint64_t word) noexcept {
-  const std::int64_t now = detail::monotonic_ns();
-  if (stuck_position_ != position) {
-    stuck_position_ = position;
-    stuck_since_ns_ = now;
-    return false;
-  }
-  if (static_cast<std::uint64_t>(now - stuck_since_ns_) < stuck_timeout_ns_) return false;
+  if (!stuck_.check(position)) return false;
   auto& header = *static_cast<TopicHeader*>(header_);
-  auto* frame = reinterpret_cast<FrameHeader*>(ring_ + (position & mask_));
-  const std::uint32_t lap = layout::lap_of(position, lap_shift_);
-  if (!detail::pad_stuck_claim(header, *frame, word, lap, alignment_)) {
+  if (!detail::pad_stuck_claim(header, ring_, position, word)) {
     std::uint64_t expected = position;
     // acq_rel: pairs with other producers' reclaim CAS.
     atomic(header.reclaimed)
-        .compare_exchange_strong(expected, (position & ~mask_) + capacity_,
+        .compare_exchange_strong(expected, ring_.lap_start(position) + ring_.capacity,
                                  std::memory_order_acq_rel);
   }
-  stuck_position_ = ~std::uint64_t{0};
+  stuck_.stop();
   return true;
 }
 
@@ -134,7 +122,7 @@ bool Producer::skip_stalled_claim(std::uint64_t position, std::uint64_t word) no
 Errc Producer::reclaim(std::uint64_t target) noexcept {
   auto& header = *static_cast<TopicHeader*>(header_);
   const std::uint64_t goal =
-      target + std::min<std::uint64_t>(capacity_ / 8, std::uint64_t{64} * 1024);
+      target + std::min<std::uint64_t>(ring_.capacity / 8, std::uint64_t{64} * 1024);
   // acquire: pairs with the acq_rel CAS below in other producers.
   std::uint64_t reclaimed = atomic(header.reclaimed).load(std::memory_order_acquire);
   for (;;) {
@@ -142,15 +130,17 @@ Errc Producer::reclaim(std::uint64_t target) noexcept {
     // it first, against a value at most the one loaded here), so `target` is less than a ring
     // past it; an unaligned value would make the walk load a commit word across the end of
     // the ring.
-    if (reclaimed % alignment_ != 0 || target - std::min(target, reclaimed) > 2 * capacity_) {
+    if (reclaimed % ring_.alignment != 0 ||
+        target - std::min(target, reclaimed) > 2 * ring_.capacity) {
       return Errc::corrupt;
     }
     if (reclaimed >= target) {
       // `target` may come from a stale guess of the tail, so check an upper bound against the
       // tail itself, loaded after `reclaimed`: a walk never passes it by more than its slack.
       // (Too far ahead, producers would never walk again and could overwrite claims in flight.)
-      if (reclaimed > target + capacity_ &&
-          reclaimed > atomic(header.tail_position).load(std::memory_order_acquire) + capacity_) {
+      if (reclaimed > target + ring_.capacity &&
+          reclaimed >
+              atomic(header.tail_position).load(std::memory_order_acquire) + ring_.capacity) {
         return Errc::corrupt;
       }
       break;
@@ -158,17 +148,15 @@ Errc Producer::reclaim(std::uint64_t target) noexcept {
     std::uint64_t p = reclaimed;
     std::uint64_t word = 0;
     while (p < goal) {
-      const auto* frame = reinterpret_cast<const FrameHeader*>(ring_ + (p & mask_));
+      const auto* frame = detail::frame_at(ring_, p);
       // acquire: pairs with the commit CAS; its producer is done writing this frame. Racy: if
       // another producer reclaimed past p meanwhile, a newer frame may be written here, but
       // then the CAS from `reclaimed` below fails and this walk is discarded.
       word = detail::load_racy_acquire(&frame->commit);
       ++reclaim_loads_;
-      if (layout::commit_lap(word) != layout::lap_of(p, lap_shift_)) break;
-      const std::uint64_t stride =
-          layout::committed_stride(word, p & mask_, capacity_, max_message_, alignment_);
-      if (stride == 0) break;  // in flight, or unreadable
-      p += stride;
+      const detail::CommitWord commit = detail::classify(ring_, p, word);
+      if (commit.state != detail::Commit::frame) break;  // in flight, or unreadable
+      p += commit.stride;
     }
     if (p > reclaimed) {
       // acq_rel: publishes the walk; on failure `reclaimed` gets the newer value. On success it
@@ -184,7 +172,7 @@ Errc Producer::reclaim(std::uint64_t target) noexcept {
     reclaimed = atomic(header.reclaimed).load(std::memory_order_acquire);
   }
   reclaimed_ = reclaimed;
-  stuck_position_ = ~std::uint64_t{0};
+  stuck_.stop();
   return Errc{};
 }
 
@@ -226,16 +214,16 @@ Errc Producer::make_room(std::uint64_t end) noexcept {
       rescan_limit();
     }
   }
-  if (blocking_ && end > limit_ + capacity_) {
+  if (blocking_ && end > limit_ + ring_.capacity) {
     rescan_limit();
-    if (end > limit_ + capacity_) {
+    if (end > limit_ + ring_.capacity) {
       return Errc::would_block;
     }
   }
   // Only when a producer stalled mid-claim a whole lap ago: the one case where an overwrite
   // producer waits (see reclaim()).
-  if (end > reclaimed_ + capacity_) {
-    return reclaim(end - capacity_);
+  if (end > reclaimed_ + ring_.capacity) {
+    return reclaim(end - ring_.capacity);
   }
   return Errc{};
 }
@@ -252,12 +240,12 @@ bool Producer::claim_into(Claim& claim, std::size_t value_size, ConstBytes key,
     error = Errc::read_only;
     return false;
   }
-  if (value_size > max_message_ || key.size() > max_message_ - value_size) {
+  if (value_size > ring_.max_message || key.size() > ring_.max_message - value_size) {
     error = Errc::too_large;
     return false;
   }
   const std::uint64_t length = key.size() + value_size;
-  const std::uint64_t stride = layout::frame_stride(length, alignment_);
+  const std::uint64_t stride = layout::frame_stride(length, ring_.alignment);
   auto* header = static_cast<TopicHeader*>(header_);
   // relaxed: only a guess for the CAS, which returns the real value when it is stale.
   detail::TailPair current{atomic(header->tail_position).load(std::memory_order_relaxed),
@@ -267,12 +255,12 @@ bool Producer::claim_into(Claim& claim, std::size_t value_size, ConstBytes key,
   for (;;) {
     // The tail is always a frame boundary. A damaged header whose tail is not would make the
     // padding store below cross the end of the ring.
-    if ((current.position & (alignment_ - 1)) != 0) {
+    if ((current.position & (ring_.alignment - 1)) != 0) {
       error = Errc::corrupt;
       return false;
     }
-    const std::uint64_t index = current.position & mask_;
-    pad = index + stride > capacity_ ? capacity_ - index : 0;  // frames never wrap
+    const std::uint64_t index = ring_.index(current.position);
+    pad = index + stride > ring_.capacity ? ring_.capacity - index : 0;  // frames never wrap
     start = current.position + pad;
     const std::uint64_t end = start + stride;
     if (const Errc failed = make_room(end); failed != Errc{}) {
@@ -285,16 +273,14 @@ bool Producer::claim_into(Claim& claim, std::size_t value_size, ConstBytes key,
     current = seen;
   }
   if (pad != 0) {
-    auto* padding = reinterpret_cast<FrameHeader*>(ring_ + (current.position & mask_));
+    auto* padding = detail::frame_at(ring_, current.position);
     // release: pairs with the acquire load of the commit word in poll.
     atomic(padding->commit)
-        .store(layout::make_commit(layout::lap_of(current.position, lap_shift_),
-                                   FrameKind::kPadding, pad),
+        .store(layout::make_commit(ring_.lap(current.position), FrameKind::kPadding, pad),
                std::memory_order_release);
   }
-  auto* frame = reinterpret_cast<FrameHeader*>(ring_ + (start & mask_));
-  const std::uint64_t claimed =
-      layout::make_commit(layout::lap_of(start, lap_shift_), FrameKind::kClaimed, length);
+  auto* frame = detail::frame_at(ring_, start);
+  const std::uint64_t claimed = layout::make_commit(ring_.lap(start), FrameKind::kClaimed, length);
   // relaxed: a reader reads this only to skip a stuck claim, and needs nothing but the word.
   atomic(frame->commit).store(claimed, std::memory_order_relaxed);
   frame->sequence = current.messages;
@@ -307,7 +293,7 @@ bool Producer::claim_into(Claim& claim, std::size_t value_size, ConstBytes key,
   claim.commit_word_ = &frame->commit;
   claim.claimed_word_ = claimed;
   claim.position_ = start;
-  claim.alignment_ = alignment_;
+  claim.alignment_ = ring_.alignment;
   claim.value_ = MutableBytes(payload + key.size(), value_size);
   return true;
 }
@@ -364,8 +350,8 @@ Error Producer::corrupt_error() const {
                    " and reclaimed position " +
                    std::to_string(atomic(header.reclaimed).load(std::memory_order_relaxed)) +
                    " are not frame boundaries of one ring (frame alignment " +
-                   std::to_string(alignment_) + ", capacity " + std::to_string(capacity_) +
-                   "); delete and re-create the topic");
+                   std::to_string(ring_.alignment) + ", capacity " +
+                   std::to_string(ring_.capacity) + "); delete and re-create the topic");
 }
 
 Error Producer::read_only_error() const {

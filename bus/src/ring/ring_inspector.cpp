@@ -7,6 +7,7 @@
 
 #include "layout/frame_layout.hpp"
 #include "ring/atomics.hpp"
+#include "ring/frame_lookup.hpp"
 #include "ring/start_position.hpp"
 #include "ringbus/inspector.hpp"
 #include "topic/topic_mapping.hpp"
@@ -27,7 +28,9 @@ bool overwritten(detail::TopicMapping& map, std::uint64_t offset) {
 }  // namespace
 
 RingInspector::RingInspector(Topic topic, std::size_t head_bytes)
-    : topic_(std::move(topic)), head_bytes_(head_bytes), head_((head_bytes + 7) / 8) {}
+    : topic_(std::move(topic)),
+      head_bytes_(head_bytes),
+      copy_((sizeof(layout::FrameHeader) + head_bytes + 7) / 8) {}
 
 Result<std::uint64_t> RingInspector::resolve(const StartFrom& from) const {
   auto start = detail::resolve_start(detail::mapping_of(topic_), from);
@@ -41,16 +44,15 @@ std::uint64_t RingInspector::tail() const noexcept {
 
 Result<InspectedFrame> RingInspector::read(std::uint64_t offset) {
   detail::TopicMapping& map = detail::mapping_of(topic_);
-  const TopicConfig& config = map.config();
-  const std::uint64_t mask = config.capacity - 1;
+  const detail::RingView& ring = map.ring_view();
   InspectedFrame out;
   out.offset = offset;
-  if (offset % config.frame_alignment != 0) {
+  if (offset % ring.alignment != 0) {
     return Error(Errc::invalid_argument, "offset " + std::to_string(offset) +
                                              " is not a frame boundary of topic '" + topic_.name() +
                                              "'");
   }
-  const auto* frame = reinterpret_cast<const FrameHeader*>(map.ring() + (offset & mask));
+  const auto* frame = detail::frame_at(ring, offset);
   // acquire: pairs with the producer's release of the commit word. Racy: a later lap may be
   // writing here now (the tail check below tells).
   const std::uint64_t word = detail::load_racy_acquire(&frame->commit);
@@ -58,14 +60,12 @@ Result<InspectedFrame> RingInspector::read(std::uint64_t offset) {
     out.state = FrameState::overwritten;
     return out;
   }
-  const FrameKind kind = layout::commit_kind(word);
-  if (layout::commit_lap(word) != layout::lap_of(offset, map.lap_shift()) ||
-      kind == FrameKind::kNone || kind == FrameKind::kClaimed) {
+  const detail::CommitWord commit = detail::classify(ring, offset, word);
+  if (!detail::committed(commit.state)) {
     out.state = FrameState::pending;
     return out;
   }
-  out.stride = layout::committed_stride(word, offset & mask, config.capacity, config.max_message,
-                                        config.frame_alignment);
+  out.stride = commit.stride;
   auto damaged = [&](const std::string& why) -> Result<InspectedFrame> {
     if (overwritten(map, offset)) {
       out.state = FrameState::overwritten;
@@ -74,29 +74,28 @@ Result<InspectedFrame> RingInspector::read(std::uint64_t offset) {
     return Error(Errc::corrupt,
                  "topic '" + topic_.name() + "': " + why + " at offset " + std::to_string(offset));
   };
-  if (out.stride == 0) return damaged("an invalid frame");
-  if (kind == FrameKind::kPadding) {
+  if (commit.state == detail::Commit::invalid) return damaged("an invalid frame");
+  if (commit.kind == FrameKind::kPadding) {
     out.state = layout::is_gap(word) ? FrameState::gap : FrameState::padding;
     return out;
   }
-  // Copy, then check that no producer claimed this space meanwhile (a seqlock read).
-  FrameHeader header{};
-  detail::copy_racy(reinterpret_cast<std::uint64_t*>(&header),
-                    reinterpret_cast<const std::byte*>(frame), sizeof header / 8);
+  // Copy the frame header and the head of key + value, then check that no producer claimed
+  // this space meanwhile (a seqlock read).
   out.length = layout::commit_length(word);
   const auto copied = static_cast<std::size_t>(std::min<std::uint64_t>(out.length, head_bytes_));
-  detail::copy_racy(head_.data(), reinterpret_cast<const std::byte*>(frame + 1), (copied + 7) / 8);
-  detail::load_load_barrier();
-  if (overwritten(map, offset)) {
+  if (!detail::copy_intact(map.header(), ring, offset, reinterpret_cast<const std::byte*>(frame),
+                           (sizeof(FrameHeader) + copied + 7) / 8, copy_.data())) {
     out.state = FrameState::overwritten;
     return out;
   }
+  FrameHeader header{};
+  std::memcpy(&header, copy_.data(), sizeof header);
   if (header.key_length > out.length) return damaged("a key longer than its message");
   out.state = FrameState::data;
   out.sequence = header.sequence;
   out.timestamp_ns = header.timestamp_ns;
   out.key_length = header.key_length;
-  out.head = ConstBytes(reinterpret_cast<const std::byte*>(head_.data()), copied);
+  out.head = ConstBytes(reinterpret_cast<const std::byte*>(copy_.data()) + sizeof header, copied);
   return out;
 }
 

@@ -8,11 +8,11 @@
 
 #include "layout/frame_layout.hpp"
 #include "ring/atomics.hpp"
+#include "ring/frame_lookup.hpp"
 
 namespace ringbus::detail {
 namespace {
 
-using layout::FrameHeader;
 using layout::FrameKind;
 
 // The oldest frame boundary still in the ring: producers reuse space only after walking the
@@ -44,28 +44,25 @@ Result<std::uint64_t> earliest_boundary(TopicMapping& map) {
 
 // Walks frames from a known boundary to `offset` to prove it is a frame boundary.
 Result<void> check_boundary(TopicMapping& map, std::uint64_t from, std::uint64_t offset) {
-  const std::uint64_t capacity = map.config().capacity;
-  const std::uint32_t shift = map.lap_shift();
+  const RingView& ring = map.ring_view();
   std::uint64_t p = from;
   std::uint64_t frame_start = from;
   while (p < offset) {
-    const auto* frame = reinterpret_cast<const FrameHeader*>(map.ring() + (p & (capacity - 1)));
     // acquire: pairs with the producer's commit; racy, as the frame may be overwritten now.
-    std::uint64_t word = load_racy_acquire(&frame->commit);
-    FrameKind kind = layout::commit_kind(word);
-    if (layout::commit_lap(word) != layout::lap_of(p, shift) || kind == FrameKind::kNone) {
-      return Error(Errc::offset_out_of_range,
-                   "offset " + std::to_string(offset) + " is no longer (or not yet) in the ring");
+    const CommitWord commit = classify(ring, p, load_racy_acquire(&frame_at(ring, p)->commit));
+    switch (commit.state) {
+      case Commit::absent:
+        return Error(Errc::offset_out_of_range,
+                     "offset " + std::to_string(offset) + " is no longer (or not yet) in the ring");
+      case Commit::claimed:
+        return Error(Errc::not_ready, "a claim before offset " + std::to_string(offset) +
+                                          " is not committed yet; try again");
+      case Commit::invalid:
+        return Error(Errc::corrupt, "invalid frame at offset " + std::to_string(p));
+      case Commit::frame: break;
     }
-    if (kind == FrameKind::kClaimed) {
-      return Error(Errc::not_ready, "a claim before offset " + std::to_string(offset) +
-                                        " is not committed yet; try again");
-    }
-    std::uint64_t stride = layout::committed_stride(
-        word, p & (capacity - 1), capacity, map.config().max_message, map.config().frame_alignment);
-    if (stride == 0) return Error(Errc::corrupt, "invalid frame at offset " + std::to_string(p));
     frame_start = p;
-    p += stride;
+    p += commit.stride;
   }
   if (p != offset) {
     return Error(Errc::invalid_argument, "offset " + std::to_string(offset) +
@@ -80,33 +77,24 @@ Result<void> check_boundary(TopicMapping& map, std::uint64_t from, std::uint64_t
 // frame (checked like a lossy read), or the tail's count if no message follows yet. A claim in
 // flight there is waited for briefly. Unknown (nullopt) only if that does not settle.
 std::optional<std::uint64_t> sequence_at(TopicMapping& map, std::uint64_t start) {
-  const std::uint64_t capacity = map.config().capacity;
-  const std::uint32_t shift = map.lap_shift();
+  const RingView& ring = map.ring_view();
   auto& h = map.header();
   for (int attempt = 0; attempt < 10000; ++attempt) {
     auto tail = read_tail(h);
     std::uint64_t p = start;
     while (p < tail.position) {
-      const auto* frame = reinterpret_cast<const FrameHeader*>(map.ring() + (p & (capacity - 1)));
+      const auto* frame = frame_at(ring, p);
       // acquire: pairs with the producer's commit; racy, as the frame may be overwritten now.
-      std::uint64_t word = load_racy_acquire(&frame->commit);
-      FrameKind kind = layout::commit_kind(word);
-      if (layout::commit_lap(word) != layout::lap_of(p, shift) || kind == FrameKind::kNone ||
-          kind == FrameKind::kClaimed) {
-        break;  // in flight: try again
-      }
-      if (layout::committed_stride(word, p & (capacity - 1), capacity, map.config().max_message,
-                                   map.config().frame_alignment) == 0) {
-        return std::nullopt;  // corrupt: poll will report it
-      }
-      if (kind == FrameKind::kPadding) {
-        p += layout::padding_stride(word);
+      const CommitWord commit = classify(ring, p, load_racy_acquire(&frame->commit));
+      if (!committed(commit.state)) break;                       // in flight: try again
+      if (commit.state == Commit::invalid) return std::nullopt;  // corrupt: poll reports it
+      if (commit.kind == FrameKind::kPadding) {
+        p += commit.stride;
         continue;
       }
       std::uint64_t sequence = 0;
-      copy_racy(&sequence, reinterpret_cast<const std::byte*>(&frame->sequence), 1);
-      load_load_barrier();
-      if (atomic(h.tail_position).load(std::memory_order_relaxed) > p + capacity) {
+      if (!copy_intact(h, ring, p, reinterpret_cast<const std::byte*>(&frame->sequence), 1,
+                       &sequence)) {
         return std::nullopt;  // overwritten under us: the caller's reader will resync anyway
       }
       return sequence;

@@ -18,6 +18,7 @@
 #include "layout/topic_layout.hpp"
 #include "log/log_reader.hpp"
 #include "ring/atomics.hpp"
+#include "ring/frame_lookup.hpp"
 #include "ring/futex.hpp"
 #include "ring/message_view.hpp"
 #include "ring/start_position.hpp"
@@ -83,18 +84,13 @@ Result<Subscriber> Subscriber::attach(const Topic& topic, const SubscriberOption
 
   Subscriber sub;
   sub.topic_ = topic;
-  sub.ring_ = map.ring();
+  sub.ring_ = map.ring_view();
   sub.header_ = &map.header();
   sub.slot_ = acquired->index;
   sub.slot_ptr_ = &map.slot(acquired->index);
-  sub.capacity_ = config.capacity;
-  sub.mask_ = config.capacity - 1;
-  sub.lap_shift_ = map.lap_shift();
-  sub.max_message_ = config.max_message;
-  sub.alignment_ = config.frame_alignment;
   sub.persistent_ = !options.name.empty();
   sub.manual_commit_ = options.manual_commit;
-  sub.stuck_timeout_ns_ = static_cast<std::uint64_t>(map.header().stuck_claim_timeout_ns);
+  sub.stuck_.set_timeout(map.header().stuck_claim_timeout_ns);
   auto& slot = slot_of(sub.slot_ptr_);
   if (acquired->resumed) {
     // A persistent reader continues where its last process published its position. While it
@@ -196,7 +192,8 @@ RawFrame Subscriber::raw_frame(const Message& m) const noexcept {
   raw.bytes = ConstBytes(frame, sizeof(FrameHeader) + m.key.size() + m.value.size());
   // Read in place only below the end of the ring: a durable reader's frames at or past safe_from_
   // (checked reads use copy_, the log its own mapping).
-  raw.held = durable_ && manual_commit_ && frame >= ring_ && frame < ring_ + capacity_;
+  raw.held =
+      durable_ && manual_commit_ && frame >= ring_.base && frame < ring_.base + ring_.capacity;
   return raw;
 }
 
@@ -223,12 +220,12 @@ bool Subscriber::resync_after_lap() noexcept {
   // is at least tail - capacity, so past everything that was overwritten.
   const std::uint64_t boundary =
       atomic(header_of(header_).reclaimed).load(std::memory_order_acquire);
-  if (boundary <= cursor_ || boundary % alignment_ != 0) return false;
+  if (boundary <= cursor_ || boundary % ring_.alignment != 0) return false;
   lost_bytes_ += boundary - cursor_;
   pending_lost_bytes_ += boundary - cursor_;
   cursor_ = boundary;
   lost_pending_ = true;
-  stuck_position_ = kNoPosition;
+  stuck_.stop();
   return true;
 }
 
@@ -239,21 +236,20 @@ Subscriber::Frame Subscriber::stuck_claim_expired(std::uint64_t word) noexcept {
   auto& h = header_of(header_);
   const std::uint64_t tail = atomic(h.tail_position).load(std::memory_order_acquire);
   if (tail <= cursor_) {  // nothing claimed here yet: simply no data
-    stuck_position_ = kNoPosition;
+    stuck_.stop();
     return Frame::empty;
   }
   // The tail is always a frame boundary; the skip below moves the cursor there.
-  if (tail % alignment_ != 0) {
+  if (tail % ring_.alignment != 0) {
     corrupt_why_ = "the tail is not a frame boundary";
     corrupt_word_ = tail;
     return Frame::corrupt;
   }
-  if (!pending_past_timeout()) return Frame::empty;
-  if (cursor_ < safe_from_ && tail > cursor_ + capacity_) return Frame::skipped;  // poll resyncs
+  if (!stuck_.check(cursor_)) return Frame::empty;
+  if (cursor_ < safe_from_ && tail > cursor_ + ring_.capacity)
+    return Frame::skipped;  // poll resyncs
 
-  const std::uint32_t lap = layout::lap_of(cursor_, lap_shift_);
-  auto* frame = reinterpret_cast<FrameHeader*>(const_cast<std::byte*>(ring_) + (cursor_ & mask_));
-  if (detail::pad_stuck_claim(h, *frame, word, lap, alignment_)) {
+  if (detail::pad_stuck_claim(h, ring_, cursor_, word)) {
     // done: the frame is padding now (or its producer committed just in time)
   } else {
     // The producer died between its tail CAS and writing its claim mark, so the frame's length
@@ -263,7 +259,7 @@ Subscriber::Frame Subscriber::stuck_claim_expired(std::uint64_t word) noexcept {
     lost_pending_ = true;
     cursor_ = tail;
   }
-  stuck_position_ = kNoPosition;
+  stuck_.stop();
   return Frame::skipped;
 }
 
@@ -283,30 +279,19 @@ Subscriber::Frame Subscriber::suspect(const char* why, std::uint64_t word,
   const std::uint64_t tail =
       atomic(header_of(header_).tail_position).load(std::memory_order_acquire);
   if (tail <= cursor_) {  // nothing claimed here: certainly stale bytes
-    stuck_position_ = kNoPosition;
+    stuck_.stop();
     return Frame::empty;
   }
-  return pending_past_timeout() ? Frame::corrupt : Frame::empty;
-}
-
-// The one clock for "something is pending at the cursor" (a claim, or a suspect word): starts
-// it when the cursor is new to it; true once it has run for the stuck-claim timeout.
-bool Subscriber::pending_past_timeout() noexcept {
-  const std::int64_t now = detail::monotonic_ns();
-  if (stuck_position_ != cursor_) {
-    stuck_position_ = cursor_;
-    stuck_since_ns_ = now;
-    return false;
-  }
-  return static_cast<std::uint64_t>(now - stuck_since_ns_) >= stuck_timeout_ns_;
+  // The one clock for "something is pending at the cursor": a claim, or a suspect word.
+  return stuck_.check(cursor_) ? Frame::corrupt : Frame::empty;
 }
 
 Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
-  const std::uint64_t index = cursor_ & mask_;
-  const auto* frame = reinterpret_cast<const FrameHeader*>(ring_ + index);
+  const auto* frame = detail::frame_at(ring_, cursor_);
   const bool checked = cursor_ < safe_from_;
   auto& h = header_of(header_);
-  if (checked && atomic(h.tail_position).load(std::memory_order_acquire) > cursor_ + capacity_) {
+  if (checked &&
+      atomic(h.tail_position).load(std::memory_order_acquire) > cursor_ + ring_.capacity) {
     return Frame::lapped;
   }
   // acquire: pairs with the producer's commit CAS (and padding store): the frame is complete.
@@ -314,64 +299,48 @@ Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
   std::uint64_t word =
       checked ? detail::load_racy_acquire(&frame->commit)
               : atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
-  const std::uint32_t lap = layout::lap_of(cursor_, lap_shift_);
-  const FrameKind kind = layout::commit_kind(word);
-  // A lapped reader's word may be a newer frame's payload: only a word read while the tail
-  // proves the frame intact can be called corrupt.
-  auto corrupt_unless_lapped = [&] {
-    detail::load_load_barrier();
-    return checked && atomic(h.tail_position).load(std::memory_order_relaxed) > cursor_ + capacity_
-               ? Frame::lapped
-               : Frame::corrupt;
-  };
-  if (layout::commit_lap(word) != lap || kind == FrameKind::kNone || kind == FrameKind::kClaimed) {
-    if (checked && layout::commit_lap(word) != lap && kind != FrameKind::kNone &&
-        static_cast<std::int32_t>(layout::commit_lap(word) - lap) > 0) {
+  const detail::CommitWord commit = detail::classify(ring_, cursor_, word);
+  if (commit.state == detail::Commit::absent || commit.state == detail::Commit::claimed) {
+    if (checked && commit.state == detail::Commit::absent && commit.kind != FrameKind::kNone &&
+        static_cast<std::int32_t>(layout::commit_lap(word) - ring_.lap(cursor_)) > 0) {
       // Looks like a later lap's frame. Only the tail can say so: a frame of a later lap here
-      // means a producer claimed past cursor_ + capacity_. Otherwise these are stale bytes
+      // means a producer claimed past cursor_ + ring_.capacity. Otherwise these are stale bytes
       // (frames of different sizes start at different places in each lap, so the cursor may
       // sit in an old frame's payload), e.g. behind a claim whose producer died before writing
       // its mark: that is a stuck claim, and reporting a lap would never skip it.
-      detail::load_load_barrier();
-      if (atomic(h.tail_position).load(std::memory_order_relaxed) > cursor_ + capacity_) {
-        return Frame::lapped;
-      }
+      if (detail::overwritten_now(h, ring_, cursor_)) return Frame::lapped;
     }
     // Most empty polls only mean "not yet". Looking at the tail (the producers' hot line) on
     // each would slow them down, so the stuck-claim check runs on one empty poll in 256.
-    // Once a claim is pending here (stuck_position_ set), every empty poll checks it.
-    if (stuck_position_ != cursor_ && (++idle_polls_ & 255U) != 0) return Frame::empty;
+    // Once a claim is pending here (the timer runs for it), every empty poll checks it.
+    if (!stuck_.running_for(cursor_) && (++idle_polls_ & 255U) != 0) return Frame::empty;
     return stuck_claim_expired(word);
   }
   idle_polls_ = 0;
-  if (kind == FrameKind::kPadding) {
-    const std::uint64_t stride = layout::padding_stride(word);
-    if (stride == 0 || stride % alignment_ != 0 || index + stride > capacity_) {
-      if (corrupt_unless_lapped() == Frame::lapped) return Frame::lapped;
-      return suspect("padding of a bad length", word, 0);
-    }
+  if (commit.state == detail::Commit::invalid) {
+    // A lapped reader's word may be a newer frame's payload: only a word read while the tail
+    // proves the frame intact can be called corrupt.
+    if (checked && detail::overwritten_now(h, ring_, cursor_)) return Frame::lapped;
+    return suspect(commit.kind == FrameKind::kPadding
+                       ? "padding of a bad length"
+                       : "a length past max_message or the end of the ring",
+                   word, 0);
+  }
+  if (commit.kind == FrameKind::kPadding) {
     if (layout::is_gap(word)) {  // a mirror's gap: lost at its source
-      lost_bytes_ += stride;
-      pending_lost_bytes_ += stride;
+      lost_bytes_ += commit.stride;
+      pending_lost_bytes_ += commit.stride;
       lost_pending_ = true;
     }
-    cursor_ += stride;
+    cursor_ += commit.stride;
     return Frame::skipped;
   }
-  const std::uint64_t length = layout::commit_length(word);
-  const std::uint64_t stride = layout::frame_stride(length, alignment_);
-  if (length > max_message_ || index + stride > capacity_) {
-    if (corrupt_unless_lapped() == Frame::lapped) return Frame::lapped;
-    return suspect("a length past max_message or the end of the ring", word, 0);
-  }
 
+  const std::uint64_t length = layout::commit_length(word);
   const FrameHeader* source = frame;
   if (checked) {
-    detail::copy_racy(copy_.data(), ring_ + index, stride / 8);
-    // Then the tail: if no producer claimed past cursor_ + capacity_ by now, nothing overwrote
-    // the bytes we copied (producers claim before they write).
-    detail::load_load_barrier();
-    if (atomic(h.tail_position).load(std::memory_order_relaxed) > cursor_ + capacity_) {
+    if (!detail::copy_intact(h, ring_, cursor_, reinterpret_cast<const std::byte*>(frame),
+                             commit.stride / 8, copy_.data())) {
       return Frame::lapped;
     }
     source = reinterpret_cast<const FrameHeader*>(copy_.data());
@@ -383,12 +352,13 @@ Subscriber::Frame Subscriber::read_frame(Message& out) noexcept {
   // Sequence numbers only grow, by one per claim: a data frame whose number cannot follow ours
   // is stale bytes that happen to carry this lap's tag (after a reported loss the next number
   // is unknown, so that case is not checked).
-  if (sequence_known_ && !lost_pending_ && source->sequence - next_sequence_ > (capacity_ >> 5)) {
+  if (sequence_known_ && !lost_pending_ &&
+      source->sequence - next_sequence_ > (ring_.capacity >> 5)) {
     return suspect("a sequence number that cannot follow the last one read", word,
                    source->key_length);
   }
   out = detail::message_view(*source, cursor_, length);
-  cursor_ += stride;
+  cursor_ += commit.stride;
   return Frame::message;
 }
 
@@ -422,7 +392,8 @@ Result<PollResult> Subscriber::poll_some(FunctionRef<void(const Message&)> handl
       const std::uint64_t tail = atomic(h.tail_position).load(std::memory_order_acquire);
       // acquire: pairs with the producers' reclaim CAS (after the tail, see above).
       const std::uint64_t reclaimed = atomic(h.reclaimed).load(std::memory_order_acquire);
-      if (tail > cursor_ + capacity_ && (reclaimed <= cursor_ || reclaimed % alignment_ != 0)) {
+      if (tail > cursor_ + ring_.capacity &&
+          (reclaimed <= cursor_ || reclaimed % ring_.alignment != 0)) {
         if (cursor_ != published_) publish_position();
         return Error(Errc::corrupt, "topic '" + topic_.name() + "' is corrupt: the reader at " +
                                         std::to_string(cursor_) + " is lapped (tail " +
@@ -448,27 +419,24 @@ Result<PollResult> Subscriber::poll_some(FunctionRef<void(const Message&)> handl
 bool Subscriber::data_available() const noexcept {
   if (in_log_) return true;  // poll reads the log, or moves on to the ring
   auto& h = header_of(header_);
-  const auto* frame = reinterpret_cast<const FrameHeader*>(ring_ + (cursor_ & mask_));
+  const auto* frame = detail::frame_at(ring_, cursor_);
   // seq_cst: pairs with the producer's seq_cst commit and sleepers load (see wait()). A reader
   // that may be lapped loads racily (a plain x86 load is what seq_cst compiles to anyway).
   std::uint64_t word =
       cursor_ < safe_from_
           ? detail::load_racy_acquire(&frame->commit)
           : atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_seq_cst);
-  const FrameKind kind = layout::commit_kind(word);
-  if (layout::commit_lap(word) == layout::lap_of(cursor_, lap_shift_) &&
-      (kind == FrameKind::kData || kind == FrameKind::kPadding) &&
+  if (detail::committed(detail::classify(ring_, cursor_, word).state) &&
       (cursor_ != suspect_position_ || word != suspect_word_)) {
     return true;
   }
   // The tail is the producers' hot line: read it only when it can change the answer.
   const bool checked = cursor_ < safe_from_;
-  if (!checked && stuck_position_ != cursor_) return false;
+  if (!checked && !stuck_.running_for(cursor_)) return false;
   std::uint64_t tail = atomic(h.tail_position).load(std::memory_order_seq_cst);
-  if (checked && tail > cursor_ + capacity_) return true;  // lapped: poll resyncs
+  if (checked && tail > cursor_ + ring_.capacity) return true;  // lapped: poll resyncs
   // A claim pending at the cursor for longer than the stuck timeout: poll will skip it.
-  return tail > cursor_ && stuck_position_ == cursor_ &&
-         static_cast<std::uint64_t>(detail::monotonic_ns() - stuck_since_ns_) >= stuck_timeout_ns_;
+  return tail > cursor_ && stuck_.expired(cursor_);
 }
 
 Result<void> Subscriber::wait(const Wait& wait) {
@@ -485,10 +453,9 @@ Result<void> Subscriber::wait(const Wait& wait) {
     const std::int64_t now = detail::monotonic_ns();
     if (now - start >= timeout) return Errc::timed_out;
     // Start the stuck-claim clock if a claim is pending here (poll() would do the same).
-    if (stuck_position_ != cursor_ &&
+    if (!stuck_.running_for(cursor_) &&
         atomic(h.tail_position).load(std::memory_order_acquire) > cursor_) {
-      stuck_position_ = cursor_;
-      stuck_since_ns_ = now;
+      stuck_.start(cursor_);
     }
     if (spins < 128 || wait.kind == WaitKind::busy_spin) {
       detail::cpu_relax();

@@ -29,7 +29,7 @@ bool Subscriber::open_log() noexcept {
   if (log_) return true;
   std::string dir = detail::log_dir_of(header_of(header_));
   if (dir.empty()) return false;
-  log_ = std::make_unique<LogReader>(std::move(dir), max_message_, alignment_);
+  log_ = std::make_unique<LogReader>(std::move(dir), ring_.max_message, ring_.alignment);
   return true;
 }
 
@@ -50,7 +50,7 @@ void Subscriber::set_replaying(bool on) noexcept {
 bool Subscriber::ring_lost_cursor() const noexcept {
   // acquire: pairs with the producers' tail CAS; they claim before they write.
   return atomic(header_of(header_).tail_position).load(std::memory_order_acquire) >
-         cursor_ + capacity_;
+         cursor_ + ring_.capacity;
 }
 
 bool Subscriber::enter_log() noexcept {
@@ -96,7 +96,7 @@ Result<void> Subscriber::poll_log(FunctionRef<void(const Message&)> handler,
     // Every step must move forward and stay frame aligned, whatever the files say: a damaged
     // log must not loop here or move the cursor back.
     if (r.status != LogReader::Status::end && r.status != LogReader::Status::corrupt &&
-        (r.next <= cursor_ || r.next % alignment_ != 0)) {
+        (r.next <= cursor_ || r.next % ring_.alignment != 0)) {
       if (cursor_ != published_) publish_position();
       return Error(Errc::corrupt, "topic '" + topic_.name() + "': the disk log at offset " +
                                       std::to_string(cursor_) + " leads to offset " +

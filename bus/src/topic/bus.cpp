@@ -19,6 +19,7 @@
 #include "layout/topic_layout.hpp"
 #include "ring/atomics.hpp"
 #include "ringbus/topic.hpp"
+#include "sys/unique_fd.hpp"
 #include "topic/liveness.hpp"
 #include "topic/topic_mapping.hpp"
 
@@ -161,10 +162,11 @@ Result<void> write_at_start(int fd, const layout::TopicHeader& header) {
 
 // Creates the complete topic file under `temp`. The file is removed again on any error.
 Result<void> build_file(const std::string& temp, const TopicOptions& o) {
-  int fd = ::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, o.mode);
-  if (fd < 0) return Error(Errc::io_error, "cannot create " + temp + ": " + errno_text(errno));
+  detail::UniqueFd file(::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, o.mode));
+  if (!file) return Error(Errc::io_error, "cannot create " + temp + ": " + errno_text(errno));
+  const int fd = file.get();
   auto fail = [&](Error e) {
-    ::close(fd);
+    file.reset();
     ::unlink(temp.c_str());
     return e;
   };
@@ -200,7 +202,6 @@ Result<void> build_file(const std::string& temp, const TopicOptions& o) {
     return fail(
         Error(written.code(), "cannot write header of " + temp + ": " + written.error().message()));
   }
-  ::close(fd);
   return {};
 }
 

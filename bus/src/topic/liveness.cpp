@@ -9,17 +9,18 @@
 #include <cstring>
 #include <string_view>
 
+#include "sys/unique_fd.hpp"
+
 namespace ringbus::detail {
 
 std::optional<std::uint64_t> process_start_time(std::uint32_t pid) {
   if (pid == 0) return std::nullopt;
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%u/stat", pid);
-  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
+  const UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
   char buf[1024];
-  ssize_t n = ::read(fd, buf, sizeof buf - 1);
-  ::close(fd);
+  const ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
   if (n <= 0) return std::nullopt;
   std::string_view text(buf, static_cast<std::size_t>(n));
   // The command name (field 2) is in parentheses and may itself contain ") ".

@@ -184,8 +184,12 @@ Result<std::shared_ptr<TopicMapping>> TopicMapping::open(const std::string& path
   auto* base = static_cast<std::byte*>(m->region_.get_address());
   m->header_ = reinterpret_cast<TopicHeader*>(base);
   m->slots_ = reinterpret_cast<layout::ReaderSlot*>(base + layout::kHeaderSize);
-  m->ring_ = base + m->config_.ring_offset;
-  m->lap_shift_ = static_cast<std::uint32_t>(__builtin_ctzll(m->config_.capacity));
+  m->view_.base = base + m->config_.ring_offset;
+  m->view_.capacity = m->config_.capacity;
+  m->view_.mask = m->config_.capacity - 1;
+  m->view_.lap_shift = static_cast<std::uint32_t>(__builtin_ctzll(m->config_.capacity));
+  m->view_.max_message = m->config_.max_message;
+  m->view_.alignment = m->config_.frame_alignment;
 
   prefault(base, file_size, !options.read_only);
   if (options.lock_memory && ::mlock(base, file_size) != 0) {

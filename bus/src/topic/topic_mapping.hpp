@@ -11,6 +11,7 @@
 #include "layout/reader_slot_layout.hpp"
 #include "layout/topic_layout.hpp"
 #include "ringbus/result.hpp"
+#include "ringbus/ring_view.hpp"
 #include "ringbus/topic.hpp"
 
 namespace ringbus::detail {
@@ -29,11 +30,13 @@ class TopicMapping {
 
   layout::TopicHeader& header() const noexcept { return *header_; }
   layout::ReaderSlot& slot(std::uint32_t i) const noexcept { return slots_[i]; }
-  std::byte* ring() const noexcept { return ring_; }
+  std::byte* ring() const noexcept { return view_.base; }
+  // The ring's address and shape, for the handles that walk it.
+  const RingView& ring_view() const noexcept { return view_; }
   const TopicConfig& config() const noexcept { return config_; }
   const std::string& name() const noexcept { return name_; }
   const std::string& path() const noexcept { return path_; }
-  std::uint32_t lap_shift() const noexcept { return lap_shift_; }
+  std::uint32_t lap_shift() const noexcept { return view_.lap_shift; }
   bool read_only() const noexcept { return read_only_; }
 
  private:
@@ -43,11 +46,10 @@ class TopicMapping {
   boost::interprocess::mapped_region region_;
   layout::TopicHeader* header_ = nullptr;
   layout::ReaderSlot* slots_ = nullptr;
-  std::byte* ring_ = nullptr;
+  RingView view_;
   TopicConfig config_;
   std::string name_;
   std::string path_;
-  std::uint32_t lap_shift_ = 0;
   bool read_only_ = false;
 };
 
