@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -96,7 +97,11 @@ class RINGBUS_API GroupMember {
   void publish_own_batch(std::uint64_t start, std::uint64_t end);
   bool batch_orphaned(std::uint32_t slot, std::uint64_t epoch, std::int64_t now,
                       std::uint64_t deadline);
+  std::optional<Take> skip_lost(std::uint64_t dispatch);
+  bool withdraw_batch(std::uint64_t dispatch);
   bool take_over_batch();
+  bool adopt_batch(std::uint32_t index, std::uint64_t acked, std::uint64_t epoch, std::int64_t now);
+  std::uint32_t rebuild_offsets(std::uint64_t start, std::uint64_t end, std::uint32_t count);
   Result<void> set_acked(std::uint64_t bits);
   void batch_done();
   void abandon_batch();

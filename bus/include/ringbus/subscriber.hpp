@@ -172,6 +172,7 @@ class RINGBUS_API Subscriber {
   Frame suspect(const char* why, std::uint64_t word, std::uint32_t key_length) noexcept;
   bool data_available() const noexcept;
   void detach() noexcept;
+  bool resume() noexcept;
   RawFrame raw_frame(const Message& m) const noexcept;
   void store_position(std::uint64_t offset, std::uint64_t next_sequence) noexcept;
   // Disk log (subscriber_log.cpp).

@@ -10,6 +10,7 @@
 #include <bit>
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "layout/frame_layout.hpp"
@@ -100,18 +101,15 @@ Result<std::uint64_t> lost_until(detail::TopicMapping& map, std::unique_ptr<deta
   return std::max(p, ring_earliest);
 }
 
-}  // namespace
-
-Result<GroupMember> GroupMember::join(const Topic& topic, std::string_view group,
-                                      const GroupOptions& options) {
-  if (!topic.valid()) return Error(Errc::invalid_argument, "joining a group needs an open topic");
+// Whether `group` may be joined on the topic `map`: its name, and a topic producers can write
+// that holds them back for unacknowledged messages (block).
+Result<void> check_join(const detail::TopicMapping& map, std::string_view group) {
   if (auto ok = validate_name(group, "group name"); !ok) return ok.error();
   if (group.size() + kGroupPrefix.size() > layout::kReaderNameMax) {
     return Error(Errc::invalid_argument,
                  "group name '" + std::string(group) + "' is longer than " +
                      std::to_string(layout::kReaderNameMax - kGroupPrefix.size()) + " characters");
   }
-  auto& map = detail::mapping_of(topic);
   if (map.read_only()) {
     return Error(Errc::invalid_argument, "topic '" + map.name() + "' is mapped read-only");
   }
@@ -120,19 +118,35 @@ Result<GroupMember> GroupMember::join(const Topic& topic, std::string_view group
                  "queue groups need a topic with the block policy: on '" + map.name() +
                      "' (overwrite) producers could overwrite unacknowledged messages");
   }
-  const std::string slot_name = std::string(kGroupPrefix) + std::string(group);
-  // The start matters only for a new group: an existing one resumes at its committed position,
-  // so a start that cannot be resolved (a stale offset) is an error only if the group is new.
-  detail::StartPoint start_point;
-  auto in_log = detail::resolve_log_start(map, options.start);
-  if (in_log && in_log->has_value()) {
-    start_point = **in_log;  // older than the ring: members read the disk log first
-  } else if (auto resolved = in_log ? detail::resolve_start(map, options.start)
-                                    : Result<detail::StartPoint>(in_log.error())) {
-    start_point = *resolved;
-  } else if (!detail::find_persistent_slot(map, slot_name)) {
-    return resolved.error();
+  return {};
+}
+
+// Where a new group starts. The start matters only for a new group: an existing one resumes at
+// its committed position, so a start that cannot be resolved (a stale offset) is an error only
+// if the group (its slot `slot_name`) is new.
+Result<detail::StartPoint> group_start(detail::TopicMapping& map, const StartFrom& from,
+                                       const std::string& slot_name) {
+  auto in_log = detail::resolve_log_start(map, from);
+  if (in_log && in_log->has_value()) return **in_log;  // older than the ring: the log first
+  auto resolved =
+      in_log ? detail::resolve_start(map, from) : Result<detail::StartPoint>(in_log.error());
+  if (resolved || detail::find_persistent_slot(map, slot_name)) {
+    return resolved ? *resolved : detail::StartPoint{};
   }
+  return resolved.error();
+}
+
+}  // namespace
+
+Result<GroupMember> GroupMember::join(const Topic& topic, std::string_view group,
+                                      const GroupOptions& options) {
+  if (!topic.valid()) return Error(Errc::invalid_argument, "joining a group needs an open topic");
+  auto& map = detail::mapping_of(topic);
+  if (auto ok = check_join(map, group); !ok) return ok.error();
+  const std::string slot_name = std::string(kGroupPrefix) + std::string(group);
+  auto start = group_start(map, options.start, slot_name);
+  if (!start) return start.error();
+  const detail::StartPoint start_point = *start;
   // The member's slot first: a join that cannot have one leaves no new group behind (a group
   // nobody joins would hold producers back). It counts for no group until group_slot is set.
   detail::SlotRequest member_request;
@@ -314,24 +328,7 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
       const detail::CommitWord commit = detail::classify(map.ring_view(), p, word);
       if (commit.state == detail::Commit::absent || commit.state == detail::Commit::claimed) {
         if (p == dispatch && !from_log) {
-          // Gone from the ring and the log alike: skip to what is left, and count it.
-          auto lost = lost_until(map, log_, p);
-          if (!lost) {
-            take_error_ = lost.error().message();
-            return Take::corrupt;
-          }
-          const std::uint64_t next = *lost;
-          if (next > p) {
-            std::uint64_t expected = dispatch;
-            // seq_cst: like a batch's dispatch CAS; nobody took these bytes.
-            if (atomic(group.dispatch)
-                    .compare_exchange_strong(expected, next, std::memory_order_seq_cst)) {
-              // relaxed: a monitoring counter.
-              atomic(group.lost_bytes).fetch_add(next - p, std::memory_order_relaxed);
-              update_committed();
-            }
-            return Take::empty;
-          }
+          if (auto skipped = skip_lost(dispatch)) return *skipped;
         }
         if (p == dispatch && skip_stuck_claim(p, word)) continue;
         break;
@@ -373,20 +370,50 @@ GroupMember::Take GroupMember::take_new_batch(std::size_t max) {
       if (n == 0) batch_done();  // only padding
       return Take::taken;
     }
-    count_ = 0;  // another member took it first: withdraw ours
-    // Withdraw it by a new epoch, unless a member adopted it meanwhile (we were past the
-    // deadline already): then that member delivers it (as a redelivery) and clears the slot.
-    const detail::WordPair mine{0, epoch_};
-    if (detail::cas16(&me.batch_acked, mine, {0, layout::next_batch_epoch(epoch_)}) != mine) {
-      return Take::empty;
-    }
-    std::uint64_t start = dispatch;
-    // seq_cst: like batch_done(); an update that saw our tentative batch is redone below.
-    atomic(me.batch_start)
-        .compare_exchange_strong(start, layout::kNoBatch, std::memory_order_seq_cst);
+    if (!withdraw_batch(dispatch)) return Take::empty;  // another member took it first
+  }
+  return Take::empty;
+}
+
+// The dispatch position is gone from the ring and the log alike: skip to what is left, and
+// count it. Nothing (the position is not lost after all), empty (skipped, or another member
+// moved the dispatch position first) or corrupt (a damaged log holds it).
+std::optional<GroupMember::Take> GroupMember::skip_lost(std::uint64_t dispatch) {
+  auto& map = detail::mapping_of(topic_);
+  auto& group = map.slot(group_slot_);
+  auto lost = lost_until(map, log_, dispatch);
+  if (!lost) {
+    take_error_ = lost.error().message();
+    return Take::corrupt;
+  }
+  const std::uint64_t next = *lost;
+  if (next <= dispatch) return std::nullopt;
+  std::uint64_t expected = dispatch;
+  // seq_cst: like a batch's dispatch CAS; nobody took these bytes.
+  if (atomic(group.dispatch).compare_exchange_strong(expected, next, std::memory_order_seq_cst)) {
+    // relaxed: a monitoring counter.
+    atomic(group.lost_bytes).fetch_add(next - dispatch, std::memory_order_relaxed);
     update_committed();
   }
   return Take::empty;
+}
+
+// Another member moved the dispatch position past `dispatch` first: withdraws the batch we
+// published for it by a new epoch. False when a member adopted it meanwhile (we were past the
+// deadline already): then that member delivers it (as a redelivery) and clears the slot.
+bool GroupMember::withdraw_batch(std::uint64_t dispatch) {
+  auto& me = detail::mapping_of(topic_).slot(member_slot_);
+  count_ = 0;
+  const detail::WordPair mine{0, epoch_};
+  if (detail::cas16(&me.batch_acked, mine, {0, layout::next_batch_epoch(epoch_)}) != mine) {
+    return false;
+  }
+  std::uint64_t start = dispatch;
+  // seq_cst: like batch_done(); an update that saw our tentative batch is redone below.
+  atomic(me.batch_start)
+      .compare_exchange_strong(start, layout::kNoBatch, std::memory_order_seq_cst);
+  update_committed();
+  return true;
 }
 
 bool GroupMember::batch_orphaned(std::uint32_t index, std::uint64_t epoch, std::int64_t now,
@@ -421,13 +448,59 @@ bool GroupMember::batch_orphaned(std::uint32_t index, std::uint64_t epoch, std::
   return deadline != 0 && now > taken && static_cast<std::uint64_t>(now - taken) > deadline;
 }
 
+// Takes the orphaned batch in slot `index`, whose acks and epoch were read as `acked` and
+// `epoch`, by giving it a new epoch. False: acknowledged or adopted by another member meanwhile
+// (look again at the next check).
+bool GroupMember::adopt_batch(std::uint32_t index, std::uint64_t acked, std::uint64_t epoch,
+                              std::int64_t now) {
+  auto& map = detail::mapping_of(topic_);
+  auto& me = map.slot(member_slot_);
+  // Say which batch we serve before taking it: whoever judges the new epoch looks here.
+  atomic(me.serve_ns).store(static_cast<std::uint64_t>(now), std::memory_order_relaxed);
+  // release: pairs with the acquire load in batch_orphaned(); serve_ns before it.
+  atomic(me.serving).store(index, std::memory_order_release);
+  // The new epoch makes the previous handler's acks fail from now on; its acks before this
+  // CAS are kept (in `acked`), so acknowledged messages are never delivered again.
+  const detail::WordPair seen{acked, epoch};
+  const detail::WordPair adopted{acked, layout::adopted_batch_epoch(epoch, member_slot_)};
+  if (detail::cas16(&map.slot(index).batch_acked, seen, adopted) != seen) {
+    atomic(me.serving).store(layout::kNotServing, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+// Rebuilds an adopted batch's message offsets and sequence numbers from [start, end); returns
+// how many of its `count` messages were found. Its frames are all still there: the group's
+// committed position stays at or below a batch's start until the batch is done.
+std::uint32_t GroupMember::rebuild_offsets(std::uint64_t start, std::uint64_t end,
+                                           std::uint32_t count) {
+  auto& map = detail::mapping_of(topic_);
+  std::uint32_t n = 0;
+  std::uint64_t p = start;
+  while (p < end && n < count) {
+    bool from_log = false;
+    const auto* frame = frame_at(map, log_, ring_from_, p, from_log);
+    const std::uint64_t word =
+        atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
+    const detail::CommitWord commit = detail::classify(map.ring_view(), p, word);
+    if (commit.state != detail::Commit::frame) break;
+    if (commit.kind == FrameKind::kData) {
+      offsets_[n] = p;
+      sequences_[n] = frame->sequence;
+      ++n;
+    }
+    p += commit.stride;
+  }
+  return n;
+}
+
 bool GroupMember::take_over_batch() {
   const std::int64_t now = detail::monotonic_ns();
   if (now < next_takeover_check_ns_) return false;
   next_takeover_check_ns_ = now + kTakeoverCheckNs;
   auto& map = detail::mapping_of(topic_);
   const auto& config = map.config();
-  auto& me = map.slot(member_slot_);
   const std::uint64_t deadline =
       atomic(map.slot(group_slot_).deadline_ns).load(std::memory_order_relaxed);
   // acquire: pairs with the producers' reclaim CAS (frame_at(): below it, the disk log).
@@ -457,37 +530,9 @@ bool GroupMember::take_over_batch() {
     // (killed between its last ack and clearing the slot): it is finished at once below.
     if (!batch_orphaned(i, epoch, now, deadline)) continue;
     detail::kill_point("group.takeover.decided");
-    // Say which batch we serve before taking it: whoever judges the new epoch looks here.
-    atomic(me.serve_ns).store(static_cast<std::uint64_t>(now), std::memory_order_relaxed);
-    // release: pairs with the acquire load in batch_orphaned(); serve_ns before it.
-    atomic(me.serving).store(i, std::memory_order_release);
-    // The new epoch makes the previous handler's acks fail from now on; its acks before this
-    // CAS are kept (in `acked`), so acknowledged messages are never delivered again.
-    const detail::WordPair seen{acked, epoch};
-    const detail::WordPair adopted{acked, layout::adopted_batch_epoch(epoch, member_slot_)};
-    if (detail::cas16(&other.batch_acked, seen, adopted) != seen) {
-      atomic(me.serving).store(layout::kNotServing, std::memory_order_relaxed);
-      continue;  // acked or adopted meanwhile: look again at the next check
-    }
+    if (!adopt_batch(i, acked, epoch, now)) continue;  // acked or adopted meanwhile
     detail::kill_point("group.takeover.cas");
-    // Rebuild the batch's message offsets. Its frames are all still there: the group's
-    // committed position stays at or below a batch's start until the batch is done.
-    std::uint32_t n = 0;
-    std::uint64_t p = start;
-    while (p < end && n < count) {
-      bool from_log = false;
-      const auto* frame = frame_at(map, log_, ring_from_, p, from_log);
-      std::uint64_t word =
-          atomic(const_cast<std::uint64_t&>(frame->commit)).load(std::memory_order_acquire);
-      const detail::CommitWord commit = detail::classify(map.ring_view(), p, word);
-      if (commit.state != detail::Commit::frame) break;
-      if (commit.kind == FrameKind::kData) {
-        offsets_[n] = p;
-        sequences_[n] = frame->sequence;
-        ++n;
-      }
-      p += commit.stride;
-    }
+    const std::uint32_t n = rebuild_offsets(start, end, count);
     std::uint64_t damaged = 0;
     if (n < count) {
       // Only a damaged topic file gets here: the unrebuildable rest is counted as lost (and
@@ -504,7 +549,7 @@ bool GroupMember::take_over_batch() {
     for (std::uint32_t k = n; k < count; ++k) offsets_[k] = sequences_[k] = ~std::uint64_t{0};
     acked_ = acked & full_mask(count);
     delivered_ = 0;
-    epoch_ = adopted.high;
+    epoch_ = layout::adopted_batch_epoch(epoch, member_slot_);
     batch_slot_ = i;
     batch_start_ = start;
     batch_owner_state_ = state;

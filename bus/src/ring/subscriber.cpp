@@ -40,6 +40,18 @@ using layout::TopicHeader;
 constexpr std::uint64_t kNoPosition = std::numeric_limits<std::uint64_t>::max();
 constexpr std::size_t kPublishEvery = 32;  // messages between position updates within a poll
 
+// A persistent reader's name (empty: an anonymous reader, nothing to check).
+Result<void> check_reader_name(const std::string& name) {
+  if (name.empty()) return {};
+  if (auto ok = validate_name(name, "reader name"); !ok) return ok.error();
+  if (name.size() > layout::kReaderNameMax) {
+    return Error(Errc::invalid_argument, "reader name '" + name + "' is longer than " +
+                                             std::to_string(layout::kReaderNameMax) +
+                                             " characters");
+  }
+  return {};
+}
+
 TopicHeader& header_of(void* p) { return *static_cast<TopicHeader*>(p); }
 layout::ReaderSlot& slot_of(void* p) { return *static_cast<layout::ReaderSlot*>(p); }
 
@@ -53,14 +65,7 @@ Result<Subscriber> Subscriber::attach(const Topic& topic, const SubscriberOption
   if (map.read_only()) {
     return Error(Errc::invalid_argument, "topic '" + map.name() + "' is mapped read-only");
   }
-  if (!options.name.empty()) {
-    if (auto ok = validate_name(options.name, "reader name"); !ok) return ok.error();
-    if (options.name.size() > layout::kReaderNameMax) {
-      return Error(Errc::invalid_argument, "reader name '" + options.name + "' is longer than " +
-                                               std::to_string(layout::kReaderNameMax) +
-                                               " characters");
-    }
-  }
+  if (auto ok = check_reader_name(options.name); !ok) return ok.error();
   const auto& config = map.config();
   // On an overwrite topic producers never wait, so nobody can be durable there.
   const bool durable = config.policy == Policy::block && options.durability != Durability::lossy;
@@ -91,34 +96,13 @@ Result<Subscriber> Subscriber::attach(const Topic& topic, const SubscriberOption
   sub.persistent_ = !options.name.empty();
   sub.manual_commit_ = options.manual_commit;
   sub.stuck_.set_timeout(map.header().stuck_claim_timeout_ns);
-  auto& slot = slot_of(sub.slot_ptr_);
   if (acquired->resumed) {
-    // A persistent reader continues where its last process published its position. While it
-    // was durable, that position held producers back, so its frames are intact.
-    const std::uint32_t flags = atomic(slot.flags).load(std::memory_order_relaxed);
-    sub.durable_ = (flags & layout::kSlotDurable) != 0;
-    const bool replaying = (flags & layout::kSlotReplaying) != 0;
-    sub.cursor_ = atomic(slot.position).load(std::memory_order_acquire);
-    const std::uint64_t tail = atomic(map.header().tail_position).load(std::memory_order_acquire);
-    if ((!sub.durable_ || replaying) && sub.cursor_ <= tail &&
-        sub.cursor_ % config.frame_alignment == 0 &&
-        (tail - sub.cursor_ > config.capacity || replaying)) {
-      // A lossy or replaying reader that fell a ring behind while detached: it continues in
-      // the disk log, or resyncs on its first poll and is told what it lost.
-    } else if (sub.cursor_ % config.frame_alignment != 0 || sub.cursor_ > tail ||
-               tail - sub.cursor_ > config.capacity) {
+    if (!sub.resume()) {
       detail::release_slot(map, acquired->index, true);
       return Error(Errc::corrupt, "persistent reader '" + options.name + "' of topic '" +
                                       map.name() + "' has an invalid position " +
                                       std::to_string(sub.cursor_));
     }
-    sub.next_sequence_ = atomic(slot.messages).load(std::memory_order_relaxed);
-    sub.sequence_known_ = true;
-    sub.lost_bytes_ = atomic(slot.lost_bytes).load(std::memory_order_relaxed);
-    sub.lost_messages_ = atomic(slot.lost_messages).load(std::memory_order_relaxed);
-    sub.safe_from_ = sub.durable_ && !replaying ? sub.cursor_ : kNoPosition;
-    sub.in_log_ = replaying && sub.open_log();
-    if (replaying && !sub.in_log_) sub.set_replaying(false);  // the log is gone: lapped
   } else {
     sub.durable_ = durable;
     sub.cursor_ = start->position;
@@ -136,6 +120,31 @@ Result<Subscriber> Subscriber::attach(const Topic& topic, const SubscriberOption
     sub.copy_.resize(layout::frame_stride(config.max_message, config.frame_alignment) / 8);
   }
   return sub;
+}
+
+// A persistent reader continues where its last process published its position. While it was
+// durable, that position held producers back, so its frames are intact. False: the position in
+// the slot is not one this topic can have (the cursor holds it, for the error).
+bool Subscriber::resume() noexcept {
+  auto& slot = slot_of(slot_ptr_);
+  const std::uint32_t flags = atomic(slot.flags).load(std::memory_order_relaxed);
+  durable_ = (flags & layout::kSlotDurable) != 0;
+  const bool replaying = (flags & layout::kSlotReplaying) != 0;
+  cursor_ = atomic(slot.position).load(std::memory_order_acquire);
+  const std::uint64_t tail =
+      atomic(header_of(header_).tail_position).load(std::memory_order_acquire);
+  const bool valid = cursor_ % ring_.alignment == 0 && cursor_ <= tail;
+  if (!valid || (tail - cursor_ > ring_.capacity && durable_ && !replaying)) return false;
+  // A lossy or replaying reader may have fallen a ring behind while detached: it continues in
+  // the disk log, or resyncs on its first poll and is told what it lost.
+  next_sequence_ = atomic(slot.messages).load(std::memory_order_relaxed);
+  sequence_known_ = true;
+  lost_bytes_ = atomic(slot.lost_bytes).load(std::memory_order_relaxed);
+  lost_messages_ = atomic(slot.lost_messages).load(std::memory_order_relaxed);
+  safe_from_ = durable_ && !replaying ? cursor_ : kNoPosition;
+  in_log_ = replaying && open_log();
+  if (replaying && !in_log_) set_replaying(false);  // the log is gone: lapped
+  return true;
 }
 
 // Moves take slot_ptr_ (TakenOnMove), so a moved-from subscriber has nothing to detach.

@@ -53,10 +53,8 @@ void prefault(void* addr, std::size_t size, bool writable) {
   }
 }
 
-}  // namespace
-
-Result<TopicConfig> TopicMapping::validate(const TopicHeader& h, std::uint64_t file_size,
-                                           const std::string& path) {
+// Whether the file is a finished ringbus topic of the layout version this library reads.
+Result<void> check_identity(const TopicHeader& h, const std::string& path) {
   if (h.magic != layout::kMagic) {
     return Error(Errc::corrupt, "file " + path + " is not a ringbus topic (magic " + hex(h.magic) +
                                     ", expected " + hex(layout::kMagic) + ")");
@@ -70,6 +68,12 @@ Result<TopicConfig> TopicMapping::validate(const TopicHeader& h, std::uint64_t f
     return Error(Errc::not_ready,
                  "topic file " + path + " is not ready (its creation did not complete)");
   }
+  return {};
+}
+
+// The sizes and offsets of the header, the reader slots and the ring, against the file's size.
+Result<void> check_geometry(const TopicHeader& h, std::uint64_t file_size,
+                            const std::string& path) {
   if (h.header_size != layout::kHeaderSize) {
     return bad(path, "header size " + std::to_string(h.header_size) + ", expected 4096");
   }
@@ -107,6 +111,11 @@ Result<TopicConfig> TopicMapping::validate(const TopicHeader& h, std::uint64_t f
     return bad(path, "file is " + std::to_string(file_size) + " bytes, its header says " +
                          std::to_string(h.file_size) + " (truncated or extended)");
   }
+  return {};
+}
+
+// The topic's settings: message size, slow-reader policy, stuck-claim timeout, base position.
+Result<void> check_settings(const TopicHeader& h, const std::string& path) {
   std::uint64_t max_message_limit = std::min(h.capacity / 4, layout::kMaxMessageLimit);
   if (h.max_message > max_message_limit) {
     return bad(path, "max message " + std::to_string(h.max_message) + " exceeds " +
@@ -119,7 +128,16 @@ Result<TopicConfig> TopicMapping::validate(const TopicHeader& h, std::uint64_t f
   if (h.base_position % h.frame_alignment != 0) {
     return bad(path, "base position " + std::to_string(h.base_position) + " is not frame aligned");
   }
+  return {};
+}
 
+}  // namespace
+
+Result<TopicConfig> TopicMapping::validate(const TopicHeader& h, std::uint64_t file_size,
+                                           const std::string& path) {
+  if (auto ok = check_identity(h, path); !ok) return ok.error();
+  if (auto ok = check_geometry(h, file_size, path); !ok) return ok.error();
+  if (auto ok = check_settings(h, path); !ok) return ok.error();
   TopicConfig c;
   c.capacity = h.capacity;
   c.max_message = h.max_message;
