@@ -170,6 +170,11 @@ nlohmann::json check_targets(const std::vector<LatencyRow>& lat,
     report("ringbus 1P1S msg/s / copy-ring limit",
            rb_thr->stats.messages_per_second / ring->stats.messages_per_second, 0.5, false);
   }
+  const ThroughputRow* rb_batch = find(thr, "ringbus batches of 32", 64);
+  if (rb_batch != nullptr && rb_batch->stats.messages > 0 && ring != nullptr) {
+    report("throughput_1p1s_batch: batches of 32 / copy-ring limit",
+           rb_batch->stats.messages_per_second / ring->stats.messages_per_second, 0.8, false);
+  }
   if (rb_thr != nullptr && rb_thr->stats.messages > 0 && boost != nullptr) {
     report("ringbus 1P1S msg/s / Boost message_queue",
            rb_thr->stats.messages_per_second / boost->stats.messages_per_second, 10.0, false);
@@ -220,17 +225,16 @@ int run_scaling(const Options& o) {
     };
     thr.push_back({"copy ring (limit)", size, 1, 1, copy_ring(base)});
     thr.push_back({"boost message_queue", size, 1, 1, boost_mq_throughput(base)});
-    const std::pair<int, int> shapes[] = {{1, 1}, {2, 1}, {4, 1}, {8, 1}, {14, 1}, {1, 2},
-                                          {1, 4}, {1, 8}, {1, 14}, {2, 2}, {4, 4}, {8, 7}};
+    const std::pair<int, int> shapes[] = {{1, 1}, {2, 1}, {4, 1},  {8, 1}, {14, 1}, {1, 2},
+                                          {1, 4}, {1, 8}, {1, 14}, {2, 2}, {4, 4},  {8, 7}};
     for (auto [producers, subscribers] : shapes) {
       stream("ringbus", producers, subscribers, [&](const ThroughputParams& p) {
         return ringbus_throughput(bus, p, producers, subscribers);
       });
     }
     for (int members : {1, 2, 4, 8, 14}) {
-      stream("ringbus group", 1, members, [&](const ThroughputParams& p) {
-        return ringbus_group_throughput(bus, p, members);
-      });
+      stream("ringbus group", 1, members,
+             [&](const ThroughputParams& p) { return ringbus_group_throughput(bus, p, members); });
     }
     const ThroughputRow* one = nullptr;
     for (const auto& r : thr) {
@@ -239,10 +243,12 @@ int run_scaling(const Options& o) {
       }
     }
     const ThroughputRow* limit = find(thr, "copy ring (limit)", size);
-    std::printf("\nscaling, %zu B messages (msg/s counts each message once, however many readers"
-                " get it)\n", size);
-    std::printf("  %-22s %3s %3s %14s %12s %14s\n", "transport", "P", "S", "msg/s",
-                "x ringbus 1:1", "x copy limit");
+    std::printf(
+        "\nscaling, %zu B messages (msg/s counts each message once, however many readers"
+        " get it)\n",
+        size);
+    std::printf("  %-22s %3s %3s %14s %12s %14s\n", "transport", "P", "S", "msg/s", "x ringbus 1:1",
+                "x copy limit");
     for (const auto& r : thr) {
       if (r.size != size) continue;
       if (r.stats.messages == 0) {
@@ -344,6 +350,8 @@ int run(const Options& o) {
     }
     stream("ringbus (8-byte frame alignment)", size, 1, 1,
            [&](const ThroughputParams& p) { return ringbus_throughput(bus, p, 1, 1, 8); });
+    stream("ringbus batches of 32", size, 1, 1,
+           [&](const ThroughputParams& p) { return ringbus_throughput(bus, p, 1, 1, 64, 32); });
     stream("ringbus group of 2", size, 1, 2,
            [&](const ThroughputParams& p) { return ringbus_group_throughput(bus, p, 2); });
     stream("boost message_queue", size, 1, 1, boost_mq_throughput);

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -77,6 +78,15 @@ bool send_one(Producer& producer, const std::byte* data, std::size_t size) {
   }
 }
 
+// Publishes one batch, retrying while the ring is full.
+bool send_batch(Producer& producer, std::span<const Record> records) {
+  for (;;) {
+    auto published = producer.try_publish_batch(records);
+    if (published) return true;
+    if (published.code() != Errc::would_block) return false;
+  }
+}
+
 }  // namespace
 
 BenchBus::BenchBus() {
@@ -132,7 +142,8 @@ LatencyStats ringbus_latency(const BenchBus& bus, const LatencyParams& p,
 }
 
 ThroughputStats ringbus_throughput(const BenchBus& bus, const ThroughputParams& p, int producers,
-                                   int subscribers, std::uint32_t frame_alignment) {
+                                   int subscribers, std::uint32_t frame_alignment,
+                                   std::uint32_t batch) {
   Topic topic = make_topic(bus, "stream", frame_alignment);
   struct Shared {
     std::atomic<int> attached;
@@ -141,7 +152,8 @@ ThroughputStats ringbus_throughput(const BenchBus& bus, const ThroughputParams& 
   };
   auto* shared = static_cast<Shared*>(shared_anonymous(sizeof(Shared)));
   new (shared) Shared{{0}, {0}, {0}};
-  const std::uint64_t per_producer = p.messages / static_cast<std::uint64_t>(producers);
+  const std::uint64_t per_producer =
+      p.messages / static_cast<std::uint64_t>(producers) / batch * batch;
   const std::uint64_t total = per_producer * static_cast<std::uint64_t>(producers);
   std::vector<pid_t> children;
   for (int s = 0; s < subscribers; ++s) {
@@ -176,6 +188,13 @@ ThroughputStats ringbus_throughput(const BenchBus& bus, const ThroughputParams& 
     children.push_back(spawn_pinned(core, [&] {
       Producer producer(open_topic(bus, "stream"));
       std::vector<std::byte> value(p.size, std::byte{1});
+      if (batch > 1) {
+        const std::vector<Record> records(batch, Record{{}, {value.data(), value.size()}});
+        for (std::uint64_t i = 0; i < per_producer; i += batch) {
+          if (!send_batch(producer, records)) return 4;
+        }
+        return 0;
+      }
       for (std::uint64_t i = 0; i < per_producer; ++i) {
         if (!send_one(producer, value.data(), p.size)) return 4;
       }
@@ -234,14 +253,15 @@ ThroughputStats ringbus_group_throughput(const BenchBus& bus, const ThroughputPa
     }));
   }
   while (shared->joined.load() < members) std::this_thread::yield();
-  children.push_back(spawn_pinned(spread_core(p, static_cast<std::size_t>(members), p.cores.a), [&] {
-    Producer producer(open_topic(bus, "queue"));
-    std::vector<std::byte> value(p.size, std::byte{1});
-    for (std::uint64_t i = 0; i < p.messages; ++i) {
-      if (!send_one(producer, value.data(), p.size)) return 4;
-    }
-    return 0;
-  }));
+  children.push_back(
+      spawn_pinned(spread_core(p, static_cast<std::size_t>(members), p.cores.a), [&] {
+        Producer producer(open_topic(bus, "queue"));
+        std::vector<std::byte> value(p.size, std::byte{1});
+        for (std::uint64_t i = 0; i < p.messages; ++i) {
+          if (!send_one(producer, value.data(), p.size)) return 4;
+        }
+        return 0;
+      }));
   int failures = 0;
   for (pid_t pid : children) failures += join(pid) != 0;
   if (failures != 0) return {};

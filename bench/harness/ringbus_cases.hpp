@@ -27,9 +27,11 @@ LatencyStats ringbus_latency(const BenchBus& bus, const LatencyParams& p,
                              std::uint32_t frame_alignment = 64);
 
 // `producers` producer processes stream p.messages in total to `subscribers` subscriber
-// processes; the rate is the slowest subscriber's, first to last message.
+// processes; the rate is the slowest subscriber's, first to last message. `batch` > 1: the
+// producers publish batches of that many messages (Producer::try_publish_batch).
 ThroughputStats ringbus_throughput(const BenchBus& bus, const ThroughputParams& p, int producers,
-                                   int subscribers, std::uint32_t frame_alignment = 64);
+                                   int subscribers, std::uint32_t frame_alignment = 64,
+                                   std::uint32_t batch = 1);
 
 // One producer process streams p.messages to a queue group of `members` member processes
 // (batches of 64, acked per batch); the rate is from the first to the last message handled.

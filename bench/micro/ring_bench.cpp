@@ -60,6 +60,22 @@ void BM_Publish(benchmark::State& state) {
 }
 BENCHMARK(BM_Publish)->RangeMultiplier(8)->Range(8, 64 << 10)->Threads(1)->Threads(2);
 
+// Batches of range(1) messages of range(0) bytes: the cost per message (items) against
+// BM_Publish's. No reader: the producer never waits.
+void BM_PublishBatch(benchmark::State& state) {
+  ringbus::Producer producer(topic());
+  std::vector<std::byte> value(static_cast<std::size_t>(state.range(0)), std::byte{7});
+  const std::vector<ringbus::Record> records(static_cast<std::size_t>(state.range(1)),
+                                             ringbus::Record{{}, value});
+  for (auto _ : state) {
+    auto r = producer.try_publish_batch(records);
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(1));
+  state.SetBytesProcessed(state.iterations() * state.range(0) * state.range(1));
+}
+BENCHMARK(BM_PublishBatch)->Args({64, 8})->Args({64, 32});
+
 // Baseline for BM_Publish: copying the same bytes into a buffer.
 void BM_MemcpyBaseline(benchmark::State& state) {
   std::vector<std::byte> from(static_cast<std::size_t>(state.range(0)), std::byte{7});

@@ -1,4 +1,6 @@
-// The publish/poll fast path allocates nothing: this binary counts every operator new.
+// The publish/poll fast path (single messages and batches) allocates nothing: this binary counts
+// every operator new.
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -67,12 +69,15 @@ TEST(HotPath, PublishClaimCommitAndPollAllocateNothing) {
     ASSERT_TRUE(producer.try_publish(as_bytes("k"), as_bytes("warm-up")));
     ASSERT_TRUE(durable->poll(handler));
     ASSERT_TRUE(lossy->poll(handler));
+    std::array<Record, 8> records;
+    records.fill(Record{as_bytes("k"), as_bytes("a batched value")});
     const std::uint64_t before = g_allocations.load();
     for (int i = 0; i < 10'000; ++i) {
       ASSERT_TRUE(producer.try_publish(as_bytes("key"), as_bytes("a value of some length")));
       auto claim = producer.try_claim(48);
       ASSERT_TRUE(claim);
       ASSERT_TRUE(claim->commit());
+      ASSERT_TRUE(producer.try_publish_batch(records));
       ASSERT_TRUE(durable->poll(handler));
       ASSERT_TRUE(lossy->poll(handler));
     }

@@ -3,9 +3,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 
 #include "ringbus/bytes.hpp"
 #include "ringbus/export.hpp"
+#include "ringbus/function_ref.hpp"
 #include "ringbus/result.hpp"
 #include "ringbus/ring_view.hpp"
 #include "ringbus/stuck_claim_timer.hpp"
@@ -53,6 +55,20 @@ class [[nodiscard]] RINGBUS_API Claim {
   MutableBytes value_;
 };
 
+// One message of a batch (Producer::publish_batch): its key and value are copied into the ring.
+struct Record {
+  ConstBytes key;
+  ConstBytes value;
+  std::int64_t timestamp_ns = 0;  // 0: the time of the publish (one clock reading per batch)
+};
+
+// Where a published batch went: its messages have consecutive sequence numbers, in order, from
+// the offset `first` to the offset `last` (pass `last` to wait_durable / wait_mirrored).
+struct BatchOffsets {
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+};
+
 // Publishes into one topic. Any number of producers, in any number of processes, may publish
 // into the same topic; messages from one producer are read in the order it published them.
 // A Producer object is not thread safe: use one per thread.
@@ -76,6 +92,18 @@ class RINGBUS_API Producer {
   Result<std::uint64_t> try_publish(ConstBytes key, ConstBytes value) noexcept;
   Result<std::uint64_t> publish(ConstBytes key, ConstBytes value, const Wait& wait = {});
 
+  // Publishes `records` as consecutive messages with one claim of the tail (one locked
+  // instruction for the whole batch instead of one per message), and commits them so that a
+  // reader sees the batch at once: the first message is committed last. No other producer's
+  // message falls between them. The frames of a batch take at most a quarter of the ring.
+  // Errors: invalid_argument (no records), too_large (a record over max_message, or the batch
+  // over a quarter of the ring), would_block, corrupt, read_only, aborted (readers turned some
+  // of its messages into padding because the batch took longer than the stuck-claim timeout;
+  // the others were delivered). Hot path: no alloc, no system call (but the futex wake-up).
+  Result<BatchOffsets> try_publish_batch(std::span<const Record> records) noexcept;
+  // Like try_publish_batch, waiting for space as claim() does.
+  Result<BatchOffsets> publish_batch(std::span<const Record> records, const Wait& wait = {});
+
   // Producer acks (Kafka's `acks`): wait until the message at `offset` (as returned by commit or
   // publish) is safe. wait_durable: fsynced to the topic's disk log by the ringbus-bridge that
   // records it (its durable position passed the message). wait_mirrored: acknowledged by at
@@ -92,6 +120,15 @@ class RINGBUS_API Producer {
   friend class MirrorWriter;
   // The claim itself: fills `claim` or sets `error` (would_block, too_large).
   bool claim_into(Claim& claim, std::size_t value_size, ConstBytes key, Errc& error) noexcept;
+  // Calls `attempt` until it returns anything but would_block, waiting as `wait` says; turns
+  // corrupt, read_only and a timeout into errors with messages.
+  Result<void> retry_while_blocked(FunctionRef<Errc()> attempt, const Wait& wait);
+  // Batches (producer_batch.cpp): the checks, the tail claim, and writing the claimed frames.
+  Errc check_batch(std::span<const Record> records) const noexcept;
+  Errc claim_batch(std::span<const Record> records, std::uint64_t& from,
+                   std::uint64_t& first_sequence) noexcept;
+  Result<BatchOffsets> write_batch(std::span<const Record> records, std::uint64_t from,
+                                   std::uint64_t first_sequence) noexcept;
   void rescan_limit() noexcept;
   // Errc{} when [end - capacity, end) may be (re)used now; would_block or corrupt otherwise.
   Errc make_room(std::uint64_t end) noexcept;

@@ -299,6 +299,18 @@ bool Producer::claim_into(Claim& claim, std::size_t value_size, ConstBytes key,
 }
 
 Result<Claim> Producer::claim(std::size_t value_size, ConstBytes key, const Wait& wait) {
+  Claim claim;
+  auto claimed = retry_while_blocked(
+      [&] {
+        Errc error{};
+        return claim_into(claim, value_size, key, error) ? Errc{} : error;
+      },
+      wait);
+  if (!claimed) return claimed.error();
+  return claim;
+}
+
+Result<void> Producer::retry_while_blocked(FunctionRef<Errc()> attempt, const Wait& wait) {
   constexpr std::int64_t kReapIntervalNs = 50'000'000;
   // spin_yield yields only this long; then, as with futex, the producer sleeps. Readers do not
   // wake producers (that would put a system call on every read), so a producer waiting for
@@ -312,11 +324,11 @@ Result<Claim> Producer::claim(std::size_t value_size, ConstBytes key, const Wait
   std::int64_t last_reap = start;
   std::int64_t nap = kMinNapNs;
   for (std::uint64_t spins = 0;; ++spins) {
-    auto claimed = try_claim(value_size, key);
-    if (claimed) return claimed;
-    if (claimed.code() == Errc::corrupt) return corrupt_error();
-    if (claimed.code() == Errc::read_only) return read_only_error();
-    if (claimed.code() != Errc::would_block) return claimed;
+    const Errc failed = attempt();
+    if (failed == Errc{}) return {};
+    if (failed == Errc::corrupt) return corrupt_error();
+    if (failed == Errc::read_only) return read_only_error();
+    if (failed != Errc::would_block) return failed;
     if (wait.kind == WaitKind::busy_spin && (spins & 1023) != 0) {
       detail::cpu_relax();
       continue;

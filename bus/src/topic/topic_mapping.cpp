@@ -155,8 +155,8 @@ Result<TopicConfig> TopicMapping::validate(const TopicHeader& h, std::uint64_t f
   if (h.mirror != 0) {
     if (h.mirror != layout::kMirror)
       return bad(path, "unknown mirror mark " + std::to_string(h.mirror));
-    c.mirror_of = detail::read_fixed_text(h.mirror_source, layout::kMirrorSourceSize);
-    if (c.mirror_of.empty()) c.mirror_of = "?";
+    std::string source = detail::read_fixed_text(h.mirror_source, layout::kMirrorSourceSize);
+    c.mirror_of = source.empty() ? std::string(1, '?') : std::move(source);
   }
   return c;
 }
