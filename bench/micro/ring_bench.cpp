@@ -76,6 +76,21 @@ void BM_PublishBatch(benchmark::State& state) {
 }
 BENCHMARK(BM_PublishBatch)->Args({64, 8})->Args({64, 32});
 
+// BM_Publish without a clock on the path (TimestampSource::none, or coarse).
+void BM_PublishClock(benchmark::State& state) {
+  ringbus::Producer producer(topic(), {static_cast<ringbus::TimestampSource>(state.range(1))});
+  std::vector<std::byte> value(static_cast<std::size_t>(state.range(0)), std::byte{7});
+  for (auto _ : state) {
+    auto r = producer.try_publish({}, value);
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_PublishClock)
+    ->Args({64, static_cast<int>(ringbus::TimestampSource::realtime)})
+    ->Args({64, static_cast<int>(ringbus::TimestampSource::coarse)})
+    ->Args({64, static_cast<int>(ringbus::TimestampSource::none)});
+
 // Baseline for BM_Publish: copying the same bytes into a buffer.
 void BM_MemcpyBaseline(benchmark::State& state) {
   std::vector<std::byte> from(static_cast<std::size_t>(state.range(0)), std::byte{7});

@@ -19,6 +19,17 @@ namespace ringbus {
 
 class Producer;
 
+// Where a producer's timestamps come from when the caller gives none (0).
+enum class TimestampSource : std::uint8_t {
+  realtime,  // CLOCK_REALTIME in ns, read at each commit (the default; tens of ns on a VM)
+  coarse,    // CLOCK_REALTIME_COARSE: the last timer tick (a resolution of 1 to 4 ms), a few ns
+  none,      // no clock on the path: a message's timestamp is 0 unless the caller gives one
+};
+
+struct ProducerOptions {
+  TimestampSource timestamps = TimestampSource::realtime;
+};
+
 // Writable space in the ring for one message (a loan). Fill bytes(), then commit(). A claim
 // destroyed without commit is aborted: its frame becomes padding, so the stream never stalls.
 // Move-only. Not thread safe; commit it from the thread that claimed it or hand it over.
@@ -37,7 +48,7 @@ class [[nodiscard]] RINGBUS_API Claim {
   std::uint64_t offset() const noexcept { return position_; }
   bool active() const noexcept { return commit_word_ != nullptr; }
 
-  // Publishes the message with the given timestamp (0: now, CLOCK_REALTIME in ns). Errors:
+  // Publishes the message with the given timestamp (0: the producer's TimestampSource). Errors:
   // aborted (a reader turned the claim into padding because it took longer than the topic's
   // stuck-claim timeout; the message was not delivered). Hot path: no alloc, no system call
   // (unless a reader sleeps on the futex, which then needs one wake-up call).
@@ -52,6 +63,7 @@ class [[nodiscard]] RINGBUS_API Claim {
   std::uint64_t claimed_word_ = 0;                   // the in-progress commit word this claim wrote
   std::uint64_t position_ = 0;
   std::uint64_t alignment_ = 8;  // the topic's frame alignment, for the padding stride
+  TimestampSource timestamps_ = TimestampSource::realtime;
   MutableBytes value_;
 };
 
@@ -59,7 +71,8 @@ class [[nodiscard]] RINGBUS_API Claim {
 struct Record {
   ConstBytes key;
   ConstBytes value;
-  std::int64_t timestamp_ns = 0;  // 0: the time of the publish (one clock reading per batch)
+  // 0: the producer's TimestampSource, read once per batch.
+  std::int64_t timestamp_ns = 0;
 };
 
 // Where a published batch went: its messages have consecutive sequence numbers, in order, from
@@ -74,7 +87,7 @@ struct BatchOffsets {
 // A Producer object is not thread safe: use one per thread.
 class RINGBUS_API Producer {
  public:
-  explicit Producer(Topic topic);
+  explicit Producer(Topic topic, const ProducerOptions& options = {});
 
   // Claims space for a value of value_size bytes with the given key (copied now). Errors:
   // would_block (block policy: the slowest durable reader is a ring behind), too_large,
@@ -144,7 +157,8 @@ class RINGBUS_API Producer {
   detail::RingView ring_;
   void* header_ = nullptr;
   bool blocking_ = true;
-  bool read_only_ = false;           // a mirror: only its MirrorWriter writes
+  bool read_only_ = false;  // a mirror: only its MirrorWriter writes
+  TimestampSource timestamps_ = TimestampSource::realtime;
   std::uint64_t limit_ = 0;          // cached: slowest durable reader's position when last scanned
   std::uint64_t reclaimed_ = 0;      // cached: the header's reclaimed position
   std::uint64_t readers_epoch_ = 0;  // the header's readers_epoch at our last scan

@@ -65,6 +65,12 @@ inline std::int64_t realtime_ns() noexcept {
   return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
+inline std::int64_t realtime_coarse_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);  // vDSO: the last tick, no clock read
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
 inline std::int64_t monotonic_ns() noexcept {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);  // vDSO: no system call

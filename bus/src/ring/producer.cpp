@@ -16,6 +16,7 @@
 #include "ring/frame_lookup.hpp"
 #include "ring/futex.hpp"
 #include "ring/stuck_claim.hpp"
+#include "ring/timestamps.hpp"
 #include "topic/reader_slots.hpp"
 #include "topic/topic_mapping.hpp"
 
@@ -53,7 +54,7 @@ Claim::~Claim() { abort(); }
 Result<std::uint64_t> Claim::commit(std::int64_t timestamp_ns) noexcept {
   assert(active() && "Claim::commit on a committed, aborted or moved-from claim");
   auto* frame = reinterpret_cast<FrameHeader*>(commit_word_.get());
-  frame->timestamp_ns = timestamp_ns != 0 ? timestamp_ns : detail::realtime_ns();
+  frame->timestamp_ns = timestamp_ns != 0 ? timestamp_ns : detail::timestamp_now(timestamps_);
   std::uint64_t expected = claimed_word_;
   commit_word_ = nullptr;
   // seq_cst: publishes the frame (pairs with the acquire load of the commit word in poll) and
@@ -88,7 +89,8 @@ void Claim::abort() noexcept {
 
 // ---- Producer ---------------------------------------------------------------------------
 
-Producer::Producer(Topic topic) : topic_(std::move(topic)) {
+Producer::Producer(Topic topic, const ProducerOptions& options)
+    : topic_(std::move(topic)), timestamps_(options.timestamps) {
   auto& map = detail::mapping_of(topic_);
   ring_ = map.ring_view();
   header_ = &map.header();
@@ -294,6 +296,7 @@ bool Producer::claim_into(Claim& claim, std::size_t value_size, ConstBytes key,
   claim.claimed_word_ = claimed;
   claim.position_ = start;
   claim.alignment_ = ring_.alignment;
+  claim.timestamps_ = timestamps_;
   claim.value_ = MutableBytes(payload + key.size(), value_size);
   return true;
 }

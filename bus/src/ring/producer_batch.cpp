@@ -20,6 +20,7 @@
 #include "ring/atomics.hpp"
 #include "ring/frame_lookup.hpp"
 #include "ring/futex.hpp"
+#include "ring/timestamps.hpp"
 #include "ringbus/producer.hpp"
 #include "testing/fault_point.hpp"
 
@@ -110,6 +111,7 @@ Result<BatchOffsets> Producer::write_batch(std::span<const Record> records, std:
   detail::kill_point("producer.batch.marked");
   // 2. Headers, keys, values; one clock reading for the records that leave the time to us.
   std::int64_t now = 0;
+  bool stamped = false;
   BatchOffsets offsets;
   p = from;
   for (std::size_t i = 0; i < records.size(); ++i) {
@@ -117,7 +119,10 @@ Result<BatchOffsets> Producer::write_batch(std::span<const Record> records, std:
     const std::uint64_t stride = layout::frame_stride(record_length(r), ring_.alignment);
     const std::uint64_t start = frame_start(ring_, p, stride);
     FrameHeader* frame = detail::frame_at(ring_, start);
-    if (r.timestamp_ns == 0 && now == 0) now = detail::realtime_ns();
+    if (r.timestamp_ns == 0 && !stamped) {
+      now = detail::timestamp_now(timestamps_);
+      stamped = true;
+    }
     frame->sequence = first_sequence + i;
     frame->timestamp_ns = r.timestamp_ns != 0 ? r.timestamp_ns : now;
     frame->key_length = static_cast<std::uint32_t>(r.key.size());
