@@ -37,9 +37,12 @@ int use_a_topic(const std::string& dir) {
     auto offset = producer.publish(ringbus::as_bytes("k"), ringbus::as_bytes(std::to_string(i)));
     if (!offset) return failed("publish: " + offset.error().message());
   }
+  const ringbus::Record batch[] = {{{}, ringbus::as_bytes("b1")}, {{}, ringbus::as_bytes("b2")}};
+  auto batched = producer.publish_batch(batch);
+  if (!batched) return failed("publish_batch: " + batched.error().message());
   std::size_t read = 0;
   auto polled = subscriber->poll([&](const ringbus::Message&) { ++read; }, 64);
-  if (!polled || read != 10) return failed("the subscriber read " + std::to_string(read));
+  if (!polled || read != 12) return failed("the subscriber read " + std::to_string(read));
   std::vector<std::uint64_t> offsets;
   auto taken = member->poll([&](const ringbus::Message& m) { offsets.push_back(m.offset); }, 64);
   if (!taken || offsets.empty()) return failed("the group member got nothing");
@@ -50,7 +53,7 @@ int use_a_topic(const std::string& dir) {
   auto frame = ring.read(0);
   if (!frame || frame->state != ringbus::FrameState::data) return failed("inspector read(0)");
   const ringbus::TopicSnapshot snapshot = topic->snapshot();
-  if (snapshot.messages != 10 || snapshot.readers.empty()) return failed("snapshot");
+  if (snapshot.messages != 12 || snapshot.readers.empty()) return failed("snapshot");
   std::printf("package consumer: %zu messages read, %zu by the group, policy %s\n", read,
               offsets.size(), std::string(ringbus::to_string(snapshot.config.policy)).c_str());
   return 0;

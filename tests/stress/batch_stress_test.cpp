@@ -214,10 +214,11 @@ TEST(BatchStress, BatchProducerKilledAtEveryStepNeverStallsReaders) {
   if (!detail::kFaultPoints) GTEST_SKIP() << "needs a build with fault points";
   struct Case {
     const char* point;
-    std::uint64_t delivered_of_dead_batch;  // frames 2..N are committed before frame 1
+    std::uint64_t delivered_of_dead_batch;
   };
+  // All or nothing: before its first frame is committed, the dead batch is skipped whole.
   for (const Case& c : {Case{"producer.batch.claimed", 0}, Case{"producer.batch.marked", 0},
-                        Case{"producer.batch.filled", 0}, Case{"producer.batch.committing", 7}}) {
+                        Case{"producer.batch.filled", 0}, Case{"producer.batch.committing", 0}}) {
     SCOPED_TRACE(c.point);
     TempBus tb;
     TopicOptions o;
@@ -254,7 +255,7 @@ TEST(BatchStress, BatchProducerKilledAtEveryStepNeverStallsReaders) {
       ASSERT_TRUE(s) << "torn message at offset " << m.offset;
       got.push_back(*s);
     };
-    // The reader passes the dead batch (bounded: 8 stuck-claim timeouts at most).
+    // The reader passes the dead batch (bounded: one stuck-claim timeout).
     const auto deadline = std::chrono::steady_clock::now() + 60s;
     while (sub->position() < dead_end && std::chrono::steady_clock::now() < deadline) {
       ASSERT_TRUE(sub->poll_wait(collect, 64, Wait::futex(200ms)) || sub->position() < dead_end);
@@ -262,10 +263,6 @@ TEST(BatchStress, BatchProducerKilledAtEveryStepNeverStallsReaders) {
     ASSERT_GE(sub->position(), dead_end) << "the reader stalled behind the dead batch";
     ASSERT_EQ(got.size(), 32 + c.delivered_of_dead_batch);
     for (std::size_t k = 0; k < 32; ++k) EXPECT_EQ(got[k].batch * 8 + got[k].index, k);
-    for (std::size_t k = 32; k < got.size(); ++k) {
-      EXPECT_EQ(got[k].batch, 4U);
-      EXPECT_EQ(got[k].index, k - 31);  // frame 1 was padded, 2..8 delivered
-    }
     // A later producer's batches are read in full.
     EXPECT_EQ(publish_batches(tb.bus(), "killed", 1, 20, 8), 0);
     got.clear();
@@ -279,6 +276,11 @@ TEST(BatchStress, BatchProducerKilledAtEveryStepNeverStallsReaders) {
     ASSERT_FALSE(got.empty());
     EXPECT_EQ(got.front().batch, 0U);
     EXPECT_EQ(got.back().batch, 19U);
+    // With its claim marks written, the dead batch is an aborted claim (one, spanning it);
+    // without them the reader skipped to the tail and counts the batch as lost.
+    const bool marked = std::string(c.point) != "producer.batch.claimed";
+    EXPECT_EQ(topic->snapshot().aborted_claims, marked ? 1U : 0U);
+    EXPECT_EQ(sub->lost_messages(), marked ? 0U : 8U);
   }
 }
 

@@ -148,6 +148,55 @@ TEST(Batch, AReaderSeesNoneOfABatchUntilItsFirstFrameIsCommitted) {
   EXPECT_EQ(drain(*sub).size(), 8U);
 }
 
+// A batch that stalls past the stuck-claim timeout is padded whole by the reader waiting at it:
+// none of its messages is delivered and the producer is told all were aborted (one aborted
+// claim, as for a single message).
+TEST(Batch, ABatchStalledPastTheStuckClaimTimeoutIsSkippedWholeAndReportedAborted) {
+  if (!detail::kFaultPoints) GTEST_SKIP() << "needs a build with fault points";
+  TempBus tb;
+  TopicOptions o;
+  o.stuck_claim_timeout = std::chrono::milliseconds(20);
+  Topic topic = tb.create("stalled", o);
+  auto sub = Subscriber::attach(topic);
+  ASSERT_TRUE(sub);
+  std::uint64_t polled = 0;
+  struct Stall {
+    Subscriber* sub;
+    std::uint64_t* polled;
+    std::uint64_t from;
+  } stall{&*sub, &polled, sub->position()};
+  detail::set_fault_hook(
+      [](const char* name, void* arg) {
+        if (std::strcmp(name, "producer.batch.filled") != 0) return;
+        auto* s = static_cast<Stall*>(arg);
+        // The reader waits at the batch until it gives up on it (bounded).
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (s->sub->position() == s->from && std::chrono::steady_clock::now() < deadline) {
+          auto r = s->sub->poll([&](const Message&) { ++*s->polled; });
+          if (!r) return;
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+      },
+      &stall);
+  Producer producer(topic);
+  const std::string v(40, 's');
+  const std::vector<Record> records(8, Record{{}, bytes_of(v)});
+  auto stalled = producer.try_publish_batch(records);
+  detail::set_fault_hook(nullptr, nullptr);
+  ASSERT_FALSE(stalled);
+  EXPECT_EQ(stalled.code(), Errc::aborted);
+  EXPECT_TRUE(testing::contains(stalled.error().message(), "8 of the 8 messages"))
+      << stalled.error().message();
+  EXPECT_EQ(polled, 0U);
+  ASSERT_TRUE(producer.try_publish({}, bytes_of("next")));
+  std::vector<std::string> values;
+  auto got = drain(*sub, &values);
+  ASSERT_EQ(values, std::vector<std::string>{"next"});
+  // One aborted claim spanning the batch; its 8 sequence numbers were never delivered.
+  EXPECT_EQ(topic.snapshot().aborted_claims, 1U);
+  EXPECT_EQ(got[0].sequence, 8U);
+}
+
 // A batch that crosses the ring's end gets a padding frame inside it; thousands of batches of
 // random sizes wrap a 4 KiB ring while a durable reader checks every message.
 TEST(Batch, BatchesWrapASmallBlockRingAndAReaderGetsEveryMessageIntact) {

@@ -4,7 +4,7 @@
 //   off  size  field          notes
 //     0     8  commit         lap:32 | kind:2 | length:30, stored last (release); see below
 //     8     8  sequence       message index in the topic (0, 1, 2, ...)
-//    16     8  timestamp_ns   CLOCK_REALTIME at commit, or the producer's own
+//    16     8  timestamp_ns   the producer's clock at commit (0: none), or the caller's
 //    24     4  key_length     key bytes; value bytes = length - key_length
 //    28     4  reserved       zero
 //    32     -  key, value, zero to 7 bytes of alignment slack (never read)
@@ -13,7 +13,9 @@
 // the rest: `lap` must equal lap_of(p) (otherwise the bytes are last lap's or not yet written:
 // nobody zeroes consumed space when many readers share a ring), and `kind` says:
 //   kNone     never written (zero memory)
-//   kClaimed  a producer owns the space; length = key + value; commit pending
+//   kClaimed  a producer owns the space; length = key + value; commit pending (the first
+//             frame of a batch: the length spans the batch's run of frames, see
+//             docs/formats/topic.md; nothing reads past a claimed frame)
 //   kData     committed message; length = key + value
 //   kPadding  skip `length` bytes (the end of the ring, or an aborted claim). Padding lengths
 //             are multiples of 8, so bit 0 is free: set (kGapBit), the padding is a gap, bytes
