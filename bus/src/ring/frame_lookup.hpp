@@ -39,16 +39,28 @@ struct CommitWord {
   std::uint64_t stride = 0;  // Commit::frame: bytes from this frame to the next
 };
 
+// The same answer as layout::committed_stride() with the lap check in front, written for the
+// readers' hot path: data frames first, and a mask instead of a division for the alignment
+// (a power of two).
 inline CommitWord classify(const RingView& ring, std::uint64_t position,
                            std::uint64_t word) noexcept {
   const layout::FrameKind kind = layout::commit_kind(word);
-  if (kind == layout::FrameKind::kNone || layout::commit_lap(word) != ring.lap(position)) {
+  if (layout::commit_lap(word) != ring.lap(position) || kind == layout::FrameKind::kNone) {
     return {Commit::absent, kind, 0};
   }
-  if (kind == layout::FrameKind::kClaimed) return {Commit::claimed, kind, 0};
-  const std::uint64_t stride = layout::committed_stride(word, ring.index(position), ring.capacity,
-                                                        ring.max_message, ring.alignment);
-  return {stride == 0 ? Commit::invalid : Commit::frame, kind, stride};
+  std::uint64_t stride = 0;
+  if (kind == layout::FrameKind::kData) {
+    const std::uint64_t length = layout::commit_length(word);
+    if (length > ring.max_message) return {Commit::invalid, kind, 0};
+    stride = layout::frame_stride(length, ring.alignment);
+  } else if (kind == layout::FrameKind::kPadding) {
+    stride = layout::padding_stride(word);
+    if (stride == 0 || (stride & (ring.alignment - 1)) != 0) return {Commit::invalid, kind, 0};
+  } else {
+    return {Commit::claimed, kind, 0};
+  }
+  if (ring.index(position) + stride > ring.capacity) return {Commit::invalid, kind, 0};
+  return {Commit::frame, kind, stride};
 }
 
 // Whether producers may have written over the frame at `position` by now: one claimed past

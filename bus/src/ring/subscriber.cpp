@@ -450,7 +450,9 @@ bool Subscriber::data_available() const noexcept {
 
 Result<void> Subscriber::wait(const Wait& wait) {
   if (data_available()) return {};
-  const std::int64_t start = detail::monotonic_ns();
+  // The clock is read at the first slow step, not on entry: a busy-spin wait that ends within
+  // its first 1023 spins (a reader at the producer's heels) reads no clock at all.
+  std::int64_t start = 0;
   const std::int64_t timeout = wait.timeout.count();
   auto& h = header_of(header_);
   for (std::uint64_t spins = 1;; ++spins) {
@@ -460,6 +462,7 @@ Result<void> Subscriber::wait(const Wait& wait) {
       continue;
     }
     const std::int64_t now = detail::monotonic_ns();
+    if (start == 0) start = now;
     if (now - start >= timeout) return Errc::timed_out;
     // Start the stuck-claim clock if a claim is pending here (poll() would do the same).
     if (!stuck_.running_for(cursor_) &&

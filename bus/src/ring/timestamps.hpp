@@ -9,6 +9,9 @@
 namespace ringbus::detail {
 
 inline std::int64_t timestamp_now(TimestampSource source) noexcept {
+  if (source == TimestampSource::realtime) [[likely]] {
+    return realtime_ns();
+  }
   switch (source) {
     case TimestampSource::realtime: return realtime_ns();
     case TimestampSource::coarse: return realtime_coarse_ns();
