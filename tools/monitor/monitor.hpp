@@ -2,6 +2,7 @@
 // then renders a sample as text, JSON or Prometheus metrics. main.cpp only wires options to it.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -82,6 +83,11 @@ class Sampler {
     ino_t inode = 0;
     std::optional<Previous> previous;
   };
+
+  // The mapping of the topic `row` names, whose file `st` describes: opened (again, when the
+  // file was replaced) if need be. Null when it cannot be read now (row.error says why) or was
+  // deleted since it was listed (no error).
+  Mapped* mapping_for(TopicRow& row, const struct stat& st);
 
   std::string directory_;
   Bus bus_;

@@ -476,149 +476,190 @@ std::string render_json(const BusView& view) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
+namespace {
+
+constexpr const char* kGauge = "gauge";
+constexpr const char* kCounter = "counter";
+
+double as_double(std::uint64_t v) { return static_cast<double>(v); }
+
+// A valid topic's own figures (size, positions, counters, back pressure, rates).
+void add_topic(Exposition& e, const TopicRow& t) {
+  const Exposition::Labels topic{{"topic", t.name}};
+  const TopicSnapshot& s = t.snapshot;
+  e.add("ringbus_topic_info", kGauge, "Always 1; the topic's policy as a label",
+        {{"topic", t.name}, {"policy", std::string(to_string(s.config.policy))}}, 1);
+  e.add("ringbus_topic_capacity_bytes", kGauge, "Ring size", topic, as_double(s.config.capacity));
+  e.add("ringbus_topic_max_message_bytes", kGauge, "Largest key + value", topic,
+        as_double(s.config.max_message));
+  e.add("ringbus_topic_tail_position", kGauge, "Next byte position to be claimed", topic,
+        as_double(s.tail));
+  e.add("ringbus_topic_earliest_position", kGauge, "Oldest frame boundary still in the ring", topic,
+        as_double(s.earliest));
+  e.add("ringbus_topic_messages_total", kCounter, "Messages claimed since creation", topic,
+        as_double(s.messages));
+  e.add("ringbus_topic_aborted_claims_total", kCounter,
+        "Stuck claims turned into padding (dead or hung producers)", topic,
+        as_double(s.aborted_claims));
+  e.add("ringbus_topic_reaped_readers_total", kCounter, "Dead readers whose slots were freed",
+        topic, as_double(s.reaped_readers));
+  e.add("ringbus_topic_readers", kGauge, "Reader slots in use (subscribers, groups, members)",
+        topic, as_double(s.readers.size()));
+  e.add("ringbus_topic_max_lag_bytes", kGauge,
+        "Unread bytes of the slowest reader that counts (durable ones under block)", topic,
+        as_double(t.max_lag_bytes));
+  e.add("ringbus_topic_fill_ratio", kGauge, "max_lag_bytes / capacity", topic, t.fill);
+  e.add("ringbus_topic_held_back", kGauge,
+        "1 when the slowest durable reader or group is stuck or a ring behind; its state "
+        "(stalled, full, blocked) and slot as labels",
+        {{"topic", t.name},
+         {"state", t.state},
+         {"reader", t.held_by ? t.held_by->reader.name : std::string()},
+         {"slot", t.held_by ? std::to_string(t.held_by->reader.slot) : std::string()}},
+        t.held_by ? 1.0 : 0.0);
+  if (t.messages_per_second) {
+    e.add("ringbus_topic_publish_messages_per_second", kGauge,
+          "Messages published per second over the last sampling interval", topic,
+          *t.messages_per_second);
+    e.add("ringbus_topic_publish_bytes_per_second", kGauge,
+          "Stream bytes published per second over the last sampling interval", topic,
+          *t.bytes_per_second);
+  }
+}
+
+// The disk log's figures, when a bridge records the topic.
+void add_recorder(Exposition& e, const TopicRow& t) {
+  const TopicSnapshot& s = t.snapshot;
+  const Exposition::Labels topic{{"topic", t.name}};
+  if (s.recorder) {
+    const RecorderInfo& r = *s.recorder;
+    e.add("ringbus_recorder_info", kGauge, "Always 1; the recorder's state as a label",
+          {{"topic", t.name}, {"state", r.state}}, 1);
+    e.add("ringbus_recorder_alive", kGauge, "1 if the recording bridge process is alive", topic,
+          r.alive ? 1 : 0);
+    e.add("ringbus_recorder_recorded_position", kGauge, "Stream bytes written to the disk log",
+          topic, as_double(r.recorded_position));
+    e.add("ringbus_recorder_recorded_messages_total", kCounter, "Messages written to the disk log",
+          topic, as_double(r.recorded_messages));
+    e.add("ringbus_recorder_durable_position", kGauge, "Stream bytes fsynced", topic,
+          as_double(r.durable_position));
+    e.add("ringbus_recorder_log_start_position", kGauge, "Oldest offset still in the log", topic,
+          as_double(r.log_start));
+    e.add("ringbus_recorder_lag_bytes", kGauge, "tail - recorded position", topic,
+          as_double(r.lag_bytes));
+    e.add("ringbus_recorder_segments", kGauge, "Segment files of the log", topic,
+          as_double(r.segments));
+    e.add("ringbus_recorder_log_bytes", kGauge, "Bytes in segment files", topic,
+          as_double(r.log_bytes));
+    e.add("ringbus_recorder_errors_total", kCounter, "Recorder failures so far", topic,
+          as_double(r.errors));
+  }
+}
+
+// A mirror's figures (the topic is written by a receiving bridge).
+void add_mirror(Exposition& e, const TopicRow& t) {
+  const TopicSnapshot& s = t.snapshot;
+  const Exposition::Labels topic{{"topic", t.name}};
+  if (s.mirror) {
+    const MirrorInfo& m = *s.mirror;
+    e.add("ringbus_mirror_info", kGauge, "Always 1 on a mirror; its source as a label",
+          {{"topic", t.name}, {"source", m.source}}, 1);
+    e.add("ringbus_mirror_receiver_alive", kGauge, "1 if the receiving bridge process is alive",
+          topic, m.alive ? 1 : 0);
+    e.add("ringbus_mirror_applied_position", kGauge, "Stream bytes written into the mirror", topic,
+          as_double(m.applied_position));
+    e.add("ringbus_mirror_last_contact_seconds", kGauge,
+          "Unix time of the last bytes from the source (0: never)", topic,
+          static_cast<double>(m.last_contact_unix_ns) / 1e9);
+  }
+}
+
+// One series set per forward link of the topic.
+void add_forwards(Exposition& e, const TopicRow& t) {
+  const TopicSnapshot& s = t.snapshot;
+  for (const ForwardInfo& f : s.forwards) {
+    const Exposition::Labels link{{"topic", t.name}, {"destination", f.destination}};
+    e.add("ringbus_forward_info", kGauge, "Always 1 per forward link; its state as a label",
+          {{"topic", t.name}, {"destination", f.destination}, {"state", f.state}}, 1);
+    e.add("ringbus_forward_sent_position", kGauge, "Stream bytes sent on the link", link,
+          as_double(f.sent_position));
+    e.add("ringbus_forward_acked_position", kGauge,
+          "Stream bytes the receiver acknowledged (durable there if it records)", link,
+          as_double(f.acked_position));
+    e.add("ringbus_forward_lag_bytes", kGauge, "tail - acknowledged position", link,
+          as_double(f.lag_bytes));
+    e.add("ringbus_forward_reconnects_total", kCounter, "Reconnections of the link", link,
+          as_double(f.reconnects));
+    e.add("ringbus_forward_sent_bytes_total", kCounter, "Bytes of frames sent", link,
+          as_double(f.bytes_sent));
+    e.add("ringbus_forward_errors_total", kCounter, "Failures of the link so far", link,
+          as_double(f.errors));
+  }
+}
+
+// One series set per reader slot in use.
+void add_readers(Exposition& e, const TopicRow& t) {
+  for (const ReaderRow& row : t.readers) {
+    const ReaderInfo& r = row.info;
+    const Exposition::Labels labels{{"topic", t.name},
+                                    {"slot", std::to_string(r.slot)},
+                                    {"reader", r.name},
+                                    {"kind", r.kind},
+                                    {"group", r.group}};
+    e.add("ringbus_reader_info", kGauge, "Always 1; the reader's state and durability as labels",
+          {{"topic", t.name},
+           {"slot", std::to_string(r.slot)},
+           {"state", std::string(reader_state(r))},
+           {"durable", r.durable ? "true" : "false"},
+           {"persistent", r.persistent ? "true" : "false"}},
+          1);
+    e.add("ringbus_reader_alive", kGauge, "1 if the reader's process is alive", labels,
+          r.alive ? 1 : 0);
+    e.add("ringbus_reader_pid", kGauge, "The reader's process id, 0 for none", labels,
+          as_double(r.pid));
+    e.add("ringbus_reader_position", kGauge, "Published position (a group's committed position)",
+          labels, as_double(r.position));
+    e.add("ringbus_reader_lag_bytes", kGauge, "tail - position", labels, as_double(r.lag_bytes));
+    e.add("ringbus_reader_lag_messages", kGauge, "Messages published and not yet read", labels,
+          as_double(r.lag_messages));
+    e.add("ringbus_reader_lost_bytes_total", kCounter, "Stream bytes skipped after being lapped",
+          labels, as_double(r.lost_bytes));
+    e.add("ringbus_reader_lost_messages_total", kCounter, "Messages skipped after being lapped",
+          labels, as_double(r.lost_messages));
+    e.add("ringbus_reader_in_flight", kGauge, "Unacknowledged messages (groups and members)",
+          labels, r.in_flight);
+    if (row.bytes_per_second) {
+      e.add("ringbus_reader_read_messages_per_second", kGauge,
+            "Messages read per second over the last sampling interval", labels,
+            *row.messages_per_second);
+      e.add("ringbus_reader_read_bytes_per_second", kGauge,
+            "Stream bytes read per second over the last sampling interval", labels,
+            *row.bytes_per_second);
+    }
+  }
+}
+
+}  // namespace
+
 std::string render_prometheus(const BusView& view) {
   Exposition e;
-  const char* gauge = "gauge";
-  const char* counter = "counter";
-  auto d = [](std::uint64_t v) { return static_cast<double>(v); };
-  e.add("ringbus_directory_up", gauge, "1 if the bus directory could be read", {},
+  e.add("ringbus_directory_up", kGauge, "1 if the bus directory could be read", {},
         view.directory_error.empty() ? 1 : 0);
-  e.add("ringbus_topics", gauge, "Topic files in the bus directory, bad ones included", {},
-        d(view.topics.size()));
+  e.add("ringbus_topics", kGauge, "Topic files in the bus directory, bad ones included", {},
+        as_double(view.topics.size()));
   for (const TopicRow& t : view.topics) {
-    const Exposition::Labels topic{{"topic", t.name}};
-    e.add("ringbus_topic_up", gauge, "1 if the topic file is a valid topic, 0 if it is bad", topic,
-          t.error ? 0 : 1);
+    e.add("ringbus_topic_up", kGauge, "1 if the topic file is a valid topic, 0 if it is bad",
+          {{"topic", t.name}}, t.error ? 0 : 1);
     if (t.error) {
-      e.add("ringbus_topic_error", gauge, "1 for a bad topic file, with the error code",
+      e.add("ringbus_topic_error", kGauge, "1 for a bad topic file, with the error code",
             {{"topic", t.name}, {"code", std::string(to_string(t.error->code()))}}, 1);
       continue;
     }
-    const TopicSnapshot& s = t.snapshot;
-    e.add("ringbus_topic_info", gauge, "Always 1; the topic's policy as a label",
-          {{"topic", t.name}, {"policy", std::string(to_string(s.config.policy))}}, 1);
-    e.add("ringbus_topic_capacity_bytes", gauge, "Ring size", topic, d(s.config.capacity));
-    e.add("ringbus_topic_max_message_bytes", gauge, "Largest key + value", topic,
-          d(s.config.max_message));
-    e.add("ringbus_topic_tail_position", gauge, "Next byte position to be claimed", topic,
-          d(s.tail));
-    e.add("ringbus_topic_earliest_position", gauge, "Oldest frame boundary still in the ring",
-          topic, d(s.earliest));
-    e.add("ringbus_topic_messages_total", counter, "Messages claimed since creation", topic,
-          d(s.messages));
-    e.add("ringbus_topic_aborted_claims_total", counter,
-          "Stuck claims turned into padding (dead or hung producers)", topic, d(s.aborted_claims));
-    e.add("ringbus_topic_reaped_readers_total", counter, "Dead readers whose slots were freed",
-          topic, d(s.reaped_readers));
-    e.add("ringbus_topic_readers", gauge, "Reader slots in use (subscribers, groups, members)",
-          topic, d(s.readers.size()));
-    e.add("ringbus_topic_max_lag_bytes", gauge,
-          "Unread bytes of the slowest reader that counts (durable ones under block)", topic,
-          d(t.max_lag_bytes));
-    e.add("ringbus_topic_fill_ratio", gauge, "max_lag_bytes / capacity", topic, t.fill);
-    e.add("ringbus_topic_held_back", gauge,
-          "1 when the slowest durable reader or group is stuck or a ring behind; its state "
-          "(stalled, full, blocked) and slot as labels",
-          {{"topic", t.name},
-           {"state", t.state},
-           {"reader", t.held_by ? t.held_by->reader.name : std::string()},
-           {"slot", t.held_by ? std::to_string(t.held_by->reader.slot) : std::string()}},
-          t.held_by ? 1.0 : 0.0);
-    if (t.messages_per_second) {
-      e.add("ringbus_topic_publish_messages_per_second", gauge,
-            "Messages published per second over the last sampling interval", topic,
-            *t.messages_per_second);
-      e.add("ringbus_topic_publish_bytes_per_second", gauge,
-            "Stream bytes published per second over the last sampling interval", topic,
-            *t.bytes_per_second);
-    }
-    if (s.recorder) {
-      const RecorderInfo& r = *s.recorder;
-      e.add("ringbus_recorder_info", gauge, "Always 1; the recorder's state as a label",
-            {{"topic", t.name}, {"state", r.state}}, 1);
-      e.add("ringbus_recorder_alive", gauge, "1 if the recording bridge process is alive", topic,
-            r.alive ? 1 : 0);
-      e.add("ringbus_recorder_recorded_position", gauge, "Stream bytes written to the disk log",
-            topic, d(r.recorded_position));
-      e.add("ringbus_recorder_recorded_messages_total", counter, "Messages written to the disk log",
-            topic, d(r.recorded_messages));
-      e.add("ringbus_recorder_durable_position", gauge, "Stream bytes fsynced", topic,
-            d(r.durable_position));
-      e.add("ringbus_recorder_log_start_position", gauge, "Oldest offset still in the log", topic,
-            d(r.log_start));
-      e.add("ringbus_recorder_lag_bytes", gauge, "tail - recorded position", topic, d(r.lag_bytes));
-      e.add("ringbus_recorder_segments", gauge, "Segment files of the log", topic, d(r.segments));
-      e.add("ringbus_recorder_log_bytes", gauge, "Bytes in segment files", topic, d(r.log_bytes));
-      e.add("ringbus_recorder_errors_total", counter, "Recorder failures so far", topic,
-            d(r.errors));
-    }
-    if (s.mirror) {
-      const MirrorInfo& m = *s.mirror;
-      e.add("ringbus_mirror_info", gauge, "Always 1 on a mirror; its source as a label",
-            {{"topic", t.name}, {"source", m.source}}, 1);
-      e.add("ringbus_mirror_receiver_alive", gauge, "1 if the receiving bridge process is alive",
-            topic, m.alive ? 1 : 0);
-      e.add("ringbus_mirror_applied_position", gauge, "Stream bytes written into the mirror", topic,
-            d(m.applied_position));
-      e.add("ringbus_mirror_last_contact_seconds", gauge,
-            "Unix time of the last bytes from the source (0: never)", topic,
-            static_cast<double>(m.last_contact_unix_ns) / 1e9);
-    }
-    for (const ForwardInfo& f : s.forwards) {
-      const Exposition::Labels link{{"topic", t.name}, {"destination", f.destination}};
-      e.add("ringbus_forward_info", gauge, "Always 1 per forward link; its state as a label",
-            {{"topic", t.name}, {"destination", f.destination}, {"state", f.state}}, 1);
-      e.add("ringbus_forward_sent_position", gauge, "Stream bytes sent on the link", link,
-            d(f.sent_position));
-      e.add("ringbus_forward_acked_position", gauge,
-            "Stream bytes the receiver acknowledged (durable there if it records)", link,
-            d(f.acked_position));
-      e.add("ringbus_forward_lag_bytes", gauge, "tail - acknowledged position", link,
-            d(f.lag_bytes));
-      e.add("ringbus_forward_reconnects_total", counter, "Reconnections of the link", link,
-            d(f.reconnects));
-      e.add("ringbus_forward_sent_bytes_total", counter, "Bytes of frames sent", link,
-            d(f.bytes_sent));
-      e.add("ringbus_forward_errors_total", counter, "Failures of the link so far", link,
-            d(f.errors));
-    }
-    for (const ReaderRow& row : t.readers) {
-      const ReaderInfo& r = row.info;
-      const Exposition::Labels labels{{"topic", t.name},
-                                      {"slot", std::to_string(r.slot)},
-                                      {"reader", r.name},
-                                      {"kind", r.kind},
-                                      {"group", r.group}};
-      e.add("ringbus_reader_info", gauge, "Always 1; the reader's state and durability as labels",
-            {{"topic", t.name},
-             {"slot", std::to_string(r.slot)},
-             {"state", std::string(reader_state(r))},
-             {"durable", r.durable ? "true" : "false"},
-             {"persistent", r.persistent ? "true" : "false"}},
-            1);
-      e.add("ringbus_reader_alive", gauge, "1 if the reader's process is alive", labels,
-            r.alive ? 1 : 0);
-      e.add("ringbus_reader_pid", gauge, "The reader's process id, 0 for none", labels, d(r.pid));
-      e.add("ringbus_reader_position", gauge, "Published position (a group's committed position)",
-            labels, d(r.position));
-      e.add("ringbus_reader_lag_bytes", gauge, "tail - position", labels, d(r.lag_bytes));
-      e.add("ringbus_reader_lag_messages", gauge, "Messages published and not yet read", labels,
-            d(r.lag_messages));
-      e.add("ringbus_reader_lost_bytes_total", counter, "Stream bytes skipped after being lapped",
-            labels, d(r.lost_bytes));
-      e.add("ringbus_reader_lost_messages_total", counter, "Messages skipped after being lapped",
-            labels, d(r.lost_messages));
-      e.add("ringbus_reader_in_flight", gauge, "Unacknowledged messages (groups and members)",
-            labels, r.in_flight);
-      if (row.bytes_per_second) {
-        e.add("ringbus_reader_read_messages_per_second", gauge,
-              "Messages read per second over the last sampling interval", labels,
-              *row.messages_per_second);
-        e.add("ringbus_reader_read_bytes_per_second", gauge,
-              "Stream bytes read per second over the last sampling interval", labels,
-              *row.bytes_per_second);
-      }
-    }
+    add_topic(e, t);
+    add_recorder(e, t);
+    add_mirror(e, t);
+    add_forwards(e, t);
+    add_readers(e, t);
   }
   return e.text();
 }

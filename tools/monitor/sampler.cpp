@@ -62,6 +62,26 @@ const ReaderInfo* find_previous(const TopicSnapshot& previous, const ReaderInfo&
   return nullptr;
 }
 
+// The topic's and its readers' rates since `before`, the previous sample of the same topic taken
+// `seconds` ago (none on the first sample).
+void add_rates(TopicRow& row, const TopicSnapshot* before, double seconds) {
+  const bool rates = before != nullptr && seconds > 0;
+  if (rates) {
+    row.messages_per_second = per_second(row.snapshot.messages, before->messages, seconds);
+    row.bytes_per_second = per_second(row.snapshot.tail, before->tail, seconds);
+  }
+  for (const ReaderInfo& r : row.snapshot.readers) {
+    ReaderRow reader;
+    reader.info = r;
+    const ReaderInfo* p = rates ? find_previous(*before, r) : nullptr;
+    if (p != nullptr) {
+      reader.bytes_per_second = per_second(r.position, p->position, seconds);
+      reader.messages_per_second = per_second(r.messages, p->messages, seconds);
+    }
+    row.readers.push_back(std::move(reader));
+  }
+}
+
 }  // namespace
 
 void compute_fill(TopicRow& row) {
@@ -109,65 +129,17 @@ BusView Sampler::sample() {
     TopicRow row;
     row.name = entry.name;
     row.path = bus_.directory() + "/" + entry.name;
-
-    auto it = mapped_.find(entry.name);
-    if (it != mapped_.end() &&
-        (it->second.device != entry.st.st_dev || it->second.inode != entry.st.st_ino)) {
-      mapped_.erase(it);  // deleted and created again: a new topic under the old name
-      it = mapped_.end();
-    }
-    if (it == mapped_.end()) {
-      auto opened =
-          bus_.open_topic(entry.name, OpenOptions{.lock_memory = false, .read_only = true});
-      if (!opened) {
-        if (opened.code() == Errc::not_found) continue;  // deleted since it was listed
-        row.error = opened.error();
-        view.topics.push_back(std::move(row));
-        continue;  // tried again next sample: a file may still become valid
-      }
-      Mapped m;
-      m.topic = std::move(*opened);
-      m.device = entry.st.st_dev;
-      m.inode = entry.st.st_ino;
-      it = mapped_.emplace(entry.name, std::move(m)).first;
-    }
-    Mapped& m = it->second;
-    // Reading a mapped page past the end of a file that was cut short raises SIGBUS: look at
-    // the size first. (Topics never change size; only something else writing here does that.)
-    if (static_cast<std::uint64_t>(entry.st.st_size) < m.topic.config().file_size) {
-      row.error =
-          Error(Errc::corrupt, "topic file " + row.path + " was truncated to " +
-                                   std::to_string(entry.st.st_size) + " bytes, its header says " +
-                                   std::to_string(m.topic.config().file_size));
-      mapped_.erase(it);
-      view.topics.push_back(std::move(row));
+    Mapped* m = mapping_for(row, entry.st);
+    if (m == nullptr) {
+      if (row.error) view.topics.push_back(std::move(row));
       continue;
     }
-
-    row.snapshot = m.topic.snapshot();
+    row.snapshot = m->topic.snapshot();
     compute_fill(row);
-    if (m.previous) {
-      const double seconds = std::chrono::duration<double>(now - m.previous->at).count();
-      if (seconds > 0) {
-        const TopicSnapshot& before = m.previous->snapshot;
-        row.messages_per_second = per_second(row.snapshot.messages, before.messages, seconds);
-        row.bytes_per_second = per_second(row.snapshot.tail, before.tail, seconds);
-      }
-    }
-    for (const ReaderInfo& r : row.snapshot.readers) {
-      ReaderRow reader;
-      reader.info = r;
-      if (m.previous) {
-        const double seconds = std::chrono::duration<double>(now - m.previous->at).count();
-        const ReaderInfo* p = find_previous(m.previous->snapshot, r);
-        if (p != nullptr && seconds > 0) {
-          reader.bytes_per_second = per_second(r.position, p->position, seconds);
-          reader.messages_per_second = per_second(r.messages, p->messages, seconds);
-        }
-      }
-      row.readers.push_back(std::move(reader));
-    }
-    m.previous = Previous{now, row.snapshot};
+    const double seconds =
+        m->previous ? std::chrono::duration<double>(now - m->previous->at).count() : 0;
+    add_rates(row, m->previous ? &m->previous->snapshot : nullptr, seconds);
+    m->previous = Previous{now, row.snapshot};
     view.topics.push_back(std::move(row));
   }
   // Topics whose file is gone: drop the mapping (their memory is freed with the last one).
@@ -175,6 +147,38 @@ BusView Sampler::sample() {
     it = present.count(it->first) != 0 ? std::next(it) : mapped_.erase(it);
   }
   return view;
+}
+
+Sampler::Mapped* Sampler::mapping_for(TopicRow& row, const struct stat& st) {
+  auto it = mapped_.find(row.name);
+  if (it != mapped_.end() && (it->second.device != st.st_dev || it->second.inode != st.st_ino)) {
+    mapped_.erase(it);  // deleted and created again: a new topic under the old name
+    it = mapped_.end();
+  }
+  if (it == mapped_.end()) {
+    auto opened = bus_.open_topic(row.name, OpenOptions{.lock_memory = false, .read_only = true});
+    if (!opened) {
+      // Not found: deleted since it was listed. Otherwise tried again next sample: a file may
+      // still become valid.
+      if (opened.code() != Errc::not_found) row.error = opened.error();
+      return nullptr;
+    }
+    Mapped m;
+    m.topic = std::move(*opened);
+    m.device = st.st_dev;
+    m.inode = st.st_ino;
+    it = mapped_.emplace(row.name, std::move(m)).first;
+  }
+  // Reading a mapped page past the end of a file that was cut short raises SIGBUS: look at
+  // the size first. (Topics never change size; only something else writing here does that.)
+  if (static_cast<std::uint64_t>(st.st_size) < it->second.topic.config().file_size) {
+    row.error = Error(Errc::corrupt, "topic file " + row.path + " was truncated to " +
+                                         std::to_string(st.st_size) + " bytes, its header says " +
+                                         std::to_string(it->second.topic.config().file_size));
+    mapped_.erase(it);
+    return nullptr;
+  }
+  return &it->second;
 }
 
 }  // namespace ringbus::monitor
