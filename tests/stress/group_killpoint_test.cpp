@@ -7,9 +7,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -35,15 +37,15 @@ constexpr int kKilled = 128 + SIGKILL;
 
 // Per-message delivery counts, in memory shared with the forked children.
 struct Tally {
-  std::uint32_t total[4096];         // deliveries of message i
-  std::uint32_t first[4096];         // deliveries of message i with delivery_count == 1
-  std::uint64_t distinct;            // messages delivered at least once
-  std::uint64_t armed;               // the victim armed its kill point
+  std::uint32_t total[4096];  // deliveries of message i
+  std::uint32_t first[4096];  // deliveries of message i with delivery_count == 1
+  std::uint64_t distinct;     // messages delivered at least once
+  std::uint64_t armed;        // the victim armed its kill point
 };
 
 Tally* shared_tally() {
-  void* p = ::mmap(nullptr, sizeof(Tally), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                   -1, 0);
+  void* p =
+      ::mmap(nullptr, sizeof(Tally), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) std::abort();
   std::memset(p, 0, sizeof(Tally));
   return static_cast<Tally*>(p);
@@ -65,9 +67,9 @@ bool caught_up(const Topic& t, const std::string& group) {
 }
 
 enum class Role {
-  dropper,   // dies (no leave) holding a batch after a few messages
-  leaver,    // leaves with unacknowledged messages after a few messages
-  worker,    // works until every message is handled and the group caught up
+  dropper,  // dies (no leave) holding a batch after a few messages
+  leaver,   // leaves with unacknowledged messages after a few messages
+  worker,   // works until every message is handled and the group caught up
 };
 
 // Arms RINGBUS_KILL_AT=<point>:<pass> in this process.
@@ -185,8 +187,8 @@ TEST_P(GroupKillPoint, EveryMessageIsHandledAndTheGroupCatchesUp) {
   }
   EXPECT_EQ(wait_child(victim, kChildTimeout), kKilled) << "the victim never reached " << kp.name;
   if (!beside) worker = fork_child([&] { return run_member(tb, tally, n, Role::worker); });
-  EXPECT_EQ(wait_child(worker, kChildTimeout), 0) << "the group did not catch up after a kill at "
-                                                   << kp.name;
+  EXPECT_EQ(wait_child(worker, kChildTimeout), 0)
+      << "the group did not catch up after a kill at " << kp.name;
   EXPECT_EQ(wait_child(producer, kChildTimeout), 0) << "the producer was blocked for good";
   std::uint64_t missing = 0, duplicated_first = 0;
   for (std::uint64_t i = 0; i < n; ++i) {
@@ -199,38 +201,93 @@ TEST_P(GroupKillPoint, EveryMessageIsHandledAndTheGroupCatchesUp) {
   ::munmap(tally, sizeof(Tally));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Steps, GroupKillPoint,
-    ::testing::Values(KillPoint{"group.take.published", 40, Role::worker},
-                      KillPoint{"group.take.dispatched", 40, Role::worker},
-                      KillPoint{"group.ack.cas", 40, Role::worker},
-                      KillPoint{"group.finish.cleared", 40, Role::worker},
-                      KillPoint{"group.takeover.decided", 0, Role::worker},
-                      KillPoint{"group.takeover.cas", 0, Role::worker},
-                      KillPoint{"group.takeover.rebuilt", 0, Role::worker},
-                      KillPoint{"group.finish.cleared", 0, Role::worker},
-                      KillPoint{"group.leave.marked", 0, Role::leaver}),
-    [](const ::testing::TestParamInfo<KillPoint>& param_info) {
-      std::string s = param_info.param.name;
-      for (char& c : s) {
-        if (c == '.') c = '_';
-      }
-      return s + (param_info.param.arm_after > 0 ? "_beside_a_worker" : "_alone");
-    });
+INSTANTIATE_TEST_SUITE_P(Steps, GroupKillPoint,
+                         ::testing::Values(KillPoint{"group.take.published", 40, Role::worker},
+                                           KillPoint{"group.take.dispatched", 40, Role::worker},
+                                           KillPoint{"group.ack.cas", 40, Role::worker},
+                                           KillPoint{"group.finish.cleared", 40, Role::worker},
+                                           KillPoint{"group.takeover.decided", 0, Role::worker},
+                                           KillPoint{"group.takeover.cas", 0, Role::worker},
+                                           KillPoint{"group.takeover.rebuilt", 0, Role::worker},
+                                           KillPoint{"group.finish.cleared", 0, Role::worker},
+                                           KillPoint{"group.leave.marked", 0, Role::leaver}),
+                         [](const ::testing::TestParamInfo<KillPoint>& param_info) {
+                           std::string s = param_info.param.name;
+                           for (char& c : s) {
+                             if (c == '.') c = '_';
+                           }
+                           return s +
+                                  (param_info.param.arm_after > 0 ? "_beside_a_worker" : "_alone");
+                         });
+
+// A small block topic for the group creation tests.
+Topic create_orders(TempBus& tb) {
+  TopicOptions o;
+  o.capacity = 64 * 1024;
+  return tb.create("orders", o);
+}
+
+// Memory shared with forked children for start/stop signals.
+std::uint32_t* shared_gate() {
+  void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) std::abort();
+  return static_cast<std::uint32_t*>(p);
+}
+
+bool wait_for_flag(const std::uint32_t& flag) {
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (__atomic_load_n(&flag, __ATOMIC_ACQUIRE) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+int count_groups(const Topic& topic, const std::string& group) {
+  int groups = 0;
+  for (const auto& r : topic.snapshot().readers) groups += r.name == "group:" + group;
+  return groups;
+}
+
+// A child that creates group "g" and, between contending for the name and turning its slot
+// active, sets gate[0] and then runs `pause` (slow, or stopped). It stays a member until gate[1].
+pid_t fork_paused_creator(TempBus& tb, std::uint32_t* gate, void (*pause)()) {
+  return fork_child([&tb, gate, pause] {
+    auto t = tb.bus().open_topic("orders");
+    if (!t) return 10;
+    struct Hook {
+      std::uint32_t* gate;
+      void (*pause)();
+    } hook{gate, pause};
+    detail::set_fault_hook(
+        [](const char* name, void* arg) {
+          if (std::strcmp(name, "slots.contending") != 0) return;
+          auto* h = static_cast<Hook*>(arg);
+          __atomic_store_n(&h->gate[0], 1, __ATOMIC_RELEASE);
+          h->pause();
+        },
+        &hook);
+    auto m = GroupMember::join(*t, "g");
+    detail::set_fault_hook(nullptr, nullptr);
+    if (!m) {
+      std::fprintf(stderr, "join failed: %s\n", m.error().message().c_str());
+      return 11;
+    }
+    return wait_for_flag(gate[1]) ? 0 : 12;
+  });
+}
 
 TEST(GroupProcesses, ConcurrentCreatorsAndJoinersOfOneGroupEndUpInOneGroup) {
   const std::uint64_t rounds = testing::env_or("RINGBUS_GROUP_CREATE_ROUNDS", 40);
   TempBus tb;
-  TopicOptions o;
-  o.capacity = 64 * 1024;
-  auto topic = tb.create("orders", o);
+  auto topic = create_orders(tb);
   constexpr int kMembers = 3;
   constexpr std::uint64_t kMessages = 30;
   for (std::uint64_t round = 0; round < rounds; ++round) {
     const std::string group = "g" + std::to_string(round);
     Tally* tally = shared_tally();
-    auto* gate = static_cast<std::uint32_t*>(::mmap(nullptr, 4096, PROT_READ | PROT_WRITE,
-                                                    MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    auto* gate = static_cast<std::uint32_t*>(
+        ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
     ASSERT_NE(gate, MAP_FAILED);
     gate[0] = 0;  // start signal
     gate[1] = 0;  // members joined
@@ -241,7 +298,10 @@ TEST(GroupProcesses, ConcurrentCreatorsAndJoinersOfOneGroupEndUpInOneGroup) {
         if (!t) return 10;
         while (__atomic_load_n(&gate[0], __ATOMIC_ACQUIRE) == 0) sched_yield();
         auto m = GroupMember::join(*t, group);  // from latest: this round's messages only
-        if (!m) return 11;
+        if (!m) {
+          std::fprintf(stderr, "join failed: %s\n", m.error().message().c_str());
+          return 11;
+        }
         __atomic_fetch_add(&gate[1], 1, __ATOMIC_RELEASE);
         const auto deadline = std::chrono::steady_clock::now() + 60s;
         while (__atomic_load_n(&tally->distinct, __ATOMIC_ACQUIRE) < kMessages ||
@@ -278,8 +338,8 @@ TEST(GroupProcesses, ConcurrentCreatorsAndJoinersOfOneGroupEndUpInOneGroup) {
     EXPECT_EQ(groups, 1) << "round " << round;
     Producer p(topic);
     for (std::uint64_t i = 0; i < kMessages; ++i) {
-      ASSERT_TRUE(p.publish({}, ConstBytes(reinterpret_cast<std::byte*>(&i), 8),
-                            Wait::spin_yield(30s)));
+      ASSERT_TRUE(
+          p.publish({}, ConstBytes(reinterpret_cast<std::byte*>(&i), 8), Wait::spin_yield(30s)));
     }
     __atomic_store_n(&gate[2], 1, __ATOMIC_RELEASE);  // all published: stop once all handled
     for (pid_t pid : members) EXPECT_EQ(wait_child(pid, kChildTimeout), 0) << "round " << round;
@@ -292,6 +352,55 @@ TEST(GroupProcesses, ConcurrentCreatorsAndJoinersOfOneGroupEndUpInOneGroup) {
     ::munmap(tally, sizeof(Tally));
     if (::testing::Test::HasFailure()) break;
   }
+}
+
+// Joins "g" while the paused creator is (or was) making it: one group, both in it. Then lets
+// the creator go.
+void join_beside_creator(const Topic& topic, std::uint32_t* gate, pid_t creator) {
+  auto joined = GroupMember::join(topic, "g");
+  EXPECT_TRUE(joined) << joined.error().message();
+  EXPECT_EQ(count_groups(topic, "g"), 1);
+  __atomic_store_n(&gate[1], 1, __ATOMIC_RELEASE);
+  EXPECT_EQ(wait_child(creator, kChildTimeout), 0);
+  ::munmap(gate, 4096);
+}
+
+// A creator of a new group that is slow between contending for the name and turning its slot
+// active (descheduled on a loaded machine) does not make a second joiner give up: the joiner
+// waits for it and joins its group. (A joiner used to retry at once, see the slow creator
+// again, and spend all its attempts in microseconds: "too much contention on reader slots".)
+TEST(GroupProcesses, AJoinerWaitsForASlowCreatorOfTheSameGroup) {
+  if (!detail::kFaultPoints) GTEST_SKIP() << "needs a build with fault points";
+  TempBus tb;
+  auto topic = create_orders(tb);
+  std::uint32_t* gate = shared_gate();
+  const pid_t creator = fork_paused_creator(tb, gate, [] { std::this_thread::sleep_for(300ms); });
+  ASSERT_TRUE(wait_for_flag(gate[0]));
+  join_beside_creator(topic, gate, creator);
+}
+
+// A creator stopped (SIGSTOP) between contending and finishing holds other creators of the
+// same name back for a bounded time only: they get a busy error that names it, and once it
+// runs again it finishes and they join its group.
+TEST(GroupProcesses, ACreatorStoppedMidCreationGivesOthersABusyErrorNamingIt) {
+  if (!detail::kFaultPoints) GTEST_SKIP() << "needs a build with fault points";
+  TempBus tb;
+  auto topic = create_orders(tb);
+  std::uint32_t* gate = shared_gate();
+  const pid_t creator = fork_paused_creator(tb, gate, [] { ::raise(SIGSTOP); });
+  ASSERT_TRUE(wait_for_flag(gate[0]));
+  int status = 0;
+  ASSERT_EQ(::waitpid(creator, &status, WUNTRACED), creator);  // bounded: it stops itself
+  ASSERT_TRUE(WIFSTOPPED(status));
+  auto refused = GroupMember::join(topic, "g");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.code(), Errc::busy);
+  EXPECT_TRUE(testing::contains(refused.error().message(),
+                                "being created by live process " + std::to_string(creator)))
+      << refused.error().message();
+  EXPECT_EQ(count_groups(topic, "g"), 0);
+  ASSERT_EQ(::kill(creator, SIGCONT), 0);
+  join_beside_creator(topic, gate, creator);
 }
 
 }  // namespace

@@ -4,9 +4,11 @@
 #include <sched.h>
 
 #include <cstring>
+#include <ctime>
 #include <string>
 
 #include "ring/atomics.hpp"
+#include "testing/fault_point.hpp"
 #include "topic/liveness.hpp"
 
 namespace ringbus::detail {
@@ -133,8 +135,8 @@ bool keep_new_named_slot(TopicMapping& map, std::string_view name, std::uint32_t
       if (i == self) continue;
       const std::uint64_t state =
           layout::slot_state(atomic(s.state).load(std::memory_order_seq_cst));
-      if ((state != layout::kSlotActive && state != layout::kSlotContending) ||
-          !is_persistent(s) || !has_name(s, name)) {
+      if ((state != layout::kSlotActive && state != layout::kSlotContending) || !is_persistent(s) ||
+          !has_name(s, name)) {
         continue;
       }
       if (state == layout::kSlotActive) return false;
@@ -153,6 +155,48 @@ bool keep_new_named_slot(TopicMapping& map, std::string_view name, std::uint32_t
     if (!higher) return true;
     if (monotonic_ns() > deadline) return false;
     sched_yield();
+  }
+}
+
+// How long a creator of a new persistent name waits for another live creator of the same name
+// to finish (turn its slot active or back off): a creator stopped (SIGSTOP) in between holds the
+// others back this long, then they get a busy error that names it.
+constexpr std::int64_t kCreatorPatienceNs = 5'000'000'000;
+
+// Called by a creator that backed off from a new name: returns once the name is active (the
+// next attempt joins or resumes it) or no live creator contends for it any more (the next
+// attempt contends again). Without this wait, a creator that backs off from a descheduled
+// lower one would retry at once, see it again and spend all its attempts in microseconds.
+// Sleeps in a bounded back-off; busy after `deadline_ns` (monotonic).
+Result<void> wait_for_other_creators(TopicMapping& map, std::string_view name,
+                                     std::int64_t deadline_ns) {
+  for (int round = 0;; ++round) {
+    std::uint32_t creator = 0;
+    for (std::uint32_t i = 0; i < map.config().max_readers; ++i) {
+      ReaderSlot& s = map.slot(i);
+      // seq_cst: like keep_new_named_slot(), so a creator's contending store is seen.
+      const std::uint64_t state =
+          layout::slot_state(atomic(s.state).load(std::memory_order_seq_cst));
+      if ((state != layout::kSlotActive && state != layout::kSlotContending) || !is_persistent(s) ||
+          !has_name(s, name)) {
+        continue;
+      }
+      if (state == layout::kSlotActive) return {};
+      if (slot_owner_alive(s)) creator = atomic(s.pid).load(std::memory_order_relaxed);
+    }
+    if (creator == 0) return {};
+    if (monotonic_ns() > deadline_ns) {
+      return Error(Errc::busy,
+                   "reader '" + std::string(name) + "' is being created by live process " +
+                       std::to_string(creator) + ", which has not finished for " +
+                       std::to_string(kCreatorPatienceNs / 1'000'000'000) + " s; attach again");
+    }
+    if (round < 64) {
+      sched_yield();
+    } else {
+      const timespec nap{0, 200'000};  // 0.2 ms: a descheduled creator needs a time slice
+      nanosleep(&nap, nullptr);
+    }
   }
 }
 
@@ -187,6 +231,7 @@ bool slot_owner_alive(const ReaderSlot& slot) {
 Result<AcquiredSlot> acquire_slot(TopicMapping& map, const SlotRequest& request,
                                   std::uint64_t position, std::uint64_t messages) {
   const std::uint32_t n = map.config().max_readers;
+  const std::int64_t creators_deadline = monotonic_ns() + kCreatorPatienceNs;
   for (int attempt = 0; attempt < 64; ++attempt) {
     if (!request.name.empty()) {
       long existing = find_named(map, request.name, n);
@@ -229,10 +274,13 @@ Result<AcquiredSlot> acquire_slot(TopicMapping& map, const SlotRequest& request,
         // seq_cst: pairs with the seq_cst loads of other creators' keep_new_named_slot().
         atomic(s.state).store(layout::make_slot_state(layout::kSlotContending, gen),
                               std::memory_order_seq_cst);
+        kill_point("slots.contending");
         if (!keep_new_named_slot(map, request.name, i)) {
           // release: our reads of the slot are done.
           atomic(s.state).store(layout::make_slot_state(layout::kSlotFree, gen),
                                 std::memory_order_release);
+          auto settled = wait_for_other_creators(map, request.name, creators_deadline);
+          if (!settled) return settled.error();
           break;
         }
       }
