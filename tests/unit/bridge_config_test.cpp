@@ -354,6 +354,69 @@ TEST(LinkTls, LoadsRealFilesAndNamesTheFileItCannotUse) {
   EXPECT_TRUE(contains(bad_ca.error().message(), "tls.ca")) << bad_ca.error().message();
 }
 
+TEST(BridgeOptions, KafkaSinksFromFlagsAndTomlAreTheSame) {
+  if (!bridge::kafka_built_in()) GTEST_SKIP() << "built without Kafka";
+  testing::TempDir dir;
+  const std::string path = write_file(dir.path() + "/bridge.toml", R"(
+[kafka]
+brokers = "k1:9092,k2:9092"
+properties = ["linger.ms=2", "compression.type=lz4"]
+
+[[kafka.sink]]
+topics = ["orders", "md.*"]
+kafka_topic = "rb.{topic}"
+properties = ["acks=1"]
+
+[[kafka.sink]]
+topics = ["audit"]
+kafka_topic = "audit-log"
+)",
+                                      0644);
+  auto file = parse({"--config", path});
+  ASSERT_TRUE(file) << file.error().message();
+  auto flags = parse({"--kafka-brokers", "k1:9092,k2:9092", "--kafka-property", "linger.ms=2",
+                      "--kafka-property", "compression.type=lz4", "--kafka-sink",
+                      "orders=rb.{topic}", "--kafka-sink", "audit=audit-log"});
+  ASSERT_TRUE(flags) << flags.error().message();
+  for (const auto* c : {&file->config, &flags->config}) {
+    EXPECT_EQ(c->kafka.brokers, "k1:9092,k2:9092");
+    EXPECT_EQ(c->kafka.properties,
+              (std::vector<std::string>{"linger.ms=2", "compression.type=lz4"}));
+    ASSERT_EQ(c->kafka.sinks.size(), 2U);
+    EXPECT_EQ(c->kafka.sinks[0].kafka_topic, "rb.{topic}");
+    EXPECT_EQ(c->kafka.sinks[1].topics, std::vector<std::string>{"audit"});
+    EXPECT_EQ(c->kafka.sinks[1].kafka_topic, "audit-log");
+  }
+  EXPECT_EQ(file->config.kafka.sinks[0].topics, (std::vector<std::string>{"orders", "md.*"}));
+  EXPECT_EQ(file->config.kafka.sinks[0].properties, std::vector<std::string>{"acks=1"});
+}
+
+TEST(BridgeOptions, KafkaMistakesAreNamedAtStart) {
+  if (!bridge::kafka_built_in()) GTEST_SKIP() << "built without Kafka";
+  testing::TempDir dir;
+  EXPECT_TRUE(contains(parse_error({"--kafka-sink", "orders"}), "must be GLOB=KAFKA_TOPIC"));
+  EXPECT_TRUE(contains(parse_error({"--kafka-brokers", "k:1", "--kafka-sink", "orders=a/b"}),
+                       "'a/b' is not a Kafka topic name"));
+  EXPECT_TRUE(contains(parse_error({"--kafka-sink", "orders=x"}), "needs brokers"));
+  EXPECT_TRUE(contains(parse_error({"--kafka-brokers", "k:1", "--kafka-sink", "orders=x",
+                                    "--kafka-property", "linger.ms"}),
+                       "must be KEY=VALUE"));
+  // librdkafka itself checks names and values.
+  EXPECT_TRUE(contains(parse_error({"--kafka-brokers", "k:1", "--kafka-sink", "orders=x",
+                                    "--kafka-property", "no.such.property=1"}),
+                       "Kafka property no.such.property=1: "));
+  EXPECT_TRUE(contains(parse_error({"--kafka-brokers", "k:1", "--kafka-sink", "orders=x",
+                                    "--kafka-property", "acks=several"}),
+                       "Kafka property acks=several: "));
+  EXPECT_TRUE(
+      contains(toml_error(dir, "[[kafka.sink]]\ntopics = [\"a\"]\n"), "is not a Kafka topic name"));
+  EXPECT_TRUE(contains(toml_error(dir, "[[kafka.sink]]\nkafka_topic = \"a\"\n"), "has no topics"));
+  EXPECT_TRUE(contains(toml_error(dir, "[kafka]\nbroker = \"k:1\"\n"), "is not a kafka option"));
+  // Only a Kafka sink: nothing else to do is fine.
+  auto only = parse({"--kafka-brokers", "k:1", "--kafka-sink", "orders=x"});
+  EXPECT_TRUE(only) << only.error().message();
+}
+
 TEST(BridgeOptions, HelpListsEveryFlag) {
   auto r = parse({"--help"});
   ASSERT_TRUE(r) << r.error().message();

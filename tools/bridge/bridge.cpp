@@ -185,6 +185,7 @@ void Bridge::scan(Clock::time_point now) {
     start_recorder(name, now);
   }
   scan_forwards(*topics);
+  scan_kafka_sinks(*topics);
 }
 
 void Bridge::scan_forwards(const std::vector<std::string>& topics) {
@@ -225,6 +226,35 @@ void Bridge::scan_forwards(const std::vector<std::string>& topics) {
       forwards_[ForwardKey{name, rule.to}] = std::move(running);
     }
   }
+}
+
+void Bridge::scan_kafka_sinks(const std::vector<std::string>& topics) {
+#ifdef RINGBUS_WITH_KAFKA
+  for (const KafkaSinkRule& rule : config_.kafka.sinks) {
+    for (const std::string& name : topics) {
+      const bool match = std::any_of(rule.topics.begin(), rule.topics.end(), [&](const auto& p) {
+        return ::fnmatch(p.c_str(), name.c_str(), 0) == 0;
+      });
+      const std::string to = "kafka:" + expand_kafka_topic(rule.kafka_topic, name);
+      if (!match || forwards_.count(ForwardKey{name, to}) != 0) continue;
+      auto topic = bus_.open_topic(name);
+      if (!topic) {
+        if (topic.error().code() != Errc::not_found) report_once(name, topic.error().message());
+        continue;
+      }
+      KafkaSinkOptions options = kafka_sink_options(config_, rule, name);
+      options.log_covers = wanted(name) && !config_.log_dir.empty();
+      RunningForward running;
+      running.inode = inode_of(topic->path());
+      running.kafka = std::make_unique<KafkaSink>(*topic, options);
+      log_event(name, "publishing to Kafka topic " + options.kafka_topic +
+                          (options.log_covers ? " (old frames from the disk log)" : ""));
+      forwards_[ForwardKey{name, to}] = std::move(running);
+    }
+  }
+#else
+  (void)topics;  // validate_config refuses Kafka sinks in a bridge built without them
+#endif
 }
 
 int Bridge::run(const std::atomic<bool>& stop) {
@@ -274,7 +304,12 @@ int Bridge::run(const std::atomic<bool>& stop) {
     }
   }
   // Forwarders and the receiver first: they stop at once; the recorders then flush.
-  for (auto& [key, running] : forwards_) running.forwarder->request_stop();
+  for (auto& [key, running] : forwards_) {
+    if (running.forwarder) running.forwarder->request_stop();
+#ifdef RINGBUS_WITH_KAFKA
+    if (running.kafka) running.kafka->request_stop();
+#endif
+  }
   forwards_.clear();
   receiver_.reset();
   for (auto& [name, recorder] : recorders_) recorder->stop();

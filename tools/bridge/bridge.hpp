@@ -13,6 +13,9 @@
 
 #include "bridge_config.hpp"
 #include "forwarder.hpp"
+#ifdef RINGBUS_WITH_KAFKA
+#include "kafka_sink.hpp"
+#endif
 #include "receiver.hpp"
 #include "recorder.hpp"
 #include "ringbus/topic.hpp"
@@ -33,6 +36,7 @@ class Bridge {
   bool wanted(const std::string& topic) const;
   void report_once(const std::string& topic, const std::string& message);
   void scan_forwards(const std::vector<std::string>& topics);
+  void scan_kafka_sinks(const std::vector<std::string>& topics);
 
   struct ForwardKey {
     std::string topic;
@@ -40,8 +44,12 @@ class Bridge {
     // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>.
     auto operator<=>(const ForwardKey&) const = default;
   };
+  // A link to another bridge (forwarder) or to Kafka (kafka): one of the two.
   struct RunningForward {
     std::unique_ptr<Forwarder> forwarder;
+#ifdef RINGBUS_WITH_KAFKA
+    std::unique_ptr<KafkaSink> kafka;
+#endif
     std::uint64_t inode = 0;  // of the topic file: a new file is a new topic
   };
 

@@ -21,6 +21,10 @@
 #include "ringbus/topic.hpp"
 #include "topic_pattern.hpp"
 
+#ifdef RINGBUS_WITH_KAFKA
+#include "kafka_sink.hpp"
+#endif
+
 namespace ringbus::bridge {
 
 namespace {
@@ -102,10 +106,24 @@ std::string keys_of(std::string_view table) {
   return "(" + keys + ")";
 }
 
+const OptionTable* find_table(std::string_view name) {
+  for (const OptionTable& t : option_tables()) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+Result<void> apply_section(BridgeConfig& c, const OptionTable& t, const toml::node& node,
+                           const std::string& path);
+
 Result<void> apply_table(BridgeConfig& c, const OptionTable& t, const toml::table& table,
                          const std::string& path) {
   for (const auto& [key, node] : table) {
     const std::string k = std::string(t.name) + "." + std::string(key.str());
+    if (const OptionTable* inner = find_table(k); inner != nullptr) {  // [[kafka.sink]]
+      if (auto ok = apply_section(c, *inner, node, path); !ok) return ok;
+      continue;
+    }
     const BridgeOption* option = find_option(k);
     if (option == nullptr) {
       return invalid(toml_source(path, node, k).where() + " is not " + std::string(t.what) + " " +
@@ -139,6 +157,10 @@ Result<void> apply_section(BridgeConfig& c, const OptionTable& t, const toml::no
   return {};
 }
 
+// The [kafka] section as a whole: sinks need brokers (or bootstrap.servers among the
+// properties) and a bridge built with Kafka; librdkafka itself checks every property.
+Result<void> validate_kafka(const KafkaConfig& k);
+
 }  // namespace
 
 Result<void> validate_reader_name(const std::string& name) {
@@ -168,6 +190,52 @@ Result<void> validate_forward_rule(const ForwardRule& rule, std::string_view wha
   if (rule.to.empty()) return invalid(w + " has no destination: set to = \"HOST:PORT\"");
   if (auto ok = parse_host_port(rule.to, w + " to", false); !ok) return ok.error();
   return {};
+}
+
+Result<void> validate_kafka_property(const std::string& property, std::string_view what) {
+  const std::size_t eq = property.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    return invalid(std::string(what) + " '" + property +
+                   "' must be KEY=VALUE (a librdkafka property, e.g. security.protocol=ssl)");
+  }
+  return {};
+}
+
+Result<void> validate_kafka_sink(const KafkaSinkRule& rule, std::string_view what) {
+  const std::string w(what);
+  if (rule.topics.empty()) return invalid(w + " has no topics: set topics = [\"GLOB\", ...]");
+  for (const std::string& t : rule.topics) {
+    if (auto ok = validate_topic_pattern(t, w + " topics"); !ok) return ok;
+  }
+  // Kafka topic names: 1 to 249 of A-Z a-z 0-9 . _ - ; ringbus names are at most 200 of the
+  // same characters, so checking the pattern with a one-letter name checks every expansion
+  // but the length.
+  std::string sample = rule.kafka_topic;
+  for (std::size_t at = sample.find("{topic}"); at != std::string::npos;
+       at = sample.find("{topic}")) {
+    sample.replace(at, 7, "x");
+  }
+  const bool chars_ok = std::all_of(sample.begin(), sample.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '.' || ch == '_' || ch == '-';
+  });
+  if (sample.empty() || sample.size() > 249 || !chars_ok) {
+    return invalid(w + " kafka_topic '" + rule.kafka_topic +
+                   "' is not a Kafka topic name: 1 to 249 characters of A-Z a-z 0-9 . _ -, "
+                   "where {topic} stands for the ringbus topic's name");
+  }
+  for (const std::string& p : rule.properties) {
+    if (auto ok = validate_kafka_property(p, w + " property"); !ok) return ok;
+  }
+  return {};
+}
+
+bool kafka_built_in() noexcept {
+#ifdef RINGBUS_WITH_KAFKA
+  return true;
+#else
+  return false;
+#endif
 }
 
 std::string_view to_string(FsyncPolicy policy) noexcept {
@@ -206,10 +274,7 @@ Result<BridgeConfig> load_config_file(const std::string& path) {
   BridgeConfig c;
   for (const auto& [key, node] : table) {
     const std::string k(key.str());
-    const auto tables = option_tables();
-    auto t = std::find_if(tables.begin(), tables.end(),
-                          [&](const OptionTable& ot) { return ot.name == k; });
-    if (t != tables.end()) {
+    if (const OptionTable* t = find_table(k); t != nullptr) {
       if (auto ok = apply_section(c, *t, node, path); !ok) return ok.error();
       continue;
     }
@@ -224,9 +289,10 @@ Result<BridgeConfig> load_config_file(const std::string& path) {
 }
 
 Result<void> validate_config(const BridgeConfig& c) {
-  if (c.record.empty() && c.listen.address.empty() && c.forward.empty()) {
+  if (c.record.empty() && c.listen.address.empty() && c.forward.empty() && c.kafka.sinks.empty()) {
     return invalid(
-        "nothing to do: set record (--record), listen (--listen) or forward (--forward)");
+        "nothing to do: set record (--record), listen (--listen), forward (--forward) or a "
+        "Kafka sink (--kafka-sink)");
   }
   if (!c.record.empty() && c.log_dir.empty()) {
     return invalid("no log directory: set log_dir or --log-dir");
@@ -259,6 +325,7 @@ Result<void> validate_config(const BridgeConfig& c) {
   for (const ForwardRule& rule : c.forward) {
     if (auto ok = validate_forward_rule(rule, "forward rule"); !ok) return ok;
   }
+  if (auto ok = validate_kafka(c.kafka); !ok) return ok;
   if (c.tls.enabled()) {
     if (c.tls.cert.empty() || c.tls.key.empty() || c.tls.ca.empty()) {
       return invalid(
@@ -277,5 +344,40 @@ Result<void> validate_config(const BridgeConfig& c) {
   if (!c.key_file.empty()) return check_key_file(c.key_file, "key_file");
   return {};
 }
+
+namespace {
+
+Result<void> validate_kafka(const KafkaConfig& k) {
+  for (const std::string& p : k.properties) {
+    if (auto ok = validate_kafka_property(p, "kafka property"); !ok) return ok;
+  }
+  for (const KafkaSinkRule& rule : k.sinks) {
+    if (auto ok = validate_kafka_sink(rule, "kafka sink"); !ok) return ok;
+  }
+  if (k.sinks.empty()) return {};
+  if (!kafka_built_in()) {
+    return invalid(
+        "this ringbus-bridge was built without Kafka support (librdkafka was not found at build "
+        "time; build with -DRINGBUS_WITH_KAFKA=ON)");
+  }
+  const auto names_servers = [](const std::vector<std::string>& props) {
+    return std::any_of(props.begin(), props.end(), [](const std::string& p) {
+      return p.starts_with("bootstrap.servers=") || p.starts_with("metadata.broker.list=");
+    });
+  };
+  for (const KafkaSinkRule& rule : k.sinks) {
+    if (k.brokers.empty() && !names_servers(k.properties) && !names_servers(rule.properties)) {
+      return invalid("a Kafka sink needs brokers: set kafka.brokers (--kafka-brokers HOST:PORT)");
+    }
+  }
+#ifdef RINGBUS_WITH_KAFKA
+  for (const KafkaSinkRule& rule : k.sinks) {
+    if (auto ok = check_kafka_properties(k, rule); !ok) return ok;
+  }
+#endif
+  return {};
+}
+
+}  // namespace
 
 }  // namespace ringbus::bridge

@@ -28,6 +28,21 @@ struct ForwardRule {
   std::string to;                   // "HOST:PORT" of a receiving ringbus-bridge
 };
 
+// A Kafka sink: each topic matching `topics` is published to the Kafka topic `kafka_topic`, in
+// which "{topic}" stands for the ringbus topic's name.
+struct KafkaSinkRule {
+  std::vector<std::string> topics;      // topic names or shell globs
+  std::string kafka_topic;              // "{topic}" or a name such as "md.{topic}"
+  std::vector<std::string> properties;  // "KEY=VALUE" librdkafka properties of this sink only
+};
+
+// Apache Kafka, through librdkafka (built in with RINGBUS_WITH_KAFKA).
+struct KafkaConfig {
+  std::string brokers;                  // bootstrap servers "HOST:PORT[,HOST:PORT...]"
+  std::vector<std::string> properties;  // "KEY=VALUE" librdkafka properties of every sink
+  std::vector<KafkaSinkRule> sinks;
+};
+
 // Links this bridge accepts from forwarding bridges.
 struct ListenConfig {
   std::string address;                   // "HOST:PORT"; empty: not listening
@@ -59,6 +74,7 @@ struct BridgeConfig {
   // Links spin instead of sleeping while idle (forwarder on the ring, receiver on the socket):
   // saves two kernel wake-ups per message in latency, costs a core per link on each side.
   bool link_busy_spin = false;
+  KafkaConfig kafka;
 };
 
 // Reads a TOML configuration file. Errors: not_found, invalid_argument (with the file, line and
@@ -78,6 +94,13 @@ Result<void> validate_config(const BridgeConfig& config);
 Result<void> validate_reader_name(const std::string& name);
 Result<void> validate_cpu(const std::optional<std::int64_t>& cpu);
 Result<void> validate_forward_rule(const ForwardRule& rule, std::string_view what);
+// A Kafka sink rule: topics, a Kafka topic name (1 to 249 characters of A-Z a-z 0-9 . _ - once
+// "{topic}" is replaced), its properties. Errors: invalid_argument.
+Result<void> validate_kafka_sink(const KafkaSinkRule& rule, std::string_view what);
+// "KEY=VALUE" with a non-empty key. Errors: invalid_argument.
+Result<void> validate_kafka_property(const std::string& property, std::string_view what);
+// True when this bridge was built with Kafka sinks (RINGBUS_WITH_KAFKA).
+bool kafka_built_in() noexcept;
 
 // "10ms", "2s", "30m", "12h", "7d" (a bare number is milliseconds): duration.hpp.
 using tools::parse_duration;

@@ -247,6 +247,57 @@ const std::array kOptions{
                    return {};
                  },
                  nullptr, "true"},
+    BridgeOption{"kafka.brokers", "--kafka-brokers",
+                 "Kafka bootstrap servers for the Kafka sinks: HOST:PORT[,HOST:PORT...]",
+                 OptionKind::text,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource&) -> Result<void> {
+                   c.kafka.brokers = v;
+                   return {};
+                 }},
+    BridgeOption{"kafka.properties", "--kafka-property",
+                 "A librdkafka property for every Kafka sink: KEY=VALUE (repeatable)",
+                 OptionKind::list,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) -> Result<void> {
+                   if (auto ok = validate_kafka_property(v, s.where()); !ok) return ok;
+                   c.kafka.properties.push_back(v);
+                   return {};
+                 },
+                 [](BridgeConfig& c) { c.kafka.properties.clear(); }},
+    // --kafka-sink GLOB=KAFKA_TOPIC is one sink; in TOML a [[kafka.sink]] table holds them.
+    BridgeOption{"", "--kafka-sink",
+                 "Publish topics matching GLOB to Kafka: GLOB=KAFKA_TOPIC, {topic} standing for "
+                 "the topic's name (repeatable)",
+                 OptionKind::list,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) -> Result<void> {
+                   const std::size_t eq = v.find('=');
+                   if (eq == std::string::npos) {
+                     return invalid(s.where() + " '" + v + "' must be GLOB=KAFKA_TOPIC");
+                   }
+                   KafkaSinkRule rule{{v.substr(0, eq)}, v.substr(eq + 1), {}};
+                   if (auto ok = validate_kafka_sink(rule, s.where()); !ok) return ok;
+                   c.kafka.sinks.push_back(std::move(rule));
+                   return {};
+                 },
+                 [](BridgeConfig& c) { c.kafka.sinks.clear(); }},
+    BridgeOption{"kafka.sink.topics", "", "", OptionKind::list,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) -> Result<void> {
+                   if (auto ok = topic_pattern(v, s); !ok) return ok;
+                   c.kafka.sinks.back().topics.push_back(v);
+                   return {};
+                 },
+                 [](BridgeConfig& c) { c.kafka.sinks.back().topics.clear(); }},
+    BridgeOption{"kafka.sink.kafka_topic", "", "", OptionKind::text,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource&) -> Result<void> {
+                   c.kafka.sinks.back().kafka_topic = v;
+                   return {};
+                 }},
+    BridgeOption{"kafka.sink.properties", "", "", OptionKind::list,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) -> Result<void> {
+                   if (auto ok = validate_kafka_property(v, s.where()); !ok) return ok;
+                   c.kafka.sinks.back().properties.push_back(v);
+                   return {};
+                 },
+                 [](BridgeConfig& c) { c.kafka.sinks.back().properties.clear(); }},
 };
 
 const std::array kTables{
@@ -258,6 +309,12 @@ const std::array kTables{
                 [](BridgeConfig& c) { c.forward.emplace_back(); },
                 [](const BridgeConfig& c, const OptionSource& s) {
                   return validate_forward_rule(c.forward.back(), s.where());
+                }},
+    OptionTable{"kafka", "a kafka option", false},
+    OptionTable{"kafka.sink", "a kafka.sink option", true,
+                [](BridgeConfig& c) { c.kafka.sinks.emplace_back(); },
+                [](const BridgeConfig& c, const OptionSource& s) {
+                  return validate_kafka_sink(c.kafka.sinks.back(), s.where());
                 }},
 };
 

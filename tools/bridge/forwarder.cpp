@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
-#include <random>
 
 #include "event_log.hpp"
 #include "frame_pump.hpp"
@@ -19,6 +18,7 @@
 #include "link_protocol.hpp"
 #include "link_socket.hpp"
 #include "ringbus/connector_counters.hpp"
+#include "session_loop.hpp"
 
 namespace ringbus::bridge {
 namespace {
@@ -27,8 +27,6 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr std::uint64_t kBatchBytes = 1U << 20;  // a DATA message carries at most this much
-constexpr milliseconds kMinBackoff{100};
-constexpr milliseconds kMaxBackoff{5000};
 
 // Frames on their way to the receiver: one DATA batch at a time. Runs the pump reads in place
 // stay in the ring until the reader commits past them, which it does only for what the receiver
@@ -173,7 +171,6 @@ struct Forwarder::Impl {
   Result<void> resume(const Welcome& welcome);
   Result<void> stream(LinkSocket& socket, LinkDecoder& decoder, const Welcome& welcome);
   Result<void> on_message(const LinkMessage& m, const Welcome& welcome);
-  std::uint64_t earliest_available() const;
 
   Topic topic;
   ForwarderOptions options;
@@ -271,20 +268,9 @@ Result<void> Forwarder::Impl::handshake(LinkSocket& socket, LinkDecoder& decoder
   return {};
 }
 
-std::uint64_t Forwarder::Impl::earliest_available() const {
-  // A new mirror gets the whole history: the disk log's start if this topic is recorded (by any
-  // bridge), else the ring's oldest frame.
-  const TopicSnapshot snap = topic.snapshot();
-  std::uint64_t earliest = snap.earliest;
-  if (snap.recorder && snap.recorder->recorded_position > snap.recorder->log_start) {
-    earliest = std::min(earliest, snap.recorder->log_start);
-  }
-  return earliest;
-}
-
 Result<void> Forwarder::Impl::resume(const Welcome& welcome) {
   sink.reset(welcome.has_mirror, welcome.resume_position);
-  const std::uint64_t floor = earliest_available();
+  const std::uint64_t floor = connect::earliest_available(topic);
   const std::uint64_t wanted = welcome.has_mirror ? welcome.resume_position : floor;
   // A persistent reader resumes at its committed position whatever the start says; a new one
   // starts at `wanted`, or at the oldest offset this host still has, the link then sending the
@@ -297,7 +283,7 @@ Result<void> Forwarder::Impl::resume(const Welcome& welcome) {
     // has goes to the receiver as a gap.
     pump.detach();
     if (auto ok = topic.remove_reader(options.reader_name); !ok) return ok.error();
-    if (auto ok = pump.attach(sink, std::max(wanted, earliest_available())); !ok) {
+    if (auto ok = pump.attach(sink, std::max(wanted, connect::earliest_available(topic))); !ok) {
       return Error(ok.error().code(),
                    "the receiver's mirror ends at offset " + std::to_string(wanted) +
                        " but this host no longer has it: " + ok.error().message());
@@ -447,27 +433,15 @@ void Forwarder::Impl::run() {
     return;
   }
   counters.emplace(*c);
-  std::mt19937_64 random(std::random_device{}());
-  milliseconds backoff = kMinBackoff;
-  bool first = true;
-  while (!stop.load(std::memory_order_relaxed)) {
-    if (!first) counters->reconnected();
-    first = false;
-    streamed = false;
-    auto ok = session();
-    pump.detach();
-    if (streamed) backoff = kMinBackoff;
-    if (stop.load(std::memory_order_relaxed)) break;
-    if (ok) continue;  // cannot happen without a stop
-    failure(ok.error().message(), true);
-    // Exponential back-off with jitter (half to all of the delay), so many links to one
-    // restarted receiver do not reconnect in step.
-    const auto half = static_cast<std::uint64_t>(backoff.count() / 2);
-    const auto jittered = milliseconds(static_cast<std::int64_t>(half + random() % (half + 1)));
-    const auto until = Clock::now() + jittered;
-    while (!stop.load(std::memory_order_relaxed) && Clock::now() < until) ::usleep(10'000);
-    backoff = std::min(backoff * 2, kMaxBackoff);
-  }
+  run_sessions(stop, SessionHooks{[this] {
+                                    streamed = false;
+                                    auto ok = session();
+                                    pump.detach();
+                                    return ok;
+                                  },
+                                  [this] { return streamed; },
+                                  [this](const Error& e) { failure(e.message(), true); },
+                                  [this] { counters->reconnected(); }});
   counters->detach();
   event("stopped; acknowledged up to offset " + std::to_string(acked));
 }

@@ -12,6 +12,15 @@
 
 namespace ringbus::connect {
 
+std::uint64_t earliest_available(const Topic& topic) {
+  const TopicSnapshot snap = topic.snapshot();
+  std::uint64_t earliest = snap.earliest;
+  if (snap.recorder && snap.recorder->recorded_position > snap.recorder->log_start) {
+    earliest = std::min(earliest, snap.recorder->log_start);
+  }
+  return earliest;
+}
+
 FramePump::FramePump(const Topic& topic, PumpOptions options)
     : topic_(topic),
       options_(std::move(options)),

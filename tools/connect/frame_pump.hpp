@@ -29,6 +29,10 @@ struct PumpOptions {
   std::function<void(const std::string&)> on_event;
 };
 
+// The oldest offset a new connector can start from: the disk log's start if the topic is
+// recorded (by any bridge), else the ring's oldest frame.
+std::uint64_t earliest_available(const Topic& topic);
+
 class FramePump {
  public:
   FramePump(const Topic& topic, PumpOptions options);

@@ -1,0 +1,419 @@
+// ringbus-bridge's Kafka sink as a real process against a Kafka cluster: librdkafka's mock cluster,
+// a Kafka broker running in the test process on 127.0.0.1, which the bridge's librdkafka producer
+// reaches over TCP like any broker. What arrives is read back with a real librdkafka consumer and
+// compared with what ringbus readers saw: keys, values, timestamps, headers, per-key order, and,
+// through kill -9 of the bridge, every message at least once with duplicates only of messages
+// whose ringbus.offset was already seen.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "ringbus/producer.hpp"
+#include "ringbus/subscriber.hpp"
+#include "ringbus/topic.hpp"
+#include "support/test_support.hpp"
+
+namespace ringbus {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+bool wait_until(const std::function<bool()>& done, milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return done();
+}
+
+// A one-broker Kafka cluster in this process (librdkafka's mock cluster).
+class MockKafka {
+ public:
+  MockKafka() {
+    char why[256] = {};
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "3", why, sizeof why);
+    owner_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    if (owner_ == nullptr) ADD_FAILURE() << why;
+    cluster_ = rd_kafka_mock_cluster_new(owner_, 1);
+    if (cluster_ != nullptr) bootstraps_ = rd_kafka_mock_cluster_bootstraps(cluster_);
+  }
+  ~MockKafka() {
+    if (cluster_ != nullptr) rd_kafka_mock_cluster_destroy(cluster_);
+    if (owner_ != nullptr) rd_kafka_destroy(owner_);
+  }
+  MockKafka(const MockKafka&) = delete;
+  MockKafka& operator=(const MockKafka&) = delete;
+  bool ok() const { return cluster_ != nullptr; }
+  const std::string& bootstraps() const { return bootstraps_; }
+  void create_topic(const std::string& name, int partitions) {
+    rd_kafka_mock_topic_create(cluster_, name.c_str(), partitions, 1);
+  }
+
+ private:
+  rd_kafka_t* owner_ = nullptr;
+  rd_kafka_mock_cluster_t* cluster_ = nullptr;
+  std::string bootstraps_;
+};
+
+// One Kafka message as a consumer sees it.
+struct KafkaRecord {
+  std::int32_t partition = 0;
+  std::int64_t kafka_offset = 0;
+  bool has_key = false;
+  std::string key;
+  std::string value;
+  std::int64_t timestamp_ms = 0;
+  std::uint64_t ringbus_offset = ~std::uint64_t{0};
+  std::uint64_t ringbus_sequence = ~std::uint64_t{0};
+};
+
+std::uint64_t header_number(rd_kafka_headers_t* headers, const char* name) {
+  const void* value = nullptr;
+  std::size_t size = 0;
+  if (headers == nullptr || rd_kafka_header_get_last(headers, name, &value, &size) != 0) {
+    return ~std::uint64_t{0};
+  }
+  return std::stoull(std::string(static_cast<const char*>(value), size));
+}
+
+// Every message of `topic` (all `partitions`, from the beginning): reads until `count` arrived,
+// or at least `at_least` did and nothing more came for a second, or `timeout` passed.
+std::vector<KafkaRecord> read_kafka(const std::string& bootstraps, const std::string& topic,
+                                    int partitions, std::size_t count, milliseconds timeout,
+                                    std::size_t at_least = ~std::size_t{0}) {
+  std::vector<KafkaRecord> out;
+  char why[256] = {};
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  for (const auto& [k, v] : {std::pair{"bootstrap.servers", bootstraps.c_str()},
+                             {"group.id", "ringbus-test-reader"},
+                             {"enable.auto.commit", "false"},
+                             {"log_level", "3"}}) {
+    if (rd_kafka_conf_set(conf, k, v, why, sizeof why) != RD_KAFKA_CONF_OK) {
+      ADD_FAILURE() << why;
+      return out;
+    }
+  }
+  rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+  if (consumer == nullptr) {
+    ADD_FAILURE() << why;
+    return out;
+  }
+  rd_kafka_poll_set_consumer(consumer);
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p) {
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  }
+  rd_kafka_assign(consumer, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  const auto deadline = Clock::now() + timeout;
+  auto last_arrival = Clock::now();
+  while (out.size() < count && Clock::now() < deadline) {
+    if (out.size() >= at_least && Clock::now() - last_arrival > seconds(1)) break;
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer, 100);
+    if (m == nullptr) continue;
+    last_arrival = Clock::now();
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      KafkaRecord r;
+      r.partition = m->partition;
+      r.kafka_offset = m->offset;
+      r.has_key = m->key != nullptr;
+      if (m->key != nullptr) r.key.assign(static_cast<const char*>(m->key), m->key_len);
+      if (m->payload != nullptr) r.value.assign(static_cast<const char*>(m->payload), m->len);
+      rd_kafka_timestamp_type_t type{};
+      r.timestamp_ms = rd_kafka_message_timestamp(m, &type);
+      rd_kafka_headers_t* headers = nullptr;
+      if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        r.ringbus_offset = header_number(headers, "ringbus.offset");
+        r.ringbus_sequence = header_number(headers, "ringbus.sequence");
+      }
+      out.push_back(std::move(r));
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(consumer);
+  rd_kafka_destroy(consumer);
+  return out;
+}
+
+// A message as ringbus readers saw it.
+struct Sent {
+  std::uint64_t offset = 0;
+  std::uint64_t sequence = 0;
+  std::int64_t timestamp_ns = 0;
+  std::string key;
+  std::string value;
+};
+
+std::string key_for(std::uint64_t i) { return i % 10 == 9 ? "" : "k" + std::to_string(i % 7); }
+
+// Publishes messages [from, to) with explicit timestamps (a tenth without a key).
+void publish_range(Producer& producer, std::uint64_t from, std::uint64_t to) {
+  for (std::uint64_t i = from; i < to; ++i) {
+    const std::string key = key_for(i);
+    const std::string value = "value-" + std::to_string(i) + std::string(i % 40, 'x');
+    auto claim = producer.claim(
+        value.size(), ConstBytes(reinterpret_cast<const std::byte*>(key.data()), key.size()),
+        Wait::spin_yield(seconds(30)));
+    ASSERT_TRUE(claim) << claim.error().message();
+    std::memcpy(claim->bytes().data(), value.data(), value.size());
+    const std::int64_t ts = 1'700'000'000'000'000'000 + static_cast<std::int64_t>(i) * 1'000'000;
+    ASSERT_TRUE(claim->commit(ts));
+  }
+}
+
+// Collects every message of a topic from its first, on a thread of its own, as a durable
+// ringbus reader (attached before anything is published, so producers wait for it too).
+class Collector {
+ public:
+  Collector(const Topic& topic, std::size_t count) {
+    SubscriberOptions o;
+    o.start = StartFrom::earliest();
+    auto sub = Subscriber::attach(topic, o);
+    if (!sub) {
+      ADD_FAILURE() << sub.error().message();
+      return;
+    }
+    thread_ = std::thread([this, count, s = std::move(*sub)]() mutable {
+      while (sent_.size() < count) {
+        auto r = s.poll_wait(
+            [&](const Message& m) {
+              sent_.push_back(
+                  Sent{m.offset, m.sequence, m.timestamp_ns, text(m.key), text(m.value)});
+            },
+            256, Wait::spin_yield(seconds(60)));
+        if (!r) {
+          error_ = r.error().message();
+          return;
+        }
+      }
+    });
+  }
+  ~Collector() {
+    if (thread_.joinable()) thread_.join();
+  }
+  Collector(const Collector&) = delete;
+  Collector& operator=(const Collector&) = delete;
+  const std::vector<Sent>& finish() {
+    if (thread_.joinable()) thread_.join();
+    EXPECT_TRUE(error_.empty()) << error_;
+    return sent_;
+  }
+
+ private:
+  static std::string text(ConstBytes b) {
+    return {reinterpret_cast<const char*>(b.data()), b.size()};
+  }
+  std::vector<Sent> sent_;
+  std::string error_;
+  std::thread thread_;
+};
+
+std::string read_text_file(const std::string& path) {
+  std::string out;
+  if (FILE* f = std::fopen(path.c_str(), "r"); f != nullptr) {
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+    std::fclose(f);
+  }
+  return out;
+}
+
+class KafkaSinkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(kafka_.ok());
+    kafka_.create_topic("rb.orders", 3);
+    TopicOptions o;
+    o.capacity = 256 * 1024;  // small: the ring wraps many times under the test's messages
+    topic_ = bus_.create("orders", o);
+  }
+  void TearDown() override {
+    for (pid_t pid : bridges_) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+  pid_t start_bridge() {
+    const std::vector<std::string> args = {RINGBUS_BRIDGE_PATH, "--bus-dir",    bus_.dir(),
+                                           "--scan-interval",   "50ms",         "--kafka-brokers",
+                                           kafka_.bootstraps(), "--kafka-sink", "orders=rb.{topic}",
+                                           "--kafka-property",  "log_level=3"};
+    const std::string err = logs_.path() + "/bridge.err";
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      if (std::freopen(err.c_str(), "a", stderr) == nullptr) ::_exit(126);
+      std::vector<char*> argv;
+      std::vector<std::string> copy = args;
+      for (auto& a : copy) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    bridges_.push_back(pid);
+    return pid;
+  }
+  int stop_bridge(pid_t pid, int signal) {
+    ::kill(pid, signal);
+    const int status = testing::wait_child(pid, std::chrono::seconds(60));
+    std::erase(bridges_, pid);
+    return status;
+  }
+  // The sink's persistent reader is registered: from then on it holds producers back, so it
+  // misses nothing published after.
+  bool sink_attached() const {
+    for (const ReaderInfo& r : topic_.snapshot().readers) {
+      if (r.name == "ringbus-bridge-to-kafka-rb.orders") return true;
+    }
+    return false;
+  }
+  // The sink's acknowledged position (its forward-link entry) reached `position`.
+  bool delivered_up_to(std::uint64_t position) const {
+    for (const ForwardInfo& f : topic_.snapshot().forwards) {
+      if (f.destination == "kafka:rb.orders" && f.acked_position >= position) return true;
+    }
+    return false;
+  }
+  std::string bridge_log() const { return read_text_file(logs_.path() + "/bridge.err"); }
+
+  MockKafka kafka_;
+  testing::TempBus bus_;
+  testing::TempDir logs_;
+  Topic topic_;
+  std::vector<pid_t> bridges_;
+};
+
+// Every message arrives once with its key, value and timestamp (ms), and headers that name its
+// ringbus offset and sequence number; messages of one key share a partition, in offset order.
+// The sink's reader is committed to the end, and describe shows the sink's link.
+TEST_F(KafkaSinkTest, EveryMessageArrivesWithKeyTimestampHeadersAndPerKeyOrder) {
+  constexpr std::uint64_t kMessages = 3000;
+  Collector collector(topic_, kMessages);
+  const pid_t bridge = start_bridge();
+  ASSERT_TRUE(wait_until([&] { return sink_attached(); }, seconds(60))) << bridge_log();
+  Producer producer(topic_);
+  publish_range(producer, 0, kMessages);
+  const std::vector<Sent>& sent = collector.finish();
+  ASSERT_EQ(sent.size(), kMessages);
+  const std::uint64_t tail = topic_.snapshot().tail;
+  ASSERT_TRUE(wait_until([&] { return delivered_up_to(tail); }, seconds(60))) << bridge_log();
+  const auto got = read_kafka(kafka_.bootstraps(), "rb.orders", 3, kMessages, seconds(60));
+  ASSERT_EQ(got.size(), kMessages) << bridge_log();
+  std::map<std::uint64_t, const KafkaRecord*> by_offset;
+  for (const KafkaRecord& r : got) {
+    EXPECT_TRUE(by_offset.emplace(r.ringbus_offset, &r).second)
+        << "ringbus offset " << r.ringbus_offset << " arrived twice";
+  }
+  std::map<std::string, std::pair<std::int32_t, std::int64_t>> last_of_key;  // partition, offset
+  for (const Sent& s : sent) {
+    auto it = by_offset.find(s.offset);
+    ASSERT_NE(it, by_offset.end()) << "offset " << s.offset << " never arrived";
+    const KafkaRecord& r = *it->second;
+    EXPECT_EQ(r.ringbus_sequence, s.sequence);
+    EXPECT_EQ(r.value, s.value);
+    EXPECT_EQ(r.has_key, !s.key.empty());
+    EXPECT_EQ(r.key, s.key);
+    EXPECT_EQ(r.timestamp_ms, s.timestamp_ns / 1'000'000);
+    if (s.key.empty()) continue;
+    auto [last, fresh] = last_of_key.try_emplace(s.key, r.partition, r.kafka_offset);
+    if (!fresh) {
+      EXPECT_EQ(r.partition, last->second.first) << "key " << s.key << " changed partition";
+      EXPECT_GT(r.kafka_offset, last->second.second) << "key " << s.key << " out of order";
+      last->second = {r.partition, r.kafka_offset};
+    }
+  }
+  bool reader_done = false;
+  for (const ReaderInfo& r : topic_.snapshot().readers) {
+    if (r.name == "ringbus-bridge-to-kafka-rb.orders") reader_done = r.position == tail;
+  }
+  EXPECT_TRUE(reader_done) << "the sink's reader is not committed to the tail";
+  EXPECT_EQ(stop_bridge(bridge, SIGTERM), 0) << bridge_log();
+  EXPECT_TRUE(testing::contains(bridge_log(), "publishing to Kafka topic rb.orders"))
+      << bridge_log();
+}
+
+// kill -9 of the bridge while it streams: after each restart it resumes from its committed
+// position. Every message arrives; a message that arrives twice repeats a ringbus.offset already
+// seen, and dropping those repeats leaves every key's messages in order.
+TEST_F(KafkaSinkTest, AKilledBridgeResumesWithoutAGapAndDuplicatesAreRecognisable) {
+  constexpr std::uint64_t kRounds = 4;
+  constexpr std::uint64_t kPerRound = 2500;
+  const std::uint64_t total = kRounds * kPerRound;
+  Collector collector(topic_, total);
+  Producer producer(topic_);
+  for (std::uint64_t round = 0; round < kRounds; ++round) {
+    const pid_t bridge = start_bridge();
+    ASSERT_TRUE(wait_until([&] { return sink_attached(); }, seconds(60))) << bridge_log();
+    std::thread publisher(
+        [&] { publish_range(producer, round * kPerRound, (round + 1) * kPerRound); });
+    // Kill it mid-stream: once something of this round was delivered, or at the latest after
+    // the round was published.
+    const std::uint64_t from = topic_.snapshot().tail;
+    wait_until([&] { return delivered_up_to(from + 1); }, seconds(30));
+    publisher.join();
+    if (round + 1 < kRounds) {
+      EXPECT_EQ(stop_bridge(bridge, SIGKILL), 128 + SIGKILL);
+    }
+  }
+  const std::vector<Sent>& sent = collector.finish();
+  ASSERT_EQ(sent.size(), total);
+  const std::uint64_t tail = topic_.snapshot().tail;
+  ASSERT_TRUE(wait_until([&] { return delivered_up_to(tail); }, seconds(90))) << bridge_log();
+  // At least `total` records; read on until no more come.
+  const std::vector<KafkaRecord> got =
+      read_kafka(kafka_.bootstraps(), "rb.orders", 3, total * 2, seconds(60), total);
+  std::set<std::uint64_t> seen;
+  std::map<std::int32_t, std::uint64_t> last_in_partition;
+  std::uint64_t duplicates = 0;
+  std::map<std::int32_t, std::vector<const KafkaRecord*>> partitions;
+  for (const KafkaRecord& r : got) partitions[r.partition].push_back(&r);
+  for (auto& [partition, records] : partitions) {
+    std::sort(records.begin(), records.end(), [](const KafkaRecord* a, const KafkaRecord* b) {
+      return a->kafka_offset < b->kafka_offset;
+    });
+    for (const KafkaRecord* r : records) {
+      if (!seen.insert(r->ringbus_offset).second) {
+        ++duplicates;
+        continue;
+      }
+      if (!r->has_key) continue;
+      auto [last, fresh] = last_in_partition.try_emplace(partition, r->ringbus_offset);
+      if (!fresh) {
+        EXPECT_GT(r->ringbus_offset, last->second)
+            << "partition " << partition << " goes back without a repeat";
+        last->second = r->ringbus_offset;
+      }
+    }
+  }
+  for (const Sent& s : sent) {
+    EXPECT_TRUE(seen.count(s.offset) == 1) << "offset " << s.offset << " never arrived";
+  }
+  EXPECT_EQ(seen.size(), total);
+  std::printf("kafka sink: %zu records for %llu messages (%llu duplicates after %llu kills)\n",
+              got.size(), static_cast<unsigned long long>(total),
+              static_cast<unsigned long long>(duplicates),
+              static_cast<unsigned long long>(kRounds - 1));
+}
+
+}  // namespace
+}  // namespace ringbus
