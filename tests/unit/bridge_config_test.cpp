@@ -417,6 +417,49 @@ TEST(BridgeOptions, KafkaMistakesAreNamedAtStart) {
   EXPECT_TRUE(only) << only.error().message();
 }
 
+TEST(BridgeOptions, KafkaSourcesFromFlagsAndToml) {
+  if (!bridge::kafka_built_in()) GTEST_SKIP() << "built without Kafka";
+  testing::TempDir dir;
+  const std::string path = write_file(dir.path() + "/bridge.toml", R"(
+[kafka]
+brokers = "k1:9092"
+group = "ingest-group"
+source_capacity = "1MiB"
+
+[[kafka.source]]
+kafka_topic = "clicks"
+topic = "clicks-local"
+properties = ["fetch.min.bytes=1"]
+)",
+                                      0644);
+  auto file = parse({"--config", path});
+  ASSERT_TRUE(file) << file.error().message();
+  auto flags = parse({"--kafka-brokers", "k1:9092", "--kafka-group", "ingest-group",
+                      "--kafka-source-capacity", "1MiB", "--kafka-source", "clicks=clicks-local"});
+  ASSERT_TRUE(flags) << flags.error().message();
+  for (const auto* c : {&file->config, &flags->config}) {
+    EXPECT_EQ(c->kafka.group, "ingest-group");
+    EXPECT_EQ(c->kafka.source_capacity, 1U << 20);
+    ASSERT_EQ(c->kafka.sources.size(), 1U);
+    EXPECT_EQ(c->kafka.sources[0].kafka_topic, "clicks");
+    EXPECT_EQ(c->kafka.sources[0].topic, "clicks-local");
+  }
+  EXPECT_EQ(file->config.kafka.sources[0].properties,
+            std::vector<std::string>{"fetch.min.bytes=1"});
+  EXPECT_EQ(BridgeConfig{}.kafka.source_capacity, 16U << 20);
+  EXPECT_TRUE(contains(parse_error({"--kafka-brokers", "k:1", "--kafka-source", "clicks=x"}),
+                       "needs a consumer group"));
+  EXPECT_TRUE(contains(parse_error({"--kafka-group", "g", "--kafka-source", "clicks=x"}),
+                       "a Kafka source needs brokers"));
+  EXPECT_TRUE(contains(parse_error({"--kafka-source", "clicks"}), "must be KAFKA_TOPIC=TOPIC"));
+  EXPECT_TRUE(contains(parse_error({"--kafka-source", "cl/icks=x"}), "is not a Kafka topic name"));
+  EXPECT_TRUE(contains(parse_error({"--kafka-source", "clicks=.x"}), "topic"));
+  EXPECT_TRUE(
+      contains(parse_error({"--kafka-brokers", "k:1", "--kafka-group", "g", "--kafka-source",
+                            "clicks=x", "--kafka-source-capacity", "3000"}),
+               "power of two"));
+}
+
 TEST(BridgeOptions, HelpListsEveryFlag) {
   auto r = parse({"--help"});
   ASSERT_TRUE(r) << r.error().message();

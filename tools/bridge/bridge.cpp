@@ -285,6 +285,12 @@ int Bridge::run(const std::atomic<bool>& stop) {
     }
     receiver_ = std::move(*receiver);
   }
+#ifdef RINGBUS_WITH_KAFKA
+  for (const KafkaSourceRule& rule : config_.kafka.sources) {
+    kafka_sources_.push_back(
+        std::make_unique<KafkaSource>(bus_, kafka_source_options(config_, rule)));
+  }
+#endif
   Clock::time_point next_scan{};
   // relaxed: a flag set by the signal handler; nothing else is published through it.
   while (!stop.load(std::memory_order_relaxed)) {
@@ -311,6 +317,10 @@ int Bridge::run(const std::atomic<bool>& stop) {
 #endif
   }
   forwards_.clear();
+#ifdef RINGBUS_WITH_KAFKA
+  for (auto& source : kafka_sources_) source->request_stop();
+  kafka_sources_.clear();
+#endif
   receiver_.reset();
   for (auto& [name, recorder] : recorders_) recorder->stop();
   recorders_.clear();

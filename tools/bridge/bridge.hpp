@@ -15,6 +15,7 @@
 #include "forwarder.hpp"
 #ifdef RINGBUS_WITH_KAFKA
 #include "kafka_sink.hpp"
+#include "kafka_source.hpp"
 #endif
 #include "receiver.hpp"
 #include "recorder.hpp"
@@ -64,6 +65,9 @@ class Bridge {
   std::unique_ptr<Receiver> receiver_;
   std::map<ForwardKey, RunningForward> forwards_;
   std::shared_ptr<const LinkTls> tls_;  // forwarders' TLS, loaded at start
+#ifdef RINGBUS_WITH_KAFKA
+  std::vector<std::unique_ptr<KafkaSource>> kafka_sources_;  // one per [[kafka.source]]
+#endif
 };
 
 }  // namespace ringbus::bridge

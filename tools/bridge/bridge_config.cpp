@@ -22,7 +22,7 @@
 #include "topic_pattern.hpp"
 
 #ifdef RINGBUS_WITH_KAFKA
-#include "kafka_sink.hpp"
+#include "kafka_client.hpp"
 #endif
 
 namespace ringbus::bridge {
@@ -201,33 +201,55 @@ Result<void> validate_kafka_property(const std::string& property, std::string_vi
   return {};
 }
 
+namespace {
+
+// Kafka topic names: 1 to 249 of A-Z a-z 0-9 . _ -
+bool is_kafka_topic_name(const std::string& name) {
+  return !name.empty() && name.size() <= 249 && std::all_of(name.begin(), name.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '.' || ch == '_' || ch == '-';
+  });
+}
+
+Result<void> validate_kafka_properties(const std::vector<std::string>& properties,
+                                       const std::string& what) {
+  for (const std::string& p : properties) {
+    if (auto ok = validate_kafka_property(p, what + " property"); !ok) return ok;
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<void> validate_kafka_sink(const KafkaSinkRule& rule, std::string_view what) {
   const std::string w(what);
   if (rule.topics.empty()) return invalid(w + " has no topics: set topics = [\"GLOB\", ...]");
   for (const std::string& t : rule.topics) {
     if (auto ok = validate_topic_pattern(t, w + " topics"); !ok) return ok;
   }
-  // Kafka topic names: 1 to 249 of A-Z a-z 0-9 . _ - ; ringbus names are at most 200 of the
-  // same characters, so checking the pattern with a one-letter name checks every expansion
-  // but the length.
+  // ringbus names are at most 200 of the characters Kafka allows, so checking the pattern with
+  // a one-letter name checks every expansion but the length.
   std::string sample = rule.kafka_topic;
   for (std::size_t at = sample.find("{topic}"); at != std::string::npos;
        at = sample.find("{topic}")) {
     sample.replace(at, 7, "x");
   }
-  const bool chars_ok = std::all_of(sample.begin(), sample.end(), [](char ch) {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '.' || ch == '_' || ch == '-';
-  });
-  if (sample.empty() || sample.size() > 249 || !chars_ok) {
+  if (!is_kafka_topic_name(sample)) {
     return invalid(w + " kafka_topic '" + rule.kafka_topic +
                    "' is not a Kafka topic name: 1 to 249 characters of A-Z a-z 0-9 . _ -, "
                    "where {topic} stands for the ringbus topic's name");
   }
-  for (const std::string& p : rule.properties) {
-    if (auto ok = validate_kafka_property(p, w + " property"); !ok) return ok;
+  return validate_kafka_properties(rule.properties, w);
+}
+
+Result<void> validate_kafka_source(const KafkaSourceRule& rule, std::string_view what) {
+  const std::string w(what);
+  if (!is_kafka_topic_name(rule.kafka_topic)) {
+    return invalid(w + " kafka_topic '" + rule.kafka_topic +
+                   "' is not a Kafka topic name: 1 to 249 characters of A-Z a-z 0-9 . _ -");
   }
-  return {};
+  if (auto ok = validate_name(rule.topic, w + " topic"); !ok) return ok;
+  return validate_kafka_properties(rule.properties, w);
 }
 
 bool kafka_built_in() noexcept {
@@ -289,10 +311,11 @@ Result<BridgeConfig> load_config_file(const std::string& path) {
 }
 
 Result<void> validate_config(const BridgeConfig& c) {
-  if (c.record.empty() && c.listen.address.empty() && c.forward.empty() && c.kafka.sinks.empty()) {
+  if (c.record.empty() && c.listen.address.empty() && c.forward.empty() && c.kafka.sinks.empty() &&
+      c.kafka.sources.empty()) {
     return invalid(
-        "nothing to do: set record (--record), listen (--listen), forward (--forward) or a "
-        "Kafka sink (--kafka-sink)");
+        "nothing to do: set record (--record), listen (--listen), forward (--forward), a Kafka "
+        "sink (--kafka-sink) or a Kafka source (--kafka-source)");
   }
   if (!c.record.empty() && c.log_dir.empty()) {
     return invalid("no log directory: set log_dir or --log-dir");
@@ -354,7 +377,10 @@ Result<void> validate_kafka(const KafkaConfig& k) {
   for (const KafkaSinkRule& rule : k.sinks) {
     if (auto ok = validate_kafka_sink(rule, "kafka sink"); !ok) return ok;
   }
-  if (k.sinks.empty()) return {};
+  for (const KafkaSourceRule& rule : k.sources) {
+    if (auto ok = validate_kafka_source(rule, "kafka source"); !ok) return ok;
+  }
+  if (k.sinks.empty() && k.sources.empty()) return {};
   if (!kafka_built_in()) {
     return invalid(
         "this ringbus-bridge was built without Kafka support (librdkafka was not found at build "
@@ -365,14 +391,30 @@ Result<void> validate_kafka(const KafkaConfig& k) {
       return p.starts_with("bootstrap.servers=") || p.starts_with("metadata.broker.list=");
     });
   };
+  const bool brokers = !k.brokers.empty() || names_servers(k.properties);
   for (const KafkaSinkRule& rule : k.sinks) {
-    if (k.brokers.empty() && !names_servers(k.properties) && !names_servers(rule.properties)) {
+    if (!brokers && !names_servers(rule.properties)) {
       return invalid("a Kafka sink needs brokers: set kafka.brokers (--kafka-brokers HOST:PORT)");
     }
   }
+  for (const KafkaSourceRule& rule : k.sources) {
+    if (!brokers && !names_servers(rule.properties)) {
+      return invalid("a Kafka source needs brokers: set kafka.brokers (--kafka-brokers HOST:PORT)");
+    }
+  }
+  if (!k.sources.empty() && k.group.empty()) {
+    return invalid("a Kafka source needs a consumer group: set kafka.group (--kafka-group GROUP)");
+  }
+  if (!k.sources.empty() &&
+      (k.source_capacity < 4096 || (k.source_capacity & (k.source_capacity - 1)) != 0)) {
+    return invalid("kafka source_capacity must be a power of two of at least 4KiB");
+  }
 #ifdef RINGBUS_WITH_KAFKA
   for (const KafkaSinkRule& rule : k.sinks) {
-    if (auto ok = check_kafka_properties(k, rule); !ok) return ok;
+    if (auto ok = check_kafka_properties(k, rule.properties); !ok) return ok;
+  }
+  for (const KafkaSourceRule& rule : k.sources) {
+    if (auto ok = check_kafka_properties(k, rule.properties); !ok) return ok;
   }
 #endif
   return {};

@@ -36,11 +36,22 @@ struct KafkaSinkRule {
   std::vector<std::string> properties;  // "KEY=VALUE" librdkafka properties of this sink only
 };
 
+// A Kafka source: the Kafka topic `kafka_topic` consumed (in the bridge's consumer group) into
+// the local topic `topic`, created if missing.
+struct KafkaSourceRule {
+  std::string kafka_topic;
+  std::string topic;
+  std::vector<std::string> properties;  // "KEY=VALUE" librdkafka properties of this source only
+};
+
 // Apache Kafka, through librdkafka (built in with RINGBUS_WITH_KAFKA).
 struct KafkaConfig {
   std::string brokers;                  // bootstrap servers "HOST:PORT[,HOST:PORT...]"
-  std::vector<std::string> properties;  // "KEY=VALUE" librdkafka properties of every sink
+  std::vector<std::string> properties;  // "KEY=VALUE" librdkafka properties of every sink/source
   std::vector<KafkaSinkRule> sinks;
+  std::string group;  // the sources' consumer group (group.id); required with sources
+  std::uint64_t source_capacity = std::uint64_t{16} << 20;  // of a local topic a source creates
+  std::vector<KafkaSourceRule> sources;
 };
 
 // Links this bridge accepts from forwarding bridges.
@@ -97,6 +108,8 @@ Result<void> validate_forward_rule(const ForwardRule& rule, std::string_view wha
 // A Kafka sink rule: topics, a Kafka topic name (1 to 249 characters of A-Z a-z 0-9 . _ - once
 // "{topic}" is replaced), its properties. Errors: invalid_argument.
 Result<void> validate_kafka_sink(const KafkaSinkRule& rule, std::string_view what);
+// A Kafka source rule: a Kafka topic name and a ringbus topic name. Errors: invalid_argument.
+Result<void> validate_kafka_source(const KafkaSourceRule& rule, std::string_view what);
 // "KEY=VALUE" with a non-empty key. Errors: invalid_argument.
 Result<void> validate_kafka_property(const std::string& property, std::string_view what);
 // True when this bridge was built with Kafka sinks (RINGBUS_WITH_KAFKA).

@@ -298,6 +298,51 @@ const std::array kOptions{
                    return {};
                  },
                  [](BridgeConfig& c) { c.kafka.sinks.back().properties.clear(); }},
+    BridgeOption{"kafka.group", "--kafka-group", "Consumer group (group.id) of the Kafka sources",
+                 OptionKind::text,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource&) -> Result<void> {
+                   c.kafka.group = v;
+                   return {};
+                 }},
+    BridgeOption{"kafka.source_capacity", "--kafka-source-capacity",
+                 "Ring size of a local topic a Kafka source creates (default 16MiB)",
+                 OptionKind::size,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) {
+                   return set_size(c.kafka.source_capacity, v, s);
+                 }},
+    // --kafka-source KAFKA_TOPIC=TOPIC is one source; in TOML a [[kafka.source]] table.
+    BridgeOption{"", "--kafka-source",
+                 "Consume a Kafka topic into a local topic (created if missing): "
+                 "KAFKA_TOPIC=TOPIC (repeatable)",
+                 OptionKind::list,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) -> Result<void> {
+                   const std::size_t eq = v.find('=');
+                   if (eq == std::string::npos) {
+                     return invalid(s.where() + " '" + v + "' must be KAFKA_TOPIC=TOPIC");
+                   }
+                   KafkaSourceRule rule{v.substr(0, eq), v.substr(eq + 1), {}};
+                   if (auto ok = validate_kafka_source(rule, s.where()); !ok) return ok;
+                   c.kafka.sources.push_back(std::move(rule));
+                   return {};
+                 },
+                 [](BridgeConfig& c) { c.kafka.sources.clear(); }},
+    BridgeOption{"kafka.source.kafka_topic", "", "", OptionKind::text,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource&) -> Result<void> {
+                   c.kafka.sources.back().kafka_topic = v;
+                   return {};
+                 }},
+    BridgeOption{"kafka.source.topic", "", "", OptionKind::text,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource&) -> Result<void> {
+                   c.kafka.sources.back().topic = v;
+                   return {};
+                 }},
+    BridgeOption{"kafka.source.properties", "", "", OptionKind::list,
+                 [](BridgeConfig& c, const std::string& v, const OptionSource& s) -> Result<void> {
+                   if (auto ok = validate_kafka_property(v, s.where()); !ok) return ok;
+                   c.kafka.sources.back().properties.push_back(v);
+                   return {};
+                 },
+                 [](BridgeConfig& c) { c.kafka.sources.back().properties.clear(); }},
 };
 
 const std::array kTables{
@@ -315,6 +360,11 @@ const std::array kTables{
                 [](BridgeConfig& c) { c.kafka.sinks.emplace_back(); },
                 [](const BridgeConfig& c, const OptionSource& s) {
                   return validate_kafka_sink(c.kafka.sinks.back(), s.where());
+                }},
+    OptionTable{"kafka.source", "a kafka.source option", true,
+                [](BridgeConfig& c) { c.kafka.sources.emplace_back(); },
+                [](const BridgeConfig& c, const OptionSource& s) {
+                  return validate_kafka_source(c.kafka.sources.back(), s.where());
                 }},
 };
 

@@ -18,10 +18,9 @@
 #include <deque>
 #include <optional>
 
-#include <librdkafka/rdkafka.h>
-
 #include "event_log.hpp"
 #include "frame_pump.hpp"
+#include "kafka_client.hpp"
 #include "layout/frame_layout.hpp"
 #include "ringbus/connector_counters.hpp"
 #include "session_loop.hpp"
@@ -37,58 +36,9 @@ constexpr std::uint64_t kChunkBytes = std::uint64_t{1} << 20;
 constexpr int kFlushOnStopMs = 10'000;
 constexpr std::size_t kNameMax = 63;  // reader names and forward-link destinations
 
-// `name`, or when longer than `max`, its head and a hash of the whole (still unique).
-std::string fit_name(const std::string& name, std::size_t max) {
-  if (name.size() <= max) return name;
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (char c : name) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
-  char hash[17] = {};
-  std::to_chars(hash, hash + 16, h, 16);
-  return name.substr(0, max - 17) + "-" + hash;
-}
-
-struct KafkaDeleter {
-  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
-  void operator()(rd_kafka_conf_t* conf) const { rd_kafka_conf_destroy(conf); }
-};
-using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
-using KafkaConf = std::unique_ptr<rd_kafka_conf_t, KafkaDeleter>;
-
-using Properties = std::vector<std::pair<std::string, std::string>>;
-
-void add_properties(Properties& out, const std::vector<std::string>& list) {
-  for (const std::string& p : list) {
-    const std::size_t eq = p.find('=');
-    out.emplace_back(p.substr(0, eq), p.substr(eq + 1));
-  }
-}
-
-// The sink's defaults first, so that the operator's properties override them.
-Properties kafka_properties(const KafkaConfig& k, const KafkaSinkRule& rule) {
-  Properties p = {{"enable.idempotence", "true"}, {"acks", "all"}, {"client.id", "ringbus-bridge"}};
-  if (!k.brokers.empty()) p.emplace_back("bootstrap.servers", k.brokers);
-  add_properties(p, k.properties);
-  add_properties(p, rule.properties);
-  return p;
-}
-
-Result<KafkaConf> make_conf(const Properties& properties) {
-  KafkaConf conf(rd_kafka_conf_new());
-  char why[512] = {};
-  for (const auto& [key, value] : properties) {
-    if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), why, sizeof why) !=
-        RD_KAFKA_CONF_OK) {
-      std::string message = "Kafka property ";
-      message += key;
-      message += '=';
-      message += value;
-      message += ": ";
-      message += why;
-      return Error(Errc::invalid_argument, message);
-    }
-  }
-  return conf;
-}
+// The sink's defaults, before the operator's properties (which may override them).
+const KafkaProperties kSinkDefaults = {
+    {"enable.idempotence", "true"}, {"acks", "all"}, {"client.id", "ringbus-bridge"}};
 
 // The FrameSink of a session: data frames go to librdkafka as they come; each message and each
 // run of padding or lost offsets is an entry of in_flight_, done once reported delivered (padding
@@ -299,15 +249,9 @@ KafkaSinkOptions kafka_sink_options(const BridgeConfig& config, const KafkaSinkR
                                     const std::string& topic) {
   KafkaSinkOptions o;
   o.kafka_topic = expand_kafka_topic(rule.kafka_topic, topic);
-  o.properties = kafka_properties(config.kafka, rule);
+  o.properties = kafka_properties(config.kafka, kSinkDefaults, rule.properties);
   o.reader_name = kafka_reader_name(config.reader_name, o.kafka_topic);
   return o;
-}
-
-Result<void> check_kafka_properties(const KafkaConfig& config, const KafkaSinkRule& rule) {
-  auto conf = make_conf(kafka_properties(config, rule));
-  if (!conf) return conf.error();
-  return {};
 }
 
 struct KafkaSink::Impl {
@@ -416,7 +360,7 @@ Result<void> KafkaSink::Impl::stream(rd_kafka_t* rk) {
 
 Result<void> KafkaSink::Impl::session() {
   counters->state(LinkState::connecting);
-  auto conf = make_conf(options.properties);
+  auto conf = make_kafka_conf(options.properties);
   if (!conf) return conf.error();
   rd_kafka_conf_set_opaque(conf->get(), this);
   rd_kafka_conf_set_dr_msg_cb(conf->get(), &Impl::on_delivery);

@@ -34,10 +34,6 @@ struct KafkaSinkOptions {
 KafkaSinkOptions kafka_sink_options(const BridgeConfig& config, const KafkaSinkRule& rule,
                                     const std::string& topic);
 
-// Builds a librdkafka configuration from the properties of `rule` under `config`, so that an
-// unknown property or a bad value is an error at start. Errors: invalid_argument (naming it).
-Result<void> check_kafka_properties(const KafkaConfig& config, const KafkaSinkRule& rule);
-
 class KafkaSink {
  public:
   KafkaSink(const Topic& topic, KafkaSinkOptions options);
