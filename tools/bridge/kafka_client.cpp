@@ -1,6 +1,9 @@
 #include "kafka_client.hpp"
 
 #include <charconv>
+#include <cstring>
+
+#include "event_log.hpp"
 
 namespace ringbus::bridge {
 
@@ -17,8 +20,20 @@ KafkaProperties kafka_properties(const KafkaConfig& config, const KafkaPropertie
   return p;
 }
 
+namespace {
+
+// librdkafka's own log, in the event log's format. Connection failures ("FAIL") also reach the
+// connectors' error callbacks, which report each distinct one once: not logged twice.
+void log_line(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
+  if (level > 4 || std::strcmp(facility, "FAIL") == 0) return;  // 4: warnings and worse
+  log_event("", std::string("librdkafka ") + rd_kafka_name(rk) + " " + facility + ": " + text);
+}
+
+}  // namespace
+
 Result<KafkaConf> make_kafka_conf(const KafkaProperties& properties) {
   KafkaConf conf(rd_kafka_conf_new());
+  rd_kafka_conf_set_log_cb(conf.get(), &log_line);
   char why[512] = {};
   for (const auto& [key, value] : properties) {
     if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), why, sizeof why) !=
