@@ -8,7 +8,7 @@ packages=(
   libboost-dev libhwloc-dev hwloc
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libssl-dev openssl iproute2
-  librdkafka-dev
+  librdkafka-dev python3 python3-kafka kafkacat
   libncurses-dev
   strace tmux gnuplot-nox jq clang-format clang-tidy procps
 )

@@ -166,6 +166,53 @@ std::vector<KafkaRecord> read_kafka(const std::string& bootstraps, const std::st
   return out;
 }
 
+std::string from_hex(const std::string& hex) {
+  std::string out;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  }
+  return out;
+}
+
+// kafka-python (Debian's python3-kafka), a Kafka client independent of librdkafka, run as a
+// process: tests/integration/kafka_python_client.py.
+testing::CommandResult kafka_python(const std::string& arguments) {
+  return testing::run_command(std::string("/usr/bin/python3 ") + RINGBUS_KAFKA_PYTHON_CLIENT + " " +
+                              arguments);
+}
+
+// Every record of `topic` as kafka-python reads it (until `count`, or none for 5 s).
+std::vector<KafkaRecord> read_kafka_python(const std::string& bootstraps, const std::string& topic,
+                                           std::size_t count) {
+  std::vector<KafkaRecord> out;
+  const testing::CommandResult r =
+      kafka_python("consume " + bootstraps + " " + topic + " " + std::to_string(count) + " 5");
+  EXPECT_EQ(r.status, 0) << "kafka-python failed (is python3-kafka installed?)";
+  for (const std::string& line : testing::split_lines(r.out)) {
+    char key[512] = {};
+    char value[512] = {};
+    char offset[32] = {};
+    char sequence[32] = {};
+    KafkaRecord k;
+    long long kafka_offset = 0;
+    long long timestamp = 0;
+    if (std::sscanf(line.c_str(), "%d %lld %511s %511s %lld %31s %31s", &k.partition, &kafka_offset,
+                    key, value, &timestamp, offset, sequence) != 7) {
+      ADD_FAILURE() << "kafka-python printed '" << line << "'";
+      continue;
+    }
+    k.kafka_offset = kafka_offset;
+    k.timestamp_ms = timestamp;
+    k.has_key = std::strcmp(key, "-") != 0;
+    if (k.has_key) k.key = from_hex(key);
+    k.value = from_hex(value);
+    if (std::strcmp(offset, "-") != 0) k.ringbus_offset = std::stoull(offset);
+    if (std::strcmp(sequence, "-") != 0) k.ringbus_sequence = std::stoull(sequence);
+    out.push_back(std::move(k));
+  }
+  return out;
+}
+
 // A message as ringbus readers saw it.
 struct Sent {
   std::uint64_t offset = 0;
@@ -251,9 +298,12 @@ std::string read_text_file(const std::string& path) {
 
 class KafkaSinkTest : public ::testing::Test {
  protected:
+  // Partitions of the sink's Kafka topic: enough that 100,000 messages of 7 keys stay well
+  // under the mock's limits per partition (about 4 MiB and 100,000 messages).
+  static constexpr int kPartitions = 6;
   void SetUp() override {
     ASSERT_TRUE(kafka_.ok());
-    kafka_.create_topic("rb.orders", 3);
+    kafka_.create_topic("rb.orders", kPartitions);
     TopicOptions o;
     o.capacity = 256 * 1024;  // small: the ring wraps many times under the test's messages
     topic_ = bus_.create("orders", o);
@@ -265,10 +315,11 @@ class KafkaSinkTest : public ::testing::Test {
     }
   }
   pid_t start_bridge() { return start_bridge_with({"--kafka-sink", "orders=rb.{topic}"}); }
-  pid_t start_bridge_with(const std::vector<std::string>& extra) {
+  pid_t start_bridge_with(const std::vector<std::string>& extra, std::string brokers = {}) {
+    if (brokers.empty()) brokers = kafka_.bootstraps();
     std::vector<std::string> args = {
-        RINGBUS_BRIDGE_PATH, "--bus-dir",         bus_.dir(),         "--scan-interval", "50ms",
-        "--kafka-brokers",   kafka_.bootstraps(), "--kafka-property", "log_level=3"};
+        RINGBUS_BRIDGE_PATH, "--bus-dir", bus_.dir(),         "--scan-interval", "50ms",
+        "--kafka-brokers",   brokers,     "--kafka-property", "log_level=3"};
     args.insert(args.end(), extra.begin(), extra.end());
     const std::string err = logs_.path() + "/bridge.err";
     std::fflush(nullptr);
@@ -307,6 +358,19 @@ class KafkaSinkTest : public ::testing::Test {
     return false;
   }
   std::string bridge_log() const { return read_text_file(logs_.path() + "/bridge.err"); }
+  // The sink's forward-link entry, if it has one.
+  std::optional<ForwardInfo> sink_link() const {
+    for (const ForwardInfo& f : topic_.snapshot().forwards) {
+      if (f.destination == "kafka:rb.orders") return f;
+    }
+    return std::nullopt;
+  }
+  std::uint64_t sink_reader_position() const {
+    for (const ReaderInfo& r : topic_.snapshot().readers) {
+      if (r.name == "ringbus-bridge-to-kafka-rb.orders") return r.position;
+    }
+    return ~std::uint64_t{0};
+  }
 
   MockKafka kafka_;
   testing::TempBus bus_;
@@ -315,11 +379,12 @@ class KafkaSinkTest : public ::testing::Test {
   std::vector<pid_t> bridges_;
 };
 
-// Every message arrives once with its key, value and timestamp (ms), and headers that name its
-// ringbus offset and sequence number; messages of one key share a partition, in offset order.
-// The sink's reader is committed to the end, and describe shows the sink's link.
+// Every message of 100,000 arrives once with its key, value and timestamp (ms), and headers that
+// name its ringbus offset and sequence number; messages of one key share a partition, in offset
+// order. kafka-python, a client independent of librdkafka, reads the same records. The sink's
+// reader is committed to the end, and describe shows the sink's link.
 TEST_F(KafkaSinkTest, EveryMessageArrivesWithKeyTimestampHeadersAndPerKeyOrder) {
-  constexpr std::uint64_t kMessages = 3000;
+  constexpr std::uint64_t kMessages = 100'000;
   Collector collector(topic_, kMessages);
   const pid_t bridge = start_bridge();
   ASSERT_TRUE(wait_until([&] { return sink_attached(); }, seconds(60))) << bridge_log();
@@ -328,8 +393,9 @@ TEST_F(KafkaSinkTest, EveryMessageArrivesWithKeyTimestampHeadersAndPerKeyOrder) 
   const std::vector<Sent>& sent = collector.finish();
   ASSERT_EQ(sent.size(), kMessages);
   const std::uint64_t tail = topic_.snapshot().tail;
-  ASSERT_TRUE(wait_until([&] { return delivered_up_to(tail); }, seconds(60))) << bridge_log();
-  const auto got = read_kafka(kafka_.bootstraps(), "rb.orders", 3, kMessages, seconds(60));
+  ASSERT_TRUE(wait_until([&] { return delivered_up_to(tail); }, seconds(120))) << bridge_log();
+  const auto got =
+      read_kafka(kafka_.bootstraps(), "rb.orders", kPartitions, kMessages, seconds(120));
   ASSERT_EQ(got.size(), kMessages) << bridge_log();
   std::map<std::uint64_t, const KafkaRecord*> by_offset;
   for (const KafkaRecord& r : got) {
@@ -354,6 +420,25 @@ TEST_F(KafkaSinkTest, EveryMessageArrivesWithKeyTimestampHeadersAndPerKeyOrder) 
       last->second = {r.partition, r.kafka_offset};
     }
   }
+  // The same records, field for field, through kafka-python.
+  const auto python = read_kafka_python(kafka_.bootstraps(), "rb.orders", kMessages);
+  EXPECT_EQ(python.size(), kMessages);
+  std::size_t same = 0;
+  for (const KafkaRecord& p : python) {
+    auto it = by_offset.find(p.ringbus_offset);
+    if (it == by_offset.end()) {
+      ADD_FAILURE() << "kafka-python read ringbus offset " << p.ringbus_offset;
+      continue;
+    }
+    const KafkaRecord& r = *it->second;
+    const bool equal = p.partition == r.partition && p.kafka_offset == r.kafka_offset &&
+                       p.has_key == r.has_key && p.key == r.key && p.value == r.value &&
+                       p.timestamp_ms == r.timestamp_ms && p.ringbus_sequence == r.ringbus_sequence;
+    EXPECT_TRUE(equal) << "ringbus offset " << p.ringbus_offset << ": kafka-python read '"
+                       << p.value << "' at " << p.partition << ":" << p.kafka_offset;
+    same += equal ? 1 : 0;
+  }
+  EXPECT_EQ(same, kMessages);
   bool reader_done = false;
   for (const ReaderInfo& r : topic_.snapshot().readers) {
     if (r.name == "ringbus-bridge-to-kafka-rb.orders") reader_done = r.position == tail;
@@ -393,7 +478,7 @@ TEST_F(KafkaSinkTest, AKilledBridgeResumesWithoutAGapAndDuplicatesAreRecognisabl
   ASSERT_TRUE(wait_until([&] { return delivered_up_to(tail); }, seconds(90))) << bridge_log();
   // At least `total` records; read on until no more come.
   const std::vector<KafkaRecord> got =
-      read_kafka(kafka_.bootstraps(), "rb.orders", 3, total * 2, seconds(60), total);
+      read_kafka(kafka_.bootstraps(), "rb.orders", kPartitions, total * 2, seconds(60), total);
   std::set<std::uint64_t> seen;
   std::map<std::int32_t, std::uint64_t> last_in_partition;
   std::uint64_t duplicates = 0;
@@ -441,7 +526,8 @@ TEST_F(KafkaSinkTest, BrokerErrorsLeaderMovesAndADownBrokerAddNoDuplicateAndLose
       {RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
        RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT});
   publish_range(producer, kMessages / 3, kMessages / 2);
-  for (int p = 0; p < 3; ++p) kafka_.move_leader("rb.orders", p, 1 + (p + 1) % MockKafka::kBrokers);
+  for (int p = 0; p < kPartitions; ++p)
+    kafka_.move_leader("rb.orders", p, 1 + (p + 1) % MockKafka::kBrokers);
   publish_range(producer, kMessages / 2, 2 * kMessages / 3);
   kafka_.broker_down(2);
   publish_range(producer, 2 * kMessages / 3, 5 * kMessages / 6);
@@ -452,8 +538,8 @@ TEST_F(KafkaSinkTest, BrokerErrorsLeaderMovesAndADownBrokerAddNoDuplicateAndLose
   ASSERT_EQ(sent.size(), kMessages);
   const std::uint64_t tail = topic_.snapshot().tail;
   ASSERT_TRUE(wait_until([&] { return delivered_up_to(tail); }, seconds(90))) << bridge_log();
-  const auto got =
-      read_kafka(kafka_.bootstraps(), "rb.orders", 3, 2 * kMessages, seconds(60), kMessages);
+  const auto got = read_kafka(kafka_.bootstraps(), "rb.orders", kPartitions, 2 * kMessages,
+                              seconds(60), kMessages);
   std::map<std::uint64_t, int> copies;
   for (const KafkaRecord& r : got) ++copies[r.ringbus_offset];
   for (const Sent& s : sent) {
@@ -463,6 +549,114 @@ TEST_F(KafkaSinkTest, BrokerErrorsLeaderMovesAndADownBrokerAddNoDuplicateAndLose
   // The outage was seen (and reported once per distinct error), not missed.
   EXPECT_TRUE(testing::contains(bridge_log(), "kafka sink to rb.orders: 127.0.0.1"))
       << bridge_log();
+  EXPECT_EQ(stop_bridge(bridge, SIGTERM), 0) << bridge_log();
+}
+
+// A message Kafka can never take (larger than the producer's message.max.bytes) stops the sink at
+// that message, loudly and for as long as it is there: everything before it arrives, nothing
+// after it is sent or committed, the link names the offset, and the sink keeps retrying.
+TEST_F(KafkaSinkTest, AMessageKafkaCannotTakeStopsTheSinkThereAndNothingPastItIsCommitted) {
+  const pid_t bridge = start_bridge_with(
+      {"--kafka-sink", "orders=rb.{topic}", "--kafka-property", "message.max.bytes=1000"});
+  ASSERT_TRUE(wait_until([&] { return sink_attached(); }, seconds(60))) << bridge_log();
+  Producer producer(topic_);
+  publish_range(producer, 0, 100);
+  const std::uint64_t too_large_at = topic_.snapshot().tail;
+  const std::string big(4000, 'B');
+  ASSERT_TRUE(producer.publish(
+      ConstBytes{}, ConstBytes(reinterpret_cast<const std::byte*>(big.data()), big.size())));
+  publish_range(producer, 100, 200);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto link = sink_link();
+        return link && link->reconnects >= 2 && link->acked_position == too_large_at;
+      },
+      seconds(60)))
+      << bridge_log();
+  const auto link = sink_link();
+  ASSERT_TRUE(link);
+  EXPECT_TRUE(testing::contains(link->last_error, "offset " + std::to_string(too_large_at)))
+      << link->last_error;
+  EXPECT_GE(link->errors, 2U);
+  EXPECT_EQ(sink_reader_position(), too_large_at);
+  // Exactly the 100 messages before it, each once (read on a second after the 100th).
+  const auto got =
+      read_kafka(kafka_.bootstraps(), "rb.orders", kPartitions, 1000, seconds(30), 100);
+  EXPECT_EQ(got.size(), 100U);
+  for (const KafkaRecord& r : got) EXPECT_LT(r.ringbus_offset, too_large_at);
+  // One event-log line for the failure, not one per retry.
+  const std::string log = bridge_log();
+  const std::string line =
+      "librdkafka refused the message at offset " + std::to_string(too_large_at);
+  const std::size_t first = log.find(line);
+  EXPECT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find(line, first + 1), std::string::npos) << log;
+  EXPECT_EQ(stop_bridge(bridge, SIGTERM), 0) << log;
+}
+
+// Deliveries the brokers refuse (topic authorization failed, a permanent error) end the sink's
+// session; it starts again from its committed position once the brokers accept again: every
+// message arrives, a repeat only of a ringbus.offset already seen.
+TEST_F(KafkaSinkTest, RefusedDeliveriesEndTheSessionAndTheNextResumesWithoutAGap) {
+  constexpr std::uint64_t kMessages = 3000;
+  Collector collector(topic_, kMessages);
+  const pid_t bridge = start_bridge();
+  ASSERT_TRUE(wait_until([&] { return sink_attached(); }, seconds(60))) << bridge_log();
+  Producer producer(topic_);
+  publish_range(producer, 0, kMessages / 2);
+  kafka_.fail_produce_requests({RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED});
+  publish_range(producer, kMessages / 2, kMessages);
+  const std::vector<Sent>& sent = collector.finish();
+  ASSERT_EQ(sent.size(), kMessages);
+  const std::uint64_t tail = topic_.snapshot().tail;
+  ASSERT_TRUE(wait_until([&] { return delivered_up_to(tail); }, seconds(90))) << bridge_log();
+  const auto got = read_kafka(kafka_.bootstraps(), "rb.orders", kPartitions, 2 * kMessages,
+                              seconds(60), kMessages);
+  std::set<std::uint64_t> seen;
+  for (const KafkaRecord& r : got) seen.insert(r.ringbus_offset);
+  for (const Sent& s : sent) EXPECT_EQ(seen.count(s.offset), 1U) << "offset " << s.offset;
+  EXPECT_EQ(seen.size(), kMessages);
+  const auto link = sink_link();
+  ASSERT_TRUE(link);
+  EXPECT_GE(link->reconnects, 1U);
+  EXPECT_TRUE(testing::contains(bridge_log(), "Topic authorization failed")) << bridge_log();
+  EXPECT_EQ(stop_bridge(bridge, SIGTERM), 0) << bridge_log();
+}
+
+// Bad configuration that can only be seen at run time: brokers nobody answers at, and a sink
+// whose glob matches no topic. Each is an event-log line (the link shows the brokers' state),
+// and the rest of the bridge, recording here, goes on as if there were no sink.
+TEST_F(KafkaSinkTest, UnreachableBrokersAndAGlobMatchingNothingLeaveRecordingRunning) {
+  testing::TempDir logs;
+  const pid_t bridge =
+      start_bridge_with({"--log-dir", logs.path(), "--record", "*", "--kafka-sink",
+                         "orders=rb.{topic}", "--kafka-sink", "no-such-topic-*=elsewhere"},
+                        "127.0.0.1:1");
+  ASSERT_TRUE(wait_until([&] { return sink_attached(); }, seconds(60))) << bridge_log();
+  Producer producer(topic_);
+  publish_range(producer, 0, 500);  // well within the ring: the stuck sink holds nobody back yet
+  const std::uint64_t tail = topic_.snapshot().tail;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto r = topic_.snapshot().recorder;
+        return r && r->recorded_position == tail;
+      },
+      seconds(60)))
+      << bridge_log();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto link = sink_link();
+        return link && link->state == "failing" && !link->last_error.empty();
+      },
+      seconds(60)))
+      << bridge_log();
+  EXPECT_EQ(sink_link()->acked_position, 0U);
+  const std::string log = bridge_log();
+  EXPECT_TRUE(testing::contains(log, "kafka sink to rb.orders: 127.0.0.1:1")) << log;
+  EXPECT_TRUE(testing::contains(log, "kafka sink no-such-topic-*=elsewhere matches no topic yet"))
+      << log;
   EXPECT_EQ(stop_bridge(bridge, SIGTERM), 0) << bridge_log();
 }
 
@@ -597,12 +791,16 @@ class KafkaSourceTest : public KafkaSinkTest {
   }
 };
 
-// Records produced to Kafka appear in the local topic (which the bridge creates) with their key,
-// value and timestamp, and the partition and offset in the value's prefix, in per-partition
-// order, each once.
+// Records produced to Kafka by kafka-python appear in the local topic (which the bridge creates)
+// with their key, value and timestamp, and the partition and offset in the value's prefix, in
+// per-partition order, each once.
 TEST_F(KafkaSourceTest, RecordsArriveInPerPartitionOrderWithTheirPartitionAndOffset) {
   constexpr std::uint64_t kRecords = 3000;
-  produce_to_kafka(kafka_.bootstraps(), "in", 0, kRecords);
+  // Produced by kafka-python, a client independent of the bridge's librdkafka.
+  const testing::CommandResult produced =
+      kafka_python("produce " + kafka_.bootstraps() + " in 0 " + std::to_string(kRecords));
+  ASSERT_EQ(produced.status, 0) << "kafka-python failed (is python3-kafka installed?)";
+  ASSERT_TRUE(testing::contains(produced.out, "produced 3000")) << produced.out;
   const pid_t bridge = start_source();
   const auto got = read_sourced(bus_, "ingest", kRecords, seconds(90));
   ASSERT_GE(got.size(), kRecords) << bridge_log();

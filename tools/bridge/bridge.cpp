@@ -231,10 +231,12 @@ void Bridge::scan_forwards(const std::vector<std::string>& topics) {
 void Bridge::scan_kafka_sinks(const std::vector<std::string>& topics) {
 #ifdef RINGBUS_WITH_KAFKA
   for (const KafkaSinkRule& rule : config_.kafka.sinks) {
+    bool matched = false;
     for (const std::string& name : topics) {
       const bool match = std::any_of(rule.topics.begin(), rule.topics.end(), [&](const auto& p) {
         return ::fnmatch(p.c_str(), name.c_str(), 0) == 0;
       });
+      matched = matched || match;
       const std::string to = "kafka:" + expand_kafka_topic(rule.kafka_topic, name);
       if (!match || forwards_.count(ForwardKey{name, to}) != 0) continue;
       auto topic = bus_.open_topic(name);
@@ -251,7 +253,15 @@ void Bridge::scan_kafka_sinks(const std::vector<std::string>& topics) {
                           (options.log_covers ? " (old frames from the disk log)" : ""));
       forwards_[ForwardKey{name, to}] = std::move(running);
     }
+    if (!matched && !kafka_rules_checked_) {
+      // Likely a typo; or the topics come later, and then the sink starts (and says so).
+      std::string globs;
+      for (const std::string& g : rule.topics) globs += (globs.empty() ? "" : ",") + g;
+      log_event("", "kafka sink " + globs + "=" + rule.kafka_topic +
+                        " matches no topic yet; it starts when a matching topic appears");
+    }
   }
+  kafka_rules_checked_ = true;
 #else
   (void)topics;  // validate_config refuses Kafka sinks in a bridge built without them
 #endif

@@ -67,6 +67,7 @@ class Bridge {
   std::shared_ptr<const LinkTls> tls_;  // forwarders' TLS, loaded at start
 #ifdef RINGBUS_WITH_KAFKA
   std::vector<std::unique_ptr<KafkaSource>> kafka_sources_;  // one per [[kafka.source]]
+  bool kafka_rules_checked_ = false;  // sink rules matching no topic were reported (once)
 #endif
 };
 

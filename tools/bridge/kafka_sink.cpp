@@ -34,6 +34,7 @@ using std::chrono::milliseconds;
 constexpr std::size_t kMaxInFlight = 100'000;
 constexpr std::uint64_t kChunkBytes = std::uint64_t{1} << 20;
 constexpr int kFlushOnStopMs = 10'000;
+constexpr int kFlushOnFailureMs = 5'000;
 constexpr std::size_t kNameMax = 63;  // reader names and forward-link destinations
 
 // The sink's defaults, before the operator's properties (which may override them).
@@ -298,6 +299,7 @@ struct KafkaSink::Impl {
   }
   Result<void> session();
   Result<void> stream(rd_kafka_t* rk);
+  Result<void> produce_until_stopped(rd_kafka_t* rk);
   void run();
 
   Topic topic;
@@ -314,6 +316,17 @@ struct KafkaSink::Impl {
 };
 
 Result<void> KafkaSink::Impl::stream(rd_kafka_t* rk) {
+  auto ok = produce_until_stopped(rk);
+  // Stopping or failing: give what is on its way a chance to be delivered, and commit the
+  // delivered prefix, so that the next session (or bridge) does not send it again. A message
+  // refused at once would otherwise end every session before the reports of those before it.
+  rd_kafka_flush(rk, ok ? kFlushOnStopMs : kFlushOnFailureMs);
+  rd_kafka_poll(rk, 0);
+  acknowledge();
+  return ok;
+}
+
+Result<void> KafkaSink::Impl::produce_until_stopped(rd_kafka_t* rk) {
   while (!stop.load(std::memory_order_relaxed)) {
     bool moved = false;
     if (pump.pending()) {
@@ -351,10 +364,6 @@ Result<void> KafkaSink::Impl::stream(rd_kafka_t* rk) {
       (void)pump.wait(Wait::futex(milliseconds(50)));
     }
   }
-  // Stopping: give what is on its way a chance to be delivered and committed.
-  rd_kafka_flush(rk, kFlushOnStopMs);
-  rd_kafka_poll(rk, 0);
-  acknowledge();
   return {};
 }
 
