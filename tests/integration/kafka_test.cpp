@@ -24,6 +24,7 @@
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <nlohmann/json.hpp>
 
 #include "ringbus/producer.hpp"
 #include "ringbus/subscriber.hpp"
@@ -625,6 +626,123 @@ TEST_F(KafkaSinkTest, RefusedDeliveriesEndTheSessionAndTheNextResumesWithoutAGap
   EXPECT_EQ(stop_bridge(bridge, SIGTERM), 0) << bridge_log();
 }
 
+// An overwrite topic laps its sink while Kafka is down (librdkafka's queue is full, so the sink
+// stops reading): once the brokers are back, what the sink had handed over arrives, the
+// overwritten offsets are reported as a gap (event log, the link's errors and last error), and
+// the rest of the topic follows, each message once.
+TEST_F(KafkaSinkTest, AnOverwriteTopicThatLapsTheSinkReportsTheGapAndSendsTheRest) {
+  constexpr std::uint64_t kMessages = 5000;
+  kafka_.create_topic("rb.ticks", kPartitions);
+  TopicOptions o;
+  o.capacity = 64 * 1024;  // 5,000 messages lap it several times
+  o.policy = Policy::overwrite;
+  const Topic ticks = bus_.create("ticks", o);
+  for (int b = 1; b <= MockKafka::kBrokers; ++b) kafka_.broker_down(b);
+  const pid_t bridge = start_bridge_with(
+      {"--kafka-sink", "ticks=rb.{topic}", "--kafka-property", "queue.buffering.max.messages=200"});
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (const ReaderInfo& r : ticks.snapshot().readers) {
+          if (r.name == "ringbus-bridge-to-kafka-rb.ticks") return true;
+        }
+        return false;
+      },
+      seconds(60)))
+      << bridge_log();
+  std::optional<ForwardInfo> link;
+  auto read_link = [&] {
+    for (const ForwardInfo& f : ticks.snapshot().forwards) {
+      if (f.destination == "kafka:rb.ticks") link = f;
+    }
+    return link.has_value();
+  };
+  // 100 messages handed to librdkafka (sent), which holds them while no broker answers; then
+  // the ring is lapped.
+  Producer producer(ticks);
+  publish_range(producer, 0, 100);
+  const std::uint64_t first_hundred = ticks.snapshot().tail;
+  ASSERT_TRUE(
+      wait_until([&] { return read_link() && link->sent_position == first_hundred; }, seconds(60)))
+      << bridge_log();
+  publish_range(producer, 100, kMessages);
+  const std::uint64_t tail = ticks.snapshot().tail;
+  ASSERT_GT(tail, 4 * o.capacity);
+  for (int b = 1; b <= MockKafka::kBrokers; ++b) kafka_.broker_up(b);
+  ASSERT_TRUE(wait_until([&] { return read_link() && link->acked_position == tail; }, seconds(90)))
+      << bridge_log();
+  EXPECT_GE(link->errors, 1U);
+  EXPECT_TRUE(testing::contains(link->last_error, "are lost on this host")) << link->last_error;
+  // The gaps, as the event log names them: "offsets [FROM, TO) are lost on this host".
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> gaps;
+  for (const std::string& line : testing::split_lines(bridge_log())) {
+    const std::size_t at = line.find("offsets [");
+    if (at == std::string::npos || !testing::contains(line, "are lost on this host")) continue;
+    unsigned long long from = 0;
+    unsigned long long to = 0;
+    if (std::sscanf(line.c_str() + at, "offsets [%llu, %llu)", &from, &to) == 2) {
+      gaps.emplace_back(from, to);
+    }
+  }
+  ASSERT_FALSE(gaps.empty()) << bridge_log();
+  const auto got =
+      read_kafka(kafka_.bootstraps(), "rb.ticks", kPartitions, kMessages, seconds(60), 1);
+  std::set<std::uint64_t> sequences;
+  for (const KafkaRecord& r : got) {
+    // A repeat only if a session ended (a failure the event log names) and the next resent it.
+    EXPECT_TRUE(sequences.insert(r.ringbus_sequence).second || link->reconnects > 0)
+        << "a repeat: " << r.ringbus_offset;
+    for (const auto& [from, to] : gaps) {
+      EXPECT_FALSE(r.ringbus_offset >= from && r.ringbus_offset < to)
+          << "offset " << r.ringbus_offset << " is inside a reported gap";
+    }
+    EXPECT_EQ(r.value, "value-" + std::to_string(r.ringbus_sequence) +
+                           std::string(r.ringbus_sequence % 40, 'x'));
+  }
+  EXPECT_LT(got.size(), kMessages);
+  for (std::uint64_t i = 0; i < 100; ++i) {
+    EXPECT_EQ(sequences.count(i), 1U) << "message " << i << ", handed over before the lap";
+  }
+  EXPECT_EQ(sequences.count(kMessages - 1), 1U) << "the last message, after the gap";
+  EXPECT_EQ(stop_bridge(bridge, SIGTERM), 0) << bridge_log();
+}
+
+// Kafka down on a recorded `block` topic: the sink's reader does not hold producers back (the
+// disk log covers it), producers publish four rings' worth, and once the brokers are back the
+// sink catches up from the log: every message arrives, each once.
+TEST_F(KafkaSinkTest,
+       WhileKafkaIsDownARecordedTopicKeepsProducersGoingAndTheSinkCatchesUpFromTheLog) {
+  constexpr std::uint64_t kMessages = 20'000;  // about 1.3 MiB: five times the 256 KiB ring
+  testing::TempDir logs;
+  for (int b = 1; b <= MockKafka::kBrokers; ++b) kafka_.broker_down(b);
+  const pid_t bridge = start_bridge_with({"--log-dir", logs.path(), "--record", "orders",
+                                          "--kafka-sink", "orders=rb.{topic}", "--kafka-property",
+                                          "queue.buffering.max.messages=200"});
+  ASSERT_TRUE(
+      wait_until([&] { return sink_attached() && topic_.snapshot().recorder; }, seconds(60)))
+      << bridge_log();
+  Producer producer(topic_);
+  publish_range(producer, 0, kMessages);  // fails if a claim waits 30 s for the stalled sink
+  const std::uint64_t tail = topic_.snapshot().tail;
+  ASSERT_GT(tail, 4 * topic_.config().capacity);
+  EXPECT_FALSE(delivered_up_to(1));
+  for (int b = 1; b <= MockKafka::kBrokers; ++b) kafka_.broker_up(b);
+  ASSERT_TRUE(wait_until([&] { return delivered_up_to(tail); }, seconds(120))) << bridge_log();
+  const auto got = read_kafka(kafka_.bootstraps(), "rb.orders", kPartitions, 2 * kMessages,
+                              seconds(60), kMessages);
+  std::set<std::uint64_t> sequences;
+  std::size_t repeats = 0;
+  for (const KafkaRecord& r : got) {
+    repeats += sequences.insert(r.ringbus_sequence).second ? 0 : 1;
+    EXPECT_EQ(r.value, "value-" + std::to_string(r.ringbus_sequence) +
+                           std::string(r.ringbus_sequence % 40, 'x'));
+  }
+  EXPECT_EQ(sequences.size(), kMessages);
+  // A repeat only if a session ended (a failure the event log names) and the next resent it.
+  EXPECT_TRUE(repeats == 0 || sink_link()->reconnects > 0) << repeats << " repeats";
+  EXPECT_TRUE(testing::contains(bridge_log(), "(old frames from the disk log)")) << bridge_log();
+  EXPECT_EQ(stop_bridge(bridge, SIGTERM), 0) << bridge_log();
+}
+
 // Bad configuration that can only be seen at run time: brokers nobody answers at, and a sink
 // whose glob matches no topic. Each is an event-log line (the link shows the brokers' state),
 // and the rest of the bridge, recording here, goes on as if there were no sink.
@@ -648,11 +766,26 @@ TEST_F(KafkaSinkTest, UnreachableBrokersAndAGlobMatchingNothingLeaveRecordingRun
   ASSERT_TRUE(wait_until(
       [&] {
         const auto link = sink_link();
-        return link && link->state == "failing" && !link->last_error.empty();
+        return link && link->state == "failing" && !link->last_error.empty() &&
+               link->sent_position == tail;
       },
       seconds(60)))
       << bridge_log();
-  EXPECT_EQ(sink_link()->acked_position, 0U);
+  // Its counters, as `ringbus topic describe --json` shows them: everything handed to
+  // librdkafka and in flight, nothing delivered, all 500 messages behind.
+  const testing::CommandResult described = testing::run_command(
+      testing::tool_path("ringbus") + " --dir '" + bus_.dir() + "' topic describe orders --json");
+  ASSERT_EQ(described.status, 0) << described.out;
+  const auto json = nlohmann::json::parse(described.out);
+  ASSERT_EQ(json["forwards"].size(), 1U) << described.out;
+  const auto& link = json["forwards"][0];
+  EXPECT_EQ(link["destination"], "kafka:rb.orders");
+  EXPECT_EQ(link["state"], "failing");
+  EXPECT_EQ(link["acked_position"], 0);
+  EXPECT_EQ(link["sent_position"], tail);
+  EXPECT_EQ(link["in_flight_bytes"], tail);
+  EXPECT_EQ(link["lag_bytes"], tail);
+  EXPECT_EQ(link["lag_messages"], 500);
   const std::string log = bridge_log();
   EXPECT_TRUE(testing::contains(log, "kafka sink to rb.orders: 127.0.0.1:1")) << log;
   EXPECT_TRUE(testing::contains(log, "kafka sink no-such-topic-*=elsewhere matches no topic yet"))

@@ -17,6 +17,8 @@
 #include <cstring>
 #include <deque>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include "event_log.hpp"
 #include "frame_pump.hpp"
@@ -91,7 +93,10 @@ class KafkaFrames final : public connect::FrameSink {
   std::uint64_t safe_sequence() const { return safe_sequence_; }
   bool outstanding() const { return !in_flight_.empty(); }
   const std::optional<std::string>& failure() const { return failure_; }
-  std::uint64_t lost_bytes() const { return lost_bytes_; }
+  // Gaps [from, to) met since the last call.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> take_gaps() {
+    return std::exchange(gaps_, {});
+  }
 
  private:
   struct InFlight {
@@ -122,7 +127,7 @@ class KafkaFrames final : public connect::FrameSink {
   std::deque<InFlight> in_flight_;
   std::uint64_t first_id_ = 0;  // the id of in_flight_.front()
   std::optional<std::string> failure_;
-  std::uint64_t lost_bytes_ = 0;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> gaps_;
 };
 
 Errc KafkaFrames::produce(const layout::FrameHeader& h, const std::byte* payload,
@@ -176,9 +181,9 @@ Result<void> KafkaFrames::append(const connect::FrameRun& run) {
                                              std::to_string(end_));
   }
   if (known_ && run.start > end_) {
-    // Offsets this host lost (overwritten, in no disk log; the pump has said so): nothing to
-    // send for them.
-    lost_bytes_ += run.start - end_;
+    // Offsets this host lost (overwritten, in no disk log): nothing to send for them; the
+    // session reports the gap.
+    gaps_.emplace_back(end_, run.start);
     in_flight_.push_back({end_, run.start, next_sequence_, true});
     end_ = run.start;
   }
@@ -276,6 +281,14 @@ struct KafkaSink::Impl {
     if (message != last_failure) event(message);
     last_failure = message;
   }
+  // Loud: the event log, the link's error count and last error.
+  void report_gap(std::uint64_t from, std::uint64_t to) {
+    const std::string message = "offsets [" + std::to_string(from) + ", " + std::to_string(to) +
+                                ") are lost on this host (overwritten, and in no disk log): "
+                                "they are not in Kafka";
+    event(message);
+    counters->failed(message);
+  }
   void acknowledge() {
     if (frames.safe() <= acked) return;
     acked = frames.safe();
@@ -344,6 +357,7 @@ Result<void> KafkaSink::Impl::produce_until_stopped(rd_kafka_t* rk) {
     }
     rd_kafka_poll(rk, 0);  // delivery reports and errors, on this thread
     if (frames.failure()) return Error(Errc::io_error, *frames.failure());
+    for (const auto& [from, to] : frames.take_gaps()) report_gap(from, to);
     if (frames.end() > sent) {
       counters->sent(frames.end(), frames.end() - sent);
       sent = frames.end();

@@ -70,6 +70,8 @@ nlohmann::ordered_json forward_json(const ForwardInfo& f) {
       {"acked_position", f.acked_position},
       {"acked_messages", f.acked_messages},
       {"lag_bytes", f.lag_bytes},
+      {"lag_messages", f.lag_messages},
+      {"in_flight_bytes", f.in_flight_bytes},
       {"reconnects", f.reconnects},
       {"bytes_sent", f.bytes_sent},
       {"errors", f.errors},

@@ -108,9 +108,10 @@ nlohmann::ordered_json held_by_json(const TopicRow& t) {
 }
 
 std::vector<std::string> forward_cells(const ForwardInfo& f) {
-  std::string detail = "sent " + std::to_string(f.sent_position) + ", " +
-                       std::to_string(f.reconnects) + " reconnects, " + std::to_string(f.errors) +
-                       " errors";
+  std::string detail =
+      "sent " + std::to_string(f.sent_position) + " (" + std::to_string(f.in_flight_bytes) +
+      " in flight), lag " + std::to_string(f.lag_messages) + " messages, " +
+      std::to_string(f.reconnects) + " reconnects, " + std::to_string(f.errors) + " errors";
   if (!f.last_error.empty()) detail += " (last: " + f.last_error + ")";
   return {"  [forward " + f.destination + "]",
           "forward",
@@ -588,6 +589,10 @@ void add_forwards(Exposition& e, const TopicRow& t) {
           as_double(f.acked_position));
     e.add("ringbus_forward_lag_bytes", kGauge, "tail - acknowledged position", link,
           as_double(f.lag_bytes));
+    e.add("ringbus_forward_lag_messages", kGauge, "Messages published and not yet acknowledged",
+          link, as_double(f.lag_messages));
+    e.add("ringbus_forward_in_flight_bytes", kGauge, "Sent and not yet acknowledged", link,
+          as_double(f.in_flight_bytes));
     e.add("ringbus_forward_reconnects_total", kCounter, "Reconnections of the link", link,
           as_double(f.reconnects));
     e.add("ringbus_forward_sent_bytes_total", kCounter, "Bytes of frames sent", link,

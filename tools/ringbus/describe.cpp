@@ -134,8 +134,10 @@ std::string forwards_text(const std::vector<ForwardInfo>& links) {
     text += table({
         {"  acked",
          std::to_string(f.acked_position) + " (" + std::to_string(f.acked_messages) + " messages)"},
-        {"  sent", std::to_string(f.sent_position)},
-        {"  lag", std::to_string(f.lag_bytes) + " bytes"},
+        {"  sent", std::to_string(f.sent_position) + " (" + std::to_string(f.in_flight_bytes) +
+                       " bytes in flight)"},
+        {"  lag",
+         std::to_string(f.lag_bytes) + " bytes, " + std::to_string(f.lag_messages) + " messages"},
         {"  reconnects", std::to_string(f.reconnects)},
         {"  bytes sent", size_text(f.bytes_sent)},
         {"  errors", std::to_string(f.errors)},

@@ -146,7 +146,9 @@ struct ForwardInfo {
   std::uint64_t sent_position = 0;
   std::uint64_t acked_position = 0;  // held by the receiver (durable there if it records)
   std::uint64_t acked_messages = 0;
-  std::uint64_t lag_bytes = 0;  // tail - acked_position
+  std::uint64_t lag_bytes = 0;        // tail - acked_position
+  std::uint64_t lag_messages = 0;     // messages published - acked_messages
+  std::uint64_t in_flight_bytes = 0;  // sent_position - acked_position: sent, not yet acked
   std::uint64_t reconnects = 0;
   std::uint64_t bytes_sent = 0;
   std::uint64_t errors = 0;

@@ -113,7 +113,8 @@ std::string_view forward_state_name(std::uint32_t state) {
   }
 }
 
-std::vector<ForwardInfo> read_forwards(const layout::TopicHeader& h, std::uint64_t tail) {
+std::vector<ForwardInfo> read_forwards(const layout::TopicHeader& h, std::uint64_t tail,
+                                       std::uint64_t messages) {
   using detail::atomic;
   auto relaxed = std::memory_order_relaxed;
   std::vector<ForwardInfo> links;
@@ -133,6 +134,8 @@ std::vector<ForwardInfo> read_forwards(const layout::TopicHeader& h, std::uint64
     f.bytes_sent = atomic(lm.bytes_sent).load(relaxed);
     f.errors = read_counted_error(lm.errors, link.last_error, f.last_error);
     f.lag_bytes = tail > f.acked_position ? tail - f.acked_position : 0;
+    f.lag_messages = messages > f.acked_messages ? messages - f.acked_messages : 0;
+    f.in_flight_bytes = f.sent_position > f.acked_position ? f.sent_position - f.acked_position : 0;
     links.push_back(std::move(f));
   }
   return links;
@@ -160,7 +163,7 @@ TopicSnapshot Topic::snapshot() const {
   snap.reaped_readers = atomic(h.reaped_readers).load(relaxed);
   snap.recorder = read_recorder(h, snap.tail);
   snap.mirror = read_mirror(h, snap.config);
-  snap.forwards = read_forwards(h, snap.tail);
+  snap.forwards = read_forwards(h, snap.tail, snap.messages);
   std::vector<std::uint32_t> member_groups;  // per reader: its group's slot (members only)
   for (std::uint32_t i = 0; i < snap.config.max_readers; ++i) {
     auto& s = map_->slot(i);
