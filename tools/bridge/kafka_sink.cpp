@@ -2,9 +2,10 @@
 // frames to the KafkaFrames sink, which turns each data frame into a Kafka message; delivery
 // reports (served by rd_kafka_poll on this thread) mark messages done, and the pump's reader is
 // committed up to the end of the longest done prefix. A failed delivery or a fatal producer error
-// ends the session: the producer is dropped with what it still held, and the next session resumes
-// from the committed position (what was delivered after it is sent again: a duplicate with the
-// same ringbus.offset, never a gap).
+// ends the session: after a bounded wait for the reports in flight (the done prefix committed),
+// the producer is dropped with what it still held, and the next session resumes from the
+// committed position (what was delivered after it is sent again: a duplicate with the same
+// ringbus.offset, never a gap).
 #include "kafka_sink.hpp"
 
 #include <pthread.h>
