@@ -146,8 +146,7 @@ TEST(LogRecovery, FlippedByteInTheFirstChunkOfTheNewestSegmentKeepsTheLaterChunk
   EXPECT_EQ(from_start.status, LogReader::Status::corrupt);
   EXPECT_TRUE(from_start.values.empty());
   EXPECT_TRUE(contains(from_start.error, seg(dir.path(), 0, ".corrupt"))) << from_start.error;
-  EXPECT_TRUE(contains(from_start.error, "--from " + std::to_string(ends[0])))
-      << from_start.error;
+  EXPECT_TRUE(contains(from_start.error, "--from " + std::to_string(ends[0]))) << from_start.error;
   LogReader reader(dir.path(), kMaxMessage, kAlign);
   std::uint64_t earliest = 99;
   ASSERT_TRUE(reader.earliest(earliest));
@@ -274,6 +273,38 @@ TEST_P(OlderSegmentIndex, IsCorruptForReadersAndRebuiltFromTheSegmentAtOpen) {
 INSTANTIATE_TEST_SUITE_P(Damage, OlderSegmentIndex,
                          ::testing::Values("missing", "empty", "truncated", "header",
                                            "record_crc"));
+
+// A symbolic link planted at a segment's name (here the newest segment, pointing at a copy of it
+// outside the log directory) is never followed: the writer refuses to open the log, loudly,
+// instead of appending to whatever file the link names, and readers report an error.
+TEST(LogRecovery, ASymbolicLinkAtASegmentNameIsNeverFollowed) {
+  testing::TempDir dir;
+  testing::TempDir outside;
+  write_log(dir.path(), 40, 2048);
+  auto bases = detail::list_segments(dir.path());
+  ASSERT_TRUE(bases && !bases->empty());
+  const std::string newest = seg(dir.path(), bases->back());
+  const std::string target = outside.path() + "/elsewhere";
+  std::filesystem::copy_file(newest, target);
+  const std::uint64_t target_size = size_of(target);
+  ASSERT_EQ(::unlink(newest.c_str()), 0);
+  ASSERT_EQ(::symlink(target.c_str(), newest.c_str()), 0);
+
+  auto log = TopicLog::open(dir.path(), options(2048));
+  if (log) {  // it must not have written through the link
+    auto bytes = frames(400, 10);
+    const std::uint64_t last = 409;
+    (void)log->append(log->end(), bytes.data(), bytes.size(), &last);
+  }
+  EXPECT_FALSE(log) << "the log opened with a link for its newest segment";
+  if (!log) {
+    EXPECT_TRUE(contains(log.error().message(), newest)) << log.error().message();
+  }
+  EXPECT_EQ(size_of(target), target_size) << "written through the link";
+  const auto r = replay(dir.path(), 0);
+  EXPECT_NE(r.status, LogReader::Status::end);
+  EXPECT_LT(r.values.size(), 400U);
+}
 
 TEST(LogRecovery, NewestSegmentWithADamagedIndexHeaderKeepsItsDurableBytes) {
   testing::TempDir dir;

@@ -232,8 +232,7 @@ TEST(Topic, MlockOnRequestSucceedsOrExplainsTheLimit) {
   if (!r) {
     EXPECT_EQ(r.code(), Errc::io_error);
     EXPECT_NE(r.error().message().find("lock"), std::string::npos) << r.error().message();
-    EXPECT_NE(r.error().message().find("RLIMIT_MEMLOCK"), std::string::npos)
-        << r.error().message();
+    EXPECT_NE(r.error().message().find("RLIMIT_MEMLOCK"), std::string::npos) << r.error().message();
     return;
   }
   EXPECT_EQ(r->config().capacity, o.capacity);
@@ -280,6 +279,74 @@ TEST(Topic, FullFileSystemIsAClearErrorAtCreation) {
   int status = testing::wait_child(pid, std::chrono::seconds(60));
   if (status == 77) GTEST_SKIP() << "cannot mount a small tmpfs here (not root?)";
   EXPECT_EQ(status, 0) << "1: created; 2: wrong code; 3: unclear message; 4/5: leftovers";
+}
+
+// A symbolic link planted at a topic's name (pointing at a real topic, or at any file) is
+// refused by name, never followed; the real topic still opens.
+TEST(BusDirectory, ASymbolicLinkAtATopicNameIsRefused) {
+  TempBus tb;
+  tb.create("real");
+  const std::string link = tb.dir() + "/planted";
+  ASSERT_EQ(::symlink((tb.dir() + "/real").c_str(), link.c_str()), 0);
+  auto opened = tb.bus().open_topic("planted");
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.code(), Errc::invalid_argument);
+  EXPECT_TRUE(testing::contains(opened.error().message(), "is a symbolic link"))
+      << opened.error().message();
+  EXPECT_TRUE(tb.bus().open_topic("real"));
+}
+
+// A bus directory that is a symbolic link, or that other users can write to, is refused for
+// every use, with a message that says why; the same directory made safe works.
+TEST(BusDirectory, ASymbolicLinkOrAWorldWritableDirectoryIsRefused) {
+  testing::TempDir root;
+  const std::string real = root.path() + "/real";
+  ASSERT_EQ(::mkdir(real.c_str(), 0700), 0);
+  const std::string link = root.path() + "/link";
+  ASSERT_EQ(::symlink(real.c_str(), link.c_str()), 0);
+  const Bus through_link(link);
+  auto created = through_link.create_topic("t");
+  ASSERT_FALSE(created);
+  EXPECT_TRUE(testing::contains(created.error().message(), "is a symbolic link"))
+      << created.error().message();
+  EXPECT_FALSE(through_link.list_topics());
+  EXPECT_FALSE(through_link.open_topic("t"));
+  EXPECT_FALSE(std::filesystem::exists(real + "/t"));
+
+  const Bus bus(real);
+  ASSERT_EQ(::chmod(real.c_str(), 0777), 0);
+  created = bus.create_topic("t");
+  ASSERT_FALSE(created);
+  EXPECT_TRUE(testing::contains(created.error().message(), "writable by other users (mode 0777)"))
+      << created.error().message();
+  EXPECT_FALSE(bus.list_topics());
+  ASSERT_EQ(::chmod(real.c_str(), 0700), 0);
+  EXPECT_TRUE(bus.create_topic("t"));
+  EXPECT_TRUE(bus.open_topic("t"));
+}
+
+// Root only: a directory that belongs to another user (and none of this user's groups) is not
+// one to create topics in; it can still be read (a monitor run by root).
+TEST(BusDirectory, TopicsAreNotCreatedInAnotherUsersDirectory) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a directory to another user";
+  testing::TempDir root;
+  const std::string dir = root.path() + "/theirs";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  {
+    const Bus mine(dir);
+    ASSERT_TRUE(mine.create_topic("before"));  // made while the directory was root's
+  }
+  ASSERT_EQ(::chown(dir.c_str(), 65534, 65534), 0);  // nobody:nogroup
+  const Bus bus(dir);
+  auto created = bus.create_topic("t");
+  ASSERT_FALSE(created);
+  EXPECT_TRUE(testing::contains(created.error().message(), "belongs to uid 65534"))
+      << created.error().message();
+  EXPECT_FALSE(std::filesystem::exists(dir + "/t"));
+  EXPECT_TRUE(bus.open_topic("before"));
+  auto listed = bus.list_topics();
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(listed->size(), 1U);
 }
 
 }  // namespace

@@ -33,14 +33,14 @@ bool LogReader::open_segment(std::uint64_t base) {
   s.base = base;
   s.verified_end = base;
   std::string log_path = segment_file(dir_, base, layout::kSegmentSuffix);
-  s.log_fd.reset(::open(log_path.c_str(), O_RDONLY | O_CLOEXEC));
+  s.log_fd.reset(::open(log_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   vanished_ = !s.log_fd && errno == ENOENT;
   if (!s.log_fd) {
     error_ = "cannot open segment " + log_path + ": " + std::generic_category().message(errno);
     return false;
   }
   std::string index_path = segment_file(dir_, base, layout::kIndexSuffix);
-  s.index_fd.reset(::open(index_path.c_str(), O_RDONLY | O_CLOEXEC));
+  s.index_fd.reset(::open(index_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!s.index_fd) {
     const int err = errno;
     error_ = "cannot open chunk index " + index_path + ": " + std::generic_category().message(err);

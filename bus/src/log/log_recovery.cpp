@@ -102,7 +102,7 @@ Result<SegmentCheck> check_segment(const std::string& dir, std::uint64_t base, s
   check.base = base;
   const std::string log_path = segment_file(dir, base, layout::kSegmentSuffix);
   const std::string index_path = segment_file(dir, base, layout::kIndexSuffix);
-  const UniqueFd lfd(::open(log_path.c_str(), O_RDONLY | O_CLOEXEC));
+  const UniqueFd lfd(::open(log_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!lfd) return io_error("cannot open " + log_path, errno);
   struct stat st {};
   if (::fstat(lfd.get(), &st) != 0) {
@@ -113,7 +113,7 @@ Result<SegmentCheck> check_segment(const std::string& dir, std::uint64_t base, s
   const std::uint64_t avail = std::min(check.file_size, limit);
 
   std::vector<layout::ChunkRecord> records;
-  if (const UniqueFd ifd(::open(index_path.c_str(), O_RDONLY | O_CLOEXEC)); !ifd) {
+  if (const UniqueFd ifd(::open(index_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)); !ifd) {
     check.index_problem = "it was missing";
   } else {
     struct stat ist {};
@@ -196,7 +196,8 @@ Result<SegmentCheck> check_segment(const std::string& dir, std::uint64_t base, s
 }
 
 Result<void> write_file(const std::string& path, std::span<const ConstBytes> pieces) {
-  const UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+  const UniqueFd fd(
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640));
   if (!fd) return io_error("cannot create " + path, errno);
   Result<void> ok = write_all(fd.get(), pieces, 0);
   if (ok) ok = sync_file(fd.get(), path);
@@ -308,7 +309,7 @@ Result<void> apply_check(const std::string& dir, const SegmentCheck& check,
       return io_error("cannot rename " + index_path + ".tmp", errno);
     }
   } else {
-    const UniqueFd ifd(::open(index_path.c_str(), O_WRONLY | O_CLOEXEC));
+    const UniqueFd ifd(::open(index_path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!ifd || ::ftruncate(ifd.get(), static_cast<off_t>(idx.size())) != 0) {
       const int err = errno;
       return io_error("cannot truncate " + index_path, err);

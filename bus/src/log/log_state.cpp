@@ -59,7 +59,8 @@ Result<void> write_log_state(const std::string& dir, const LogState& s, bool syn
   const std::string path = dir + "/" + layout::kLogStateFile;
   const std::string temp = path + ".tmp";
   {
-    const UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+    const UniqueFd fd(
+        ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640));
     if (!fd) return io_error("cannot write " + temp, errno);
     std::size_t done = 0;
     while (done < text.size()) {

@@ -126,7 +126,8 @@ Result<TopicLog> TopicLog::open(const std::string& dir, const TopicLogOptions& o
   log.dir_ = dir;
   log.options_ = options;
   std::string lock_path = dir + "/lock";
-  log.files_->lock.reset(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640));
+  log.files_->lock.reset(
+      ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640));
   if (!log.files_->lock.valid()) return io_error("cannot open " + lock_path, errno);
   if (::flock(log.files_->lock.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
@@ -154,11 +155,12 @@ Result<void> TopicLog::open_active(std::uint64_t base, bool create) {
   close_active();
   std::string log_path = segment_file(dir_, base, layout::kSegmentSuffix);
   std::string index_path = segment_file(dir_, base, layout::kIndexSuffix);
-  int flags = O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0);
+  int flags = O_WRONLY | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT | O_TRUNC : 0);
   files_->log.reset(::open(log_path.c_str(), flags, 0640));
   if (!files_->log.valid()) return io_error("cannot open segment " + log_path, errno);
-  files_->index.reset(
-      ::open(index_path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0640));
+  files_->index.reset(::open(index_path.c_str(),
+                             O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT | O_TRUNC : 0),
+                             0640));
   if (!files_->index.valid()) {
     int err = errno;
     close_active();

@@ -164,11 +164,15 @@ Result<TopicConfig> TopicMapping::validate(const TopicHeader& h, std::uint64_t f
 Result<std::shared_ptr<TopicMapping>> TopicMapping::open(const std::string& path, std::string name,
                                                          const OpenOptions& options) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
+  // lstat: a symbolic link planted at a topic's name is refused, not followed.
+  if (::lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT)
       return Error(Errc::not_found, "topic '" + name + "' not found (" + path + ")");
     return Error(Errc::io_error,
                  "cannot stat " + path + ": " + std::generic_category().message(errno));
+  }
+  if (S_ISLNK(st.st_mode)) {
+    return Error(Errc::invalid_argument, path + " is a symbolic link, not a topic file: refused");
   }
   if (!S_ISREG(st.st_mode)) return bad(path, "not a regular file");
   auto file_size = static_cast<std::uint64_t>(st.st_size);
