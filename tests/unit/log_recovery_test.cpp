@@ -306,6 +306,28 @@ TEST(LogRecovery, ASymbolicLinkAtASegmentNameIsNeverFollowed) {
   EXPECT_LT(r.values.size(), 400U);
 }
 
+// A topic's log directory that is a symbolic link, or that other users can write to, is not
+// recorded into: the writer refuses it, saying why, and writes nothing there.
+TEST(LogRecovery, ALinkedOrWorldWritableLogDirectoryIsRefused) {
+  testing::TempDir root;
+  const std::string real = root.path() + "/real";
+  ASSERT_EQ(::mkdir(real.c_str(), 0750), 0);
+  const std::string link = root.path() + "/link";
+  ASSERT_EQ(::symlink(real.c_str(), link.c_str()), 0);
+  auto linked = TopicLog::open(link, options(2048));
+  ASSERT_FALSE(linked);
+  EXPECT_TRUE(contains(linked.error().message(), "log directory " + link + " is a symbolic link"))
+      << linked.error().message();
+  ASSERT_EQ(::chmod(real.c_str(), 0777), 0);
+  auto open = TopicLog::open(real, options(2048));
+  ASSERT_FALSE(open);
+  EXPECT_TRUE(contains(open.error().message(), "writable by other users (mode 0777)"))
+      << open.error().message();
+  EXPECT_TRUE(std::filesystem::is_empty(real));
+  ASSERT_EQ(::chmod(real.c_str(), 0750), 0);
+  EXPECT_TRUE(TopicLog::open(real, options(2048)));
+}
+
 TEST(LogRecovery, NewestSegmentWithADamagedIndexHeaderKeepsItsDurableBytes) {
   testing::TempDir dir;
   auto ends = write_log(dir.path(), 3);

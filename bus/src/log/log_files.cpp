@@ -13,6 +13,7 @@
 #include <system_error>
 #include <vector>
 
+#include "sys/trusted_directory.hpp"
 #include "sys/unique_fd.hpp"
 #include "testing/fault_point.hpp"
 
@@ -84,6 +85,12 @@ Result<void> make_directories(const std::string& dir, bool sync) {
     } else if (errno != EEXIST) {
       return io_error("cannot create log directory " + part, errno);
     }
+  }
+  // The topic's own log directory: where segments are created, so it must be one that no other
+  // user could have made or can write to.
+  if (auto ok = detail::check_trusted_directory(dir, "log directory", detail::DirectoryUse::create);
+      !ok) {
+    return ok;
   }
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {

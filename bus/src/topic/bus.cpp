@@ -20,6 +20,7 @@
 #include "layout/topic_layout.hpp"
 #include "ring/atomics.hpp"
 #include "ringbus/topic.hpp"
+#include "sys/trusted_directory.hpp"
 #include "sys/unique_fd.hpp"
 #include "topic/liveness.hpp"
 #include "topic/topic_mapping.hpp"
@@ -76,52 +77,6 @@ Result<void> ensure_directory(const std::string& dir, std::uint32_t file_mode) {
     return Error(Errc::io_error, "bus directory " + dir + " is not a directory");
   }
   return Error(Errc::io_error, "cannot create bus directory " + dir + ": " + errno_text(errno));
-}
-
-bool in_my_groups(gid_t gid) {
-  if (gid == ::getegid()) return true;
-  const int n = ::getgroups(0, nullptr);
-  if (n <= 0) return false;
-  std::vector<gid_t> groups(static_cast<std::size_t>(n));
-  const int got = ::getgroups(n, groups.data());
-  return got > 0 && std::find(groups.begin(), groups.begin() + got, gid) != groups.begin() + got;
-}
-
-// The bus directory must not be a symbolic link nor writable by other users, and to create topics
-// in it, it must belong to this user, root, or one of this user's groups (a shared bus).
-// Otherwise another local user may have made it (say, /dev/shm/ringbus-<uid> before this user
-// ever ran) to read, replace or plant topics. Opening and listing need no ownership: a monitor
-// run by root, or a colleague's reader on a shared bus, reads topics of other owners. Only the
-// last component is checked: a path through a symbolic link (/var/run -> /run) is fine.
-enum class DirectoryUse { read, create };
-Result<void> check_directory(const std::string& dir, DirectoryUse use) {
-  struct stat st {};
-  if (::lstat(dir.c_str(), &st) != 0) {
-    if (errno == ENOENT) return {};  // nothing there yet: callers say "not found" or create it
-    return Error(Errc::io_error, "cannot stat bus directory " + dir + ": " + errno_text(errno));
-  }
-  if (S_ISLNK(st.st_mode)) {
-    return Error(Errc::invalid_argument,
-                 "bus directory " + dir + " is a symbolic link: refused (use the real path)");
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    return Error(Errc::invalid_argument, "bus directory " + dir + " is not a directory");
-  }
-  if ((st.st_mode & S_IWOTH) != 0) {
-    char mode[8] = {};
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return Error(Errc::invalid_argument, "bus directory " + dir +
-                                             " is writable by other users (mode " + mode +
-                                             "): refused; chmod o-w it");
-  }
-  if (use == DirectoryUse::create && st.st_uid != ::geteuid() && st.st_uid != 0 &&
-      !in_my_groups(st.st_gid)) {
-    return Error(Errc::invalid_argument,
-                 "bus directory " + dir + " belongs to uid " + std::to_string(st.st_uid) +
-                     " and group " + std::to_string(st.st_gid) +
-                     ", neither this user, root nor one of its groups: refused");
-  }
-  return {};
 }
 
 // ".tmp.<pid>.<start_time>.<name>": the creator's identity, so leftovers of a crashed
@@ -267,7 +222,10 @@ Result<Topic> Bus::create_topic(std::string_view name, const TopicOptions& optio
   if (auto ok = validate_name(name); !ok) return ok.error();
   if (auto ok = validate_options(options); !ok) return ok.error();
   if (auto ok = ensure_directory(directory_, options.mode); !ok) return ok.error();
-  if (auto ok = check_directory(directory_, DirectoryUse::create); !ok) return ok.error();
+  if (auto ok = detail::check_trusted_directory(directory_, "bus directory",
+                                                detail::DirectoryUse::create);
+      !ok)
+    return ok.error();
   remove_abandoned_temps(directory_);
 
   std::string final_path = directory_ + "/" + std::string(name);
@@ -288,7 +246,10 @@ Result<Topic> Bus::create_topic(std::string_view name, const TopicOptions& optio
 
 Result<Topic> Bus::open_topic(std::string_view name, const OpenOptions& options) const {
   if (auto ok = validate_name(name); !ok) return ok.error();
-  if (auto ok = check_directory(directory_, DirectoryUse::read); !ok) return ok.error();
+  if (auto ok =
+          detail::check_trusted_directory(directory_, "bus directory", detail::DirectoryUse::read);
+      !ok)
+    return ok.error();
   auto mapping =
       detail::TopicMapping::open(directory_ + "/" + std::string(name), std::string(name), options);
   if (!mapping) return mapping.error();
@@ -307,7 +268,10 @@ Result<void> Bus::remove_topic(std::string_view name) const {
 }
 
 Result<std::vector<std::string>> Bus::list_topics() const {
-  if (auto ok = check_directory(directory_, DirectoryUse::read); !ok) return ok.error();
+  if (auto ok =
+          detail::check_trusted_directory(directory_, "bus directory", detail::DirectoryUse::read);
+      !ok)
+    return ok.error();
   DIR* d = ::opendir(directory_.c_str());
   if (d == nullptr) {
     if (errno == ENOENT) return std::vector<std::string>{};
