@@ -10,7 +10,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libssl-dev openssl iproute2
   librdkafka-dev python3 python3-kafka kafkacat
   libncurses-dev
-  strace tmux gnuplot-nox jq clang-format clang-tidy procps
+  strace tmux gnuplot-nox jq clang-format clang-tidy procps clang libclang-rt-14-dev
 )
 
 export DEBIAN_FRONTEND=noninteractive

@@ -41,6 +41,9 @@ cmake --build --preset tsan -j "$jobs" --target ringbus_stress_tests ringbus_uni
 step "tests: TSan (concurrency and ring tests)"
 RINGBUS_STRESS_MESSAGES=100000 ctest --preset tsan -j "$jobs" -L 'stress|unit'
 
+step "fuzzing: libFuzzer targets with ASan+UBSan, 20 s each (scripts/fuzz.sh)"
+scripts/fuzz.sh --seconds 20
+
 step "installed package: find_package(ringbus) from another project"
 scripts/check-package.sh
 
