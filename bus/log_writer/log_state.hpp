@@ -37,9 +37,11 @@ struct LogState {
   std::vector<ForwardPosition> forwards;
 };
 
-// Writes <dir>/state.json through a temporary file and a rename; with `sync`, the file and
-// the directory are fsynced, so the state survives a power cut. Errors: io_error, no_space.
-Result<void> write_log_state(const std::string& dir, const LogState& state, bool sync);
+// Writes <dir>/state.json (mode `file_mode`, see TopicLogOptions) through a temporary file and
+// a rename; with `sync`, the file and the directory are fsynced, so the state survives a power
+// cut. Errors: io_error, no_space.
+Result<void> write_log_state(const std::string& dir, const LogState& state, bool sync,
+                             std::uint32_t file_mode = 0600);
 
 // Reads <dir>/state.json. Errors: not_found, corrupt (with what is wrong), io_error.
 Result<LogState> read_log_state(const std::string& dir);

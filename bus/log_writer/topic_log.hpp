@@ -26,7 +26,21 @@ struct TopicLogOptions {
   // The durable position state.json recorded (0: none). Recovery never silently drops bytes
   // below it: a damaged chunk there is set aside as damaged, not cut as a torn tail.
   std::uint64_t durable_hint = 0;
+  // Mode of the files the log creates (segments, indexes, the lock, set-aside damage, and
+  // state.json through write_log_state); directories it creates get x where files get r.
+  // Owner-only by default; log_file_mode() gives the mode that matches a topic's file.
+  std::uint32_t file_mode = 0600;
 };
+
+// The log's file mode for a topic whose file has `topic_mode`: whoever may read the topic may
+// replay its log (group or others read it where they read the topic); only the owner writes.
+constexpr std::uint32_t log_file_mode(std::uint32_t topic_mode) noexcept {
+  return 0600U | (topic_mode & 0044U);
+}
+// A log directory's mode for files of `file_mode`: 0600 -> 0700, 0640 -> 0750, 0644 -> 0755.
+constexpr std::uint32_t log_directory_mode(std::uint32_t file_mode) noexcept {
+  return 0700U | ((file_mode & 0040U) != 0 ? 0050U : 0U) | ((file_mode & 0004U) != 0 ? 0005U : 0U);
+}
 
 class TopicLog {
  public:
@@ -133,6 +147,7 @@ class TopicLog {
 // The bridge and its tests name these ringbus::bridge::..., from when the writer lived in
 // tools/bridge/.
 namespace ringbus::bridge {
+using detail::log_file_mode;
 using detail::TopicLog;
 using detail::TopicLogOptions;
 }  // namespace ringbus::bridge

@@ -3,10 +3,14 @@
 // overwrite topic continuing from the log, and producers held back until data is on disk.
 #include "recorder.hpp"
 
+#include <sys/stat.h>
+
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -106,6 +110,40 @@ TEST(Recorder, SubscriberReplaysFromTheLogThenTheRingWithoutGapOrDuplicate) {
   EXPECT_EQ(more.front(), value_of(3000));
   EXPECT_EQ(more.back(), value_of(3019));
   recorder->stop();
+}
+
+// Whoever may read a topic may replay its log, and nobody else: a private topic's log is
+// owner-only, a group-readable topic's log is readable (never writable) by the group.
+TEST(Recorder, LogFilesAreOwnerOnlyUnlessTheTopicIsShared) {
+  testing::TempBus tb;
+  testing::TempDir logs;
+  const mode_t old_umask = ::umask(0);  // the modes below are the ones asked for, not masked
+  for (const auto& [name, topic_mode, file_mode, dir_mode] :
+       {std::tuple{"private", 0600U, 0600U, 0700U}, std::tuple{"shared", 0660U, 0640U, 0750U}}) {
+    SCOPED_TRACE(name);
+    TopicOptions options;
+    options.capacity = 8192;
+    options.mode = topic_mode;
+    Topic topic = tb.create(name, options);
+    auto recorder = start_recorder(topic, config_for(logs.path()));
+    ASSERT_TRUE(recorder);
+    Producer p(topic);
+    publish_range(p, *recorder, 0, 200);
+    recorder->step(Clock::now());
+    recorder->stop();  // writes state.json
+    const std::string dir = logs.path() + "/" + name;
+    struct stat st {};
+    ASSERT_EQ(::stat(dir.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, dir_mode);
+    std::size_t files = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      ASSERT_EQ(::stat(entry.path().c_str(), &st), 0);
+      EXPECT_EQ(st.st_mode & 07777, file_mode) << entry.path();
+      ++files;
+    }
+    EXPECT_GE(files, 4U) << "a segment, its index, the lock and state.json";
+  }
+  ::umask(old_umask);
 }
 
 TEST(Recorder, ReplayStartsAtAnOldOffsetAndRetentionGivesOutOfRange) {

@@ -1,6 +1,8 @@
 // Topic lifecycle: create (atomic, reserved, mode), open, list, remove, option validation.
 #include "ringbus/topic.hpp"
 
+#include <fcntl.h>
+#include <grp.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -9,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include <gtest/gtest.h>
 
@@ -347,6 +350,99 @@ TEST(BusDirectory, TopicsAreNotCreatedInAnotherUsersDirectory) {
   auto listed = bus.list_topics();
   ASSERT_TRUE(listed);
   EXPECT_EQ(listed->size(), 1U);
+}
+
+// Runs `body` in a child process as uid 65534 (nobody) with the given supplementary group (none
+// when 0) and returns its exit code.
+SubscriberOptions from_earliest() {
+  SubscriberOptions options;
+  options.start = StartFrom::earliest();
+  return options;
+}
+
+int as_other_user(gid_t group, const std::function<int()>& body) {
+  const pid_t pid = testing::fork_child([&] {
+    const gid_t gid = group != 0 ? group : 65534;
+    if (::setgroups(group != 0 ? 1 : 0, &gid) != 0 || ::setgid(gid) != 0 || ::setuid(65534) != 0) {
+      return 90;
+    }
+    return body();
+  });
+  return testing::wait_child(pid, std::chrono::seconds(30));
+}
+
+TEST(BusDirectory, AnotherUserCannotAttachToAPrivateBus) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a child as another user";
+  testing::TempDir root;
+  ASSERT_EQ(::chmod(root.path().c_str(), 0755), 0);  // only the bus directory's mode protects it
+  const std::string dir = root.path() + "/bus";
+  {
+    auto topic = Bus(dir).create_topic("private");  // creates the bus directory (0700)
+    ASSERT_TRUE(topic);
+    Producer producer(*topic);
+    ASSERT_TRUE(producer.publish({}, as_bytes("secret")));
+  }
+  struct stat st {};
+  ASSERT_EQ(::stat(dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700U);
+  ASSERT_EQ(::stat((dir + "/private").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600U);
+
+  const int code = as_other_user(0, [&] {
+    const Bus bus(dir);
+    auto opened = bus.open_topic("private");
+    if (opened) return 10;
+    if (opened.error().message().find("ermission denied") == std::string::npos) return 11;
+    if (bus.list_topics()) return 12;
+    if (bus.create_topic("planted")) return 13;
+    if (::open((dir + "/private").c_str(), O_RDONLY) >= 0 || errno != EACCES) return 14;
+    return 0;
+  });
+  EXPECT_EQ(code, 0) << "10: opened the topic, 11: the error does not say why, 12: listed, "
+                        "13: created a topic, 14: opened the file";
+  EXPECT_FALSE(std::filesystem::exists(dir + "/planted"));
+}
+
+TEST(BusDirectory, AGroupSharedBusLetsItsGroupAttachAndNoOneElse) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a child as another user";
+  constexpr gid_t kGroup = 4242;
+  testing::TempDir root;
+  ASSERT_EQ(::chmod(root.path().c_str(), 0755), 0);
+  const std::string dir = root.path() + "/shared";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  ASSERT_EQ(::chown(dir.c_str(), 0, kGroup), 0);
+  ASSERT_EQ(::chmod(dir.c_str(), 02770), 0);  // setgid: topics inherit the group
+  TopicOptions options;
+  options.mode = 0660;
+  auto topic = Bus(dir).create_topic("orders", options);
+  ASSERT_TRUE(topic);
+  struct stat st {};
+  ASSERT_EQ(::stat((dir + "/orders").c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, kGroup);
+  EXPECT_EQ(st.st_mode & 07777, 0660U);
+  auto sub = Subscriber::attach(*topic, from_earliest());
+  ASSERT_TRUE(sub);
+
+  // A member of the group publishes and reads.
+  const int member = as_other_user(kGroup, [&] {
+    auto opened = Bus(dir).open_topic("orders");
+    if (!opened) return 10;
+    auto reader = Subscriber::attach(*opened, from_earliest());
+    if (!reader) return 11;
+    Producer producer(*opened);
+    if (!producer.publish({}, as_bytes("from the group"))) return 12;
+    std::string got;
+    if (!reader->poll([&](const Message& m) { got = std::string(as_string(m.value)); })) return 13;
+    return got == "from the group" ? 0 : 14;
+  });
+  EXPECT_EQ(member, 0) << "10: open, 11: attach, 12: publish, 13: poll, 14: wrong message";
+  std::string got;
+  ASSERT_TRUE(sub->poll([&](const Message& m) { got = std::string(as_string(m.value)); }));
+  EXPECT_EQ(got, "from the group");
+
+  // Anyone else cannot.
+  const int other = as_other_user(0, [&] { return Bus(dir).open_topic("orders") ? 10 : 0; });
+  EXPECT_EQ(other, 0) << "a user outside the group opened the topic";
 }
 
 }  // namespace

@@ -43,6 +43,7 @@ Result<std::unique_ptr<TopicRecorder>> TopicRecorder::start(const Topic& topic,
   TopicLogOptions log_options{config.segment_bytes, tc.max_message, tc.frame_alignment,
                               config.fsync != FsyncPolicy::never};
   if (prior) log_options.durable_hint = prior->durable_position;
+  log_options.file_mode = log_file_mode(tc.mode);
   auto log = TopicLog::open(dir, log_options);
   if (!log) return log.error();
   if (!log->recovery().empty()) log_event(topic.name(), "log recovery: " + log->recovery());
@@ -136,7 +137,7 @@ Result<void> TopicRecorder::write_state(bool sync_file) {
   state_.durable_position = durable_;
   state_.durable_messages = durable_messages_;
   state_.log_start = log_.start();
-  return write_log_state(log_.directory(), state_, sync_file);
+  return write_log_state(log_.directory(), state_, sync_file, log_file_mode(topic_.config().mode));
 }
 
 bool TopicRecorder::sync(Clock::time_point now) {

@@ -75,7 +75,8 @@ struct TopicConfig {
   std::uint32_t frame_alignment = 0;
   std::uint64_t start_position = 0;  // the stream's first offset (see TopicOptions)
   std::uint64_t start_sequence = 0;
-  std::string mirror_of;  // a mirror: "HOST:PORT" of its source; empty for an ordinary topic
+  std::string mirror_of;   // a mirror: "HOST:PORT" of its source; empty for an ordinary topic
+  std::uint32_t mode = 0;  // the topic file's permission bits when this process opened it
 };
 
 // One attached (or persistent but detached) reader, as seen by describe. A queue group and each

@@ -73,11 +73,11 @@ Result<void> sync_directory(const std::string& dir) {
   return {};
 }
 
-Result<void> make_directories(const std::string& dir, bool sync) {
+Result<void> make_directories(const std::string& dir, bool sync, mode_t mode) {
   for (std::size_t i = 1; i <= dir.size(); ++i) {
     if (i != dir.size() && dir[i] != '/') continue;
     std::string part = dir.substr(0, i);
-    if (::mkdir(part.c_str(), 0750) == 0) {
+    if (::mkdir(part.c_str(), mode) == 0) {
       if (!sync) continue;
       // The new entry lives in its parent: sync that, or a power cut may lose the directory.
       std::string parent = part.substr(0, part.find_last_of('/'));

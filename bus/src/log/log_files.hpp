@@ -2,6 +2,8 @@
 // fault points tests arm: log.fdatasync, log.fsync_dir), directories, and frame validation.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -26,9 +28,9 @@ Result<void> sync_file(int fd, const std::string& what);
 // Fault point "log.fsync_dir".
 Result<void> sync_directory(const std::string& dir);
 
-// Creates `dir` and its missing parents; each created directory's parent is synced (with
-// `sync`), so the new entry survives a power cut.
-Result<void> make_directories(const std::string& dir, bool sync);
+// Creates `dir` and its missing parents with `mode` (less the umask); each created directory's
+// parent is synced (with `sync`), so the new entry survives a power cut.
+Result<void> make_directories(const std::string& dir, bool sync, mode_t mode);
 
 // The stride of the valid, committed frame at `p` (stream offset `position`, `available` bytes
 // readable), or 0 if there is none: the checks of docs/formats/log.md, "Reading", step 5.

@@ -195,9 +195,9 @@ Result<SegmentCheck> check_segment(const std::string& dir, std::uint64_t base, s
   return check;
 }
 
-Result<void> write_file(const std::string& path, std::span<const ConstBytes> pieces) {
+Result<void> write_file(const std::string& path, std::span<const ConstBytes> pieces, mode_t mode) {
   const UniqueFd fd(
-      ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640));
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode));
   if (!fd) return io_error("cannot create " + path, errno);
   Result<void> ok = write_all(fd.get(), pieces, 0);
   if (ok) ok = sync_file(fd.get(), path);
@@ -220,7 +220,7 @@ std::vector<std::byte> index_bytes(std::uint64_t base, const Piece& piece) {
 // range written as a segment of its own, then the original cut (or removed). Each step is
 // synced before the next, and a crash in between is repaired by the next recovery (a segment
 // that runs into the next one is read only up to it).
-Result<void> apply_check(const std::string& dir, const SegmentCheck& check,
+Result<void> apply_check(const std::string& dir, const SegmentCheck& check, mode_t mode,
                          const std::function<void(const std::string&)>& note) {
   const std::uint64_t base = check.base;
   const std::string log_path = segment_file(dir, base, layout::kSegmentSuffix);
@@ -257,7 +257,7 @@ Result<void> apply_check(const std::string& dir, const SegmentCheck& check,
     if (p.kind == Piece::damaged) {
       const std::string aside = segment_file(dir, p.start, layout::kDamagedSuffix);
       const ConstBytes bytes = slice(p);
-      if (auto ok = write_file(aside, std::span<const ConstBytes>(&bytes, 1)); !ok) return ok;
+      if (auto ok = write_file(aside, std::span<const ConstBytes>(&bytes, 1), mode); !ok) return ok;
       std::string line = "offsets " + range(p.start, p.end) + " of segment " + log_path;
       line += " are damaged (" + p.why + "): set aside in " + aside;
       line += "; readers get 'corrupt' there";
@@ -270,12 +270,12 @@ Result<void> apply_check(const std::string& dir, const SegmentCheck& check,
     const auto idx = index_bytes(p.start, p);
     const ConstBytes idx_piece(idx.data(), idx.size());
     if (auto ok = write_file(segment_file(dir, p.start, layout::kIndexSuffix),
-                             std::span<const ConstBytes>(&idx_piece, 1));
+                             std::span<const ConstBytes>(&idx_piece, 1), mode);
         !ok) {
       return ok;
     }
     const ConstBytes bytes = slice(p);
-    if (auto ok = write_file(name + ".tmp", std::span<const ConstBytes>(&bytes, 1)); !ok) {
+    if (auto ok = write_file(name + ".tmp", std::span<const ConstBytes>(&bytes, 1), mode); !ok) {
       return ok;
     }
     if (::rename((name + ".tmp").c_str(), name.c_str()) != 0) {
@@ -301,7 +301,7 @@ Result<void> apply_check(const std::string& dir, const SegmentCheck& check,
   const auto idx = index_bytes(base, *first);
   const ConstBytes idx_piece(idx.data(), idx.size());
   if (check.rewrite()) {
-    if (auto ok = write_file(index_path + ".tmp", std::span<const ConstBytes>(&idx_piece, 1));
+    if (auto ok = write_file(index_path + ".tmp", std::span<const ConstBytes>(&idx_piece, 1), mode);
         !ok) {
       return ok;
     }
@@ -354,7 +354,7 @@ Result<void> TopicLog::recover() {
     const std::uint64_t base = all[older - 1];
     auto check = check_segment(dir_, base, kNoLimit, true, options_);
     if (!check) return check.error();
-    if (auto ok = apply_check(dir_, *check, note); !ok) return ok;
+    if (auto ok = apply_check(dir_, *check, options_.file_mode, note); !ok) return ok;
     --older;
     end_sequence_ = check->sequence;
     has_sequence_ = check->has_sequence;
@@ -364,7 +364,7 @@ Result<void> TopicLog::recover() {
   for (std::size_t i = 0; i < older; ++i) {
     auto check = check_segment(dir_, all[i], limit_of(i), false, options_);
     if (!check) return check.error();
-    if (auto ok = apply_check(dir_, *check, note); !ok) return ok;
+    if (auto ok = apply_check(dir_, *check, options_.file_mode, note); !ok) return ok;
   }
   if (auto ok = reload_segments(); !ok) return ok;
   end_ = segments_.empty() ? 0 : segments_.back().base + segments_.back().size;

@@ -25,7 +25,8 @@ constexpr int kStateVersion = 1;
 
 }  // namespace
 
-Result<void> write_log_state(const std::string& dir, const LogState& s, bool sync) {
+Result<void> write_log_state(const std::string& dir, const LogState& s, bool sync,
+                             std::uint32_t file_mode) {
   nlohmann::json j;
   j["format"] = "ringbus-log-state";
   j["version"] = kStateVersion;
@@ -60,7 +61,7 @@ Result<void> write_log_state(const std::string& dir, const LogState& s, bool syn
   const std::string temp = path + ".tmp";
   {
     const UniqueFd fd(
-        ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640));
+        ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, file_mode));
     if (!fd) return io_error("cannot write " + temp, errno);
     std::size_t done = 0;
     while (done < text.size()) {

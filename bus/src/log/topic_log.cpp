@@ -121,13 +121,15 @@ std::uint64_t TopicLog::room() const noexcept {
 }
 
 Result<TopicLog> TopicLog::open(const std::string& dir, const TopicLogOptions& options) {
-  if (auto ok = make_directories(dir, options.sync_on_roll); !ok) return ok.error();
+  if (auto ok = make_directories(dir, options.sync_on_roll, log_directory_mode(options.file_mode));
+      !ok)
+    return ok.error();
   TopicLog log;
   log.dir_ = dir;
   log.options_ = options;
   std::string lock_path = dir + "/lock";
   log.files_->lock.reset(
-      ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640));
+      ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, options.file_mode));
   if (!log.files_->lock.valid()) return io_error("cannot open " + lock_path, errno);
   if (::flock(log.files_->lock.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
@@ -156,11 +158,11 @@ Result<void> TopicLog::open_active(std::uint64_t base, bool create) {
   std::string log_path = segment_file(dir_, base, layout::kSegmentSuffix);
   std::string index_path = segment_file(dir_, base, layout::kIndexSuffix);
   int flags = O_WRONLY | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT | O_TRUNC : 0);
-  files_->log.reset(::open(log_path.c_str(), flags, 0640));
+  files_->log.reset(::open(log_path.c_str(), flags, options_.file_mode));
   if (!files_->log.valid()) return io_error("cannot open segment " + log_path, errno);
   files_->index.reset(::open(index_path.c_str(),
                              O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT | O_TRUNC : 0),
-                             0640));
+                             options_.file_mode));
   if (!files_->index.valid()) {
     int err = errno;
     close_active();

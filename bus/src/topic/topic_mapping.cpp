@@ -199,6 +199,7 @@ Result<std::shared_ptr<TopicMapping>> TopicMapping::open(const std::string& path
     auto config = validate(copy, file_size, path);
     if (!config) return config.error();
     m->config_ = *config;
+    m->config_.mode = static_cast<std::uint32_t>(st.st_mode & 07777);
     m->region_ = bip::mapped_region(m->file_, mode, 0, file_size);
   } catch (const bip::interprocess_exception& e) {
     return Error(Errc::io_error, "cannot map " + path + ": " + e.what());
