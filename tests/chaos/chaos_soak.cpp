@@ -1,0 +1,783 @@
+// ringbus-chaos: the chaos soak (docs/chaos.md). Producer processes (one message per call and
+// batches), persistent durable readers, a lossy reader, two queue groups and a ringbus-bridge
+// recording to disk all work one small block topic while a supervisor kill -9s any of them at
+// random moments (and SIGSTOPs some past the stuck-claim timeout), restarting each. At the end,
+// from the messages themselves (each carries its producer and a per-producer counter):
+//   - every message a producer was told was published is in the disk log, and was seen, in
+//     per-producer order, by every durable reader (a reader never skips a counter);
+//   - every group handled every message at least once, and a first delivery twice only where a
+//     producer restarted and may have published that counter again;
+//   - the lossy reader's loss counts match the sequence numbers it missed, exactly;
+//   - nothing is stuck: producers finish, readers and groups catch up, the bridge syncs;
+//   - log recovery after each bridge kill set nothing aside as damaged.
+// Prints the figures and exits 1 with every failure found.
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "log/log_reader.hpp"
+#include "ringbus/group.hpp"
+#include "ringbus/producer.hpp"
+#include "ringbus/subscriber.hpp"
+#include "ringbus/topic.hpp"
+
+namespace {
+
+using namespace ringbus;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kProducers = 3;  // 0 and 1 publish one message per call, 2 in batches of 8
+constexpr int kBatch = 8;
+constexpr int kDurableReaders = 2;
+constexpr int kGroups = 2;
+constexpr int kMembers[kGroups] = {3, 2};
+constexpr const char* kTopic = "chaos";
+constexpr std::uint64_t kRingBytes = 64 * 1024;
+constexpr auto kStuckTimeout = 200ms;
+constexpr auto kProcessingDeadline = 500ms;
+// Producers publish at most this many messages per millisecond each, so a run of N seconds
+// needs counters below kRatePerMs * 1000 * N.
+constexpr std::uint64_t kRatePerMs = 40;
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+void raise_max(std::atomic<std::int64_t>& target, std::int64_t value) {
+  std::int64_t seen = target.load(std::memory_order_relaxed);
+  while (value > seen && !target.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+  }
+}
+
+// Everything the processes share, in one anonymous shared mapping made before the first fork.
+// Counters are per producer; the per-message tables are indexed [producer][counter].
+struct Shared {
+  std::atomic<bool> stop_producers{false};
+  std::atomic<bool> stop_all{false};
+  std::atomic<std::uint64_t> published[kProducers];  // counters below it were acknowledged
+  std::atomic<std::int64_t> producer_stall_ns{0};
+  std::atomic<std::int64_t> reader_stall_ns{0};
+  // Durable readers: the next counter each expects from each producer.
+  std::atomic<std::uint64_t> expected[kDurableReaders][kProducers];
+  std::atomic<std::uint64_t> duplicates[kDurableReaders];
+  std::atomic<std::uint64_t> group_redeliveries[kGroups];
+  std::atomic<std::uint64_t> lossy_seen{0};
+  std::atomic<std::uint64_t> lossy_lost{0};
+  std::atomic<int> failures{0};
+  char failure[8][256];
+};
+
+struct Tables {
+  std::uint64_t per_producer = 0;                  // counters per producer that fit
+  std::atomic<std::uint8_t>* handled = nullptr;    // [group][producer][counter], saturating
+  std::atomic<std::uint8_t>* first = nullptr;      // first deliveries, the same shape
+  std::atomic<std::uint8_t>* restarted = nullptr;  // [producer][counter]: may be published twice
+  std::size_t group_index(int g, int p, std::uint64_t c) const {
+    return (static_cast<std::size_t>(g) * kProducers + static_cast<std::size_t>(p)) * per_producer +
+           c;
+  }
+};
+
+Shared* shared = nullptr;
+Tables tables;
+
+void fail(const std::string& what) {
+  const int n = shared->failures.fetch_add(1);
+  if (n < 8) std::snprintf(shared->failure[n], sizeof shared->failure[n], "%s", what.c_str());
+}
+
+void bump(std::atomic<std::uint8_t>& cell) {
+  std::uint8_t v = cell.load(std::memory_order_relaxed);
+  while (v < 250 && !cell.compare_exchange_weak(v, static_cast<std::uint8_t>(v + 1))) {
+  }
+}
+
+struct Payload {
+  std::uint64_t producer;
+  std::uint64_t counter;
+};
+
+bool decode(const Message& m, Payload& out) {
+  if (m.value.size() < sizeof(Payload)) return false;
+  std::memcpy(&out, m.value.data(), sizeof out);
+  return out.producer < kProducers && out.counter < tables.per_producer;
+}
+
+std::string bus_dir;
+std::string log_dir;
+std::string bridge_path;
+
+Topic open_topic() {
+  for (;;) {
+    auto t = Bus(bus_dir).open_topic(kTopic);
+    if (t) return *t;
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+// ---- the roles, each run in a child process --------------------------------------------------
+
+int run_producer(int id) {
+  Producer producer(open_topic());
+  std::uint64_t counter = shared->published[id].load();
+  // A restart may publish again what the killed process published but was not told about.
+  for (int i = 0; i < kBatch && counter + i < tables.per_producer; ++i) {
+    tables.restarted[static_cast<std::size_t>(id) * tables.per_producer + counter + i].store(1);
+  }
+  std::vector<std::byte> value(sizeof(Payload) + 120);
+  std::mt19937 rng(static_cast<unsigned>(getpid()));
+  const std::string key = "p" + std::to_string(id);
+  std::int64_t window = now_ns();
+  std::uint64_t in_window = 0;
+  while (!shared->stop_producers.load() && counter + kBatch <= tables.per_producer) {
+    if (in_window >= kRatePerMs) {  // pace: kRatePerMs per millisecond at most
+      const std::int64_t wait = window + 1'000'000 - now_ns();
+      if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+      window = now_ns();
+      in_window = 0;
+    }
+    const std::int64_t t0 = now_ns();
+    if (id == kProducers - 1) {
+      std::vector<std::vector<std::byte>> values(kBatch);
+      std::vector<Record> records(kBatch);
+      for (int i = 0; i < kBatch; ++i) {
+        const Payload p{static_cast<std::uint64_t>(id), counter + static_cast<std::uint64_t>(i)};
+        values[i].assign(sizeof p + rng() % 100, std::byte{0x5a});
+        std::memcpy(values[i].data(), &p, sizeof p);
+        records[i] = Record{as_bytes(key), {values[i].data(), values[i].size()}};
+      }
+      auto r = producer.publish_batch(records, Wait::futex(1s));
+      if (!r) {
+        // aborted: stopped past the stuck-claim timeout, the batch became padding: again.
+        if (r.error().code() == Errc::timed_out || r.error().code() == Errc::aborted) continue;
+        fail("producer " + std::to_string(id) + ": " + r.error().message());
+        return 1;
+      }
+      counter += kBatch;
+    } else {
+      const Payload p{static_cast<std::uint64_t>(id), counter};
+      std::memcpy(value.data(), &p, sizeof p);
+      auto r =
+          producer.publish(as_bytes(key), {value.data(), sizeof p + rng() % 120}, Wait::futex(1s));
+      if (!r) {
+        if (r.error().code() == Errc::timed_out || r.error().code() == Errc::aborted) continue;
+        fail("producer " + std::to_string(id) + ": " + r.error().message());
+        return 1;
+      }
+      ++counter;
+    }
+    shared->published[id].store(counter);
+    raise_max(shared->producer_stall_ns, now_ns() - t0);
+    in_window += id == kProducers - 1 ? kBatch : 1;
+  }
+  return 0;
+}
+
+int run_durable_reader(int r, int incarnation) {
+  SubscriberOptions options;
+  options.start = StartFrom::earliest();
+  options.name = "durable-" + std::to_string(r);
+  options.durability = Durability::durable;
+  auto sub = Subscriber::attach(open_topic(), options);
+  for (int tries = 0; !sub && sub.error().code() == Errc::busy && tries < 500; ++tries) {
+    std::this_thread::sleep_for(10ms);  // our killed predecessor is not reaped yet
+    sub = Subscriber::attach(open_topic(), options);
+  }
+  if (!sub) {
+    fail("durable reader " + std::to_string(r) + ": " + sub.error().message());
+    return 1;
+  }
+  std::int64_t last = now_ns();
+  while (!shared->stop_all.load()) {
+    bool bad = false;
+    auto got = sub->poll_wait(
+        [&](const Message& m) {
+          if (bad) return;
+          Payload p{};
+          if (!decode(m, p)) {
+            fail("durable reader " + std::to_string(r) + ": a message not of this soak at " +
+                 std::to_string(m.offset));
+            bad = true;
+            return;
+          }
+          auto& expected = shared->expected[r][p.producer];
+          const std::uint64_t want = expected.load();
+          if (p.counter == want) {
+            expected.store(want + 1);
+          } else if (p.counter > want) {
+            const auto snap = sub->topic().snapshot();
+            fail("durable reader " + std::to_string(r) + " skipped producer " +
+                 std::to_string(p.producer) + "'s counters [" + std::to_string(want) + ", " +
+                 std::to_string(p.counter) + ") at offset " + std::to_string(m.offset) +
+                 " (replaying " + std::to_string(sub->replaying()) + ", lost " +
+                 std::to_string(sub->lost_bytes()) + " bytes; tail " + std::to_string(snap.tail) +
+                 ", earliest " + std::to_string(snap.earliest) + ", recorded " +
+                 std::to_string(snap.recorder ? snap.recorder->recorded_position : 0) +
+                 ", durable " +
+                 std::to_string(snap.recorder ? snap.recorder->durable_position : 0) +
+                 ", incarnation " + std::to_string(incarnation) + ")");
+            bad = true;
+          } else {
+            shared->duplicates[r].fetch_add(1);  // read again after a restart of either side
+          }
+        },
+        256, Wait::futex(100ms));
+    if (bad) return 1;
+    if (!got) {
+      if (got.error().code() == Errc::timed_out) continue;
+      fail("durable reader " + std::to_string(r) + ": " + got.error().message());
+      return 1;
+    }
+    if (got->messages > 0) {
+      const std::int64_t now = now_ns();
+      if (!shared->stop_producers.load()) raise_max(shared->reader_stall_ns, now - last);
+      last = now;
+    }
+  }
+  return 0;
+}
+
+// Sequence numbers say what a lossy reader missed: between its first and last message, each
+// number was read or reported lost, except those of claims aborted by killed producers (their
+// frames became padding without a message).
+int run_lossy_reader() {
+  Topic topic = open_topic();
+  SubscriberOptions options;
+  options.durability = Durability::lossy;
+  auto sub = Subscriber::attach(topic, options);
+  if (!sub) {
+    fail("lossy reader: " + sub.error().message());
+    return 1;
+  }
+  bool started = false;
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+  std::uint64_t seen = 0;
+  std::uint64_t lost_before = 0;  // reported before the first message read
+  while (!shared->stop_all.load()) {
+    auto got = sub->poll_wait(
+        [&](const Message& m) {
+          if (!started) {
+            started = true;
+            first = m.sequence;
+            lost_before = sub->lost_messages();
+          }
+          last = m.sequence;
+          ++seen;
+        },
+        256, Wait::futex(100ms));
+    if (!got) {
+      if (got.error().code() == Errc::timed_out) continue;
+      fail("lossy reader: " + got.error().message());
+      return 1;
+    }
+    if (got->messages == 0 || !started) continue;
+    const std::uint64_t lost = sub->lost_messages() - lost_before;
+    const std::uint64_t span = last - first + 1;
+    if (seen + lost > span ||
+        (seen + lost < span && span - seen - lost > topic.snapshot().aborted_claims)) {
+      fail("lossy reader: read " + std::to_string(seen) + " and was told of " +
+           std::to_string(lost) + " lost, but sequence numbers " + std::to_string(first) + ".." +
+           std::to_string(last) + " are " + std::to_string(span));
+      return 1;
+    }
+    shared->lossy_seen.store(seen);
+    shared->lossy_lost.store(lost);
+  }
+  return 0;
+}
+
+int run_member(int g) {
+  GroupOptions options;
+  options.start = StartFrom::earliest();
+  options.processing_deadline =
+      std::chrono::duration_cast<std::chrono::milliseconds>(kProcessingDeadline);
+  auto member = GroupMember::join(open_topic(), "group-" + std::to_string(g), options);
+  if (!member) {
+    fail("group " + std::to_string(g) + " member: " + member.error().message());
+    return 1;
+  }
+  while (!shared->stop_all.load()) {
+    std::uint64_t last = 0;
+    bool any = false;
+    bool bad = false;
+    auto got = member->poll_wait(
+        [&](const Message& m) {
+          Payload p{};
+          if (!decode(m, p)) {
+            bad = true;
+            return;
+          }
+          bump(tables.handled[tables.group_index(g, static_cast<int>(p.producer), p.counter)]);
+          if (m.delivery_count == 1) {
+            bump(tables.first[tables.group_index(g, static_cast<int>(p.producer), p.counter)]);
+          } else {
+            shared->group_redeliveries[g].fetch_add(1);
+          }
+          last = m.offset;
+          any = true;
+        },
+        16, Wait::futex(100ms));
+    if (bad) {
+      fail("group " + std::to_string(g) + ": a message not of this soak");
+      return 1;
+    }
+    if (!got) {
+      const Errc code = got.error().code();
+      if (code == Errc::timed_out || code == Errc::invalid_argument) continue;
+      fail("group " + std::to_string(g) + " member: " + got.error().message());
+      return 1;
+    }
+    if (any) {
+      // Work on the batch a little: a kill or stop in this window leaves it unacknowledged, to
+      // be taken over and delivered again.
+      std::this_thread::sleep_for(200us);
+      auto acked = member->ack_up_to(last);
+      // aborted: the batch went to another member after the deadline (we were stopped).
+      if (!acked && acked.error().code() != Errc::aborted) {
+        fail("group " + std::to_string(g) + " ack: " + acked.error().message());
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+int run_bridge(int incarnation) {
+  const std::string err = log_dir + "/../bridge-" + std::to_string(incarnation) + ".log";
+  std::freopen(err.c_str(), "w", stderr);
+  std::freopen("/dev/null", "w", stdout);
+  execl(bridge_path.c_str(), bridge_path.c_str(), "--bus-dir", bus_dir.c_str(), "--log-dir",
+        log_dir.c_str(), "--record", kTopic, "--scan-interval", "100ms", "--retry-interval",
+        "100ms", "--fsync", "interval", "--fsync-interval", "20ms", "--segment-bytes", "256KiB",
+        static_cast<char*>(nullptr));
+  std::perror("exec ringbus-bridge");
+  return 1;
+}
+
+// ---- the supervisor ---------------------------------------------------------------------------
+
+struct Component {
+  std::string name;
+  std::function<int(int)> role;  // gets its incarnation number
+  bool producer = false;
+  bool bridge = false;
+  pid_t pid = -1;
+  int incarnation = 0;
+  int kills = 0;
+  int stops = 0;
+  int crashes = 0;
+};
+
+void spawn(Component& c) {
+  const int incarnation = c.incarnation++;
+  const pid_t pid = fork();
+  if (pid < 0) {
+    std::perror("fork");
+    std::exit(2);
+  }
+  if (pid == 0) std::_Exit(c.role(incarnation));
+  c.pid = pid;
+}
+
+// Waits at most `timeout` for `pid`; kills it after that. Returns its wait status, or -1.
+int reap(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  int status = 0;
+  for (;;) {
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0) return -1;
+    if (Clock::now() >= deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exited with " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+  return "status " + std::to_string(status);
+}
+
+// Polls `done` every 50 ms for at most `timeout`.
+bool wait_until(const std::function<bool()>& done, std::chrono::seconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (!done()) {
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(50ms);
+  }
+  return true;
+}
+
+bool groups_handled_everything(int g) {
+  for (int p = 0; p < kProducers; ++p) {
+    const std::uint64_t n = shared->published[p].load();
+    for (std::uint64_t c = 0; c < n; ++c) {
+      if (tables.handled[tables.group_index(g, p, c)].load() == 0) return false;
+    }
+  }
+  return true;
+}
+
+void check_groups() {
+  for (int g = 0; g < kGroups; ++g) {
+    for (int p = 0; p < kProducers; ++p) {
+      const std::uint64_t n = shared->published[p].load();
+      for (std::uint64_t c = 0; c < n; ++c) {
+        const auto i = tables.group_index(g, p, c);
+        if (tables.handled[i].load() == 0) {
+          fail("group " + std::to_string(g) + " never handled producer " + std::to_string(p) +
+               "'s counter " + std::to_string(c));
+          break;
+        }
+        const bool may_repeat =
+            tables.restarted[static_cast<std::size_t>(p) * tables.per_producer + c].load() != 0;
+        if (tables.first[i].load() > 1 && !may_repeat) {
+          fail("group " + std::to_string(g) + " delivered producer " + std::to_string(p) +
+               "'s counter " + std::to_string(c) + " twice as a first delivery");
+          break;
+        }
+      }
+    }
+  }
+}
+
+// Every published counter is in the disk log (read with the log reader, not the ring).
+std::uint64_t check_log() {
+  std::vector<std::vector<bool>> present(kProducers);
+  for (int p = 0; p < kProducers; ++p) present[p].assign(shared->published[p].load(), false);
+  detail::LogReader reader(log_dir + "/" + kTopic, 512, 64);
+  std::uint64_t position = 0;
+  if (!reader.earliest(position)) {
+    fail("the disk log has no segment");
+    return 0;
+  }
+  std::uint64_t frames = 0;
+  for (;;) {
+    const auto read = reader.read(position);
+    using Status = detail::LogReader::Status;
+    if (read.status == Status::end) break;
+    if (read.status != Status::frame) {
+      fail("the disk log at offset " + std::to_string(position) + ": " +
+           (read.status == Status::corrupt ? "corrupt: " + reader.error() : "a gap"));
+      break;
+    }
+    const auto* f = read.frame;
+    if (layout::commit_kind(f->commit) == layout::FrameKind::kData) {
+      const std::uint64_t length = layout::commit_length(f->commit);
+      Payload p{};
+      if (length >= f->key_length + sizeof p) {
+        std::memcpy(&p, reinterpret_cast<const std::byte*>(f + 1) + f->key_length, sizeof p);
+        if (p.producer < kProducers && p.counter < present[p.producer].size()) {
+          present[p.producer][p.counter] = true;
+        }
+      }
+      ++frames;
+    }
+    position += read.stride;
+  }
+  for (int p = 0; p < kProducers; ++p) {
+    const auto missing = std::find(present[p].begin(), present[p].end(), false);
+    if (missing != present[p].end()) {
+      fail("the disk log lacks producer " + std::to_string(p) + "'s counter " +
+           std::to_string(missing - present[p].begin()));
+    }
+  }
+  return frames;
+}
+
+void check_bridge_logs(const std::string& root, int incarnations, int& recoveries) {
+  for (int i = 0; i < incarnations; ++i) {
+    std::ifstream in(root + "/bridge-" + std::to_string(i) + ".log");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.find("log recovery") != std::string::npos) ++recoveries;
+      if (line.find("damaged") != std::string::npos ||
+          line.find("set aside") != std::string::npos) {
+        fail("bridge " + std::to_string(i) + ": " + line);
+      }
+    }
+  }
+}
+
+template <typename T>
+T* shared_array(std::size_t n) {
+  void* p = mmap(nullptr, n * sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    std::perror("mmap");
+    std::exit(2);
+  }
+  return static_cast<T*>(p);  // zero-filled: atomics of zero
+}
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: ringbus-chaos [--seconds N] [--dir DIR] [--bridge PATH] [--seed N]\n"
+               "  --seconds N   how long to inflict chaos (default 180), then check\n"
+               "  --dir DIR     work directory (default: a new one under $TMPDIR, removed after)\n"
+               "  --bridge PATH the ringbus-bridge executable\n"
+               "  --seed N      random seed (default: from the clock; printed)\n"
+               "  --victims P,Q kill and stop only components whose names start with P or Q\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  long seconds = 180;
+  std::vector<std::string> victims;  // only components whose name starts with one of these
+  std::string root;
+  bridge_path = RINGBUS_BRIDGE_PATH;
+  unsigned seed = static_cast<unsigned>(now_ns());
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (i + 1 >= argc) return usage();
+    if (a == "--seconds") {
+      seconds = std::strtol(argv[++i], nullptr, 10);
+    } else if (a == "--dir") {
+      root = argv[++i];
+    } else if (a == "--bridge") {
+      bridge_path = argv[++i];
+    } else if (a == "--victims") {
+      std::stringstream list(argv[++i]);
+      for (std::string prefix; std::getline(list, prefix, ',');) victims.push_back(prefix);
+    } else if (a == "--seed") {
+      seed = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
+    } else {
+      return usage();
+    }
+  }
+  if (seconds <= 0) return usage();
+  const bool own_root = root.empty();
+  if (own_root) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/ringbus-chaos-XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) {
+      std::perror("mkdtemp");
+      return 2;
+    }
+    root = pattern;
+  }
+  bus_dir = root + "/bus";
+  log_dir = root + "/log";
+  std::filesystem::create_directories(log_dir);
+  std::printf("ringbus-chaos: %ld s of chaos in %s, seed %u\n", seconds, root.c_str(), seed);
+  std::fflush(stdout);
+
+  shared = new (shared_array<Shared>(1)) Shared;
+  tables.per_producer =
+      (kRatePerMs * 1000 * static_cast<std::uint64_t>(seconds + 60)) / kBatch * kBatch;
+  const std::size_t group_cells = kGroups * kProducers * tables.per_producer;
+  tables.handled = shared_array<std::atomic<std::uint8_t>>(group_cells);
+  tables.first = shared_array<std::atomic<std::uint8_t>>(group_cells);
+  tables.restarted = shared_array<std::atomic<std::uint8_t>>(kProducers * tables.per_producer);
+
+  TopicOptions options;
+  options.capacity = kRingBytes;
+  options.max_message = 512;
+  options.max_readers = 32;
+  options.stuck_claim_timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(kStuckTimeout);
+  auto topic = Bus(bus_dir).create_topic(kTopic, options);
+  if (!topic) {
+    std::fprintf(stderr, "ringbus-chaos: %s\n", topic.error().message().c_str());
+    return 2;
+  }
+  // The persistent readers and the groups exist from offset 0 on, before anything is published.
+  for (int r = 0; r < kDurableReaders; ++r) {
+    SubscriberOptions o;
+    o.start = StartFrom::earliest();
+    o.name = "durable-" + std::to_string(r);
+    o.durability = Durability::durable;
+    if (!Subscriber::attach(*topic, o)) return 2;
+  }
+  for (int g = 0; g < kGroups; ++g) {
+    GroupOptions o;
+    o.start = StartFrom::earliest();
+    o.processing_deadline =
+        std::chrono::duration_cast<std::chrono::milliseconds>(kProcessingDeadline);
+    if (!GroupMember::join(*topic, "group-" + std::to_string(g), o)) return 2;
+  }
+
+  std::vector<Component> components;
+  components.push_back({"bridge", run_bridge, false, true});
+  for (int p = 0; p < kProducers; ++p) {
+    components.push_back(
+        {"producer-" + std::to_string(p), [p](int) { return run_producer(p); }, true, false});
+  }
+  for (int r = 0; r < kDurableReaders; ++r) {
+    components.push_back(
+        {"durable-" + std::to_string(r), [r](int i) { return run_durable_reader(r, i); }});
+  }
+  components.push_back({"lossy", [](int) { return run_lossy_reader(); }});
+  for (int g = 0; g < kGroups; ++g) {
+    for (int m = 0; m < kMembers[g]; ++m) {
+      components.push_back({"group-" + std::to_string(g) + "-member-" + std::to_string(m),
+                            [g](int) { return run_member(g); }});
+    }
+  }
+
+  // The bridge first: its durable reader must exist before producers start.
+  spawn(components[0]);
+  const bool recording = wait_until(
+      [&] {
+        const auto snap = topic->snapshot();
+        return snap.recorder.has_value() && snap.recorder->alive;
+      },
+      60s);
+  if (!recording) {
+    std::fprintf(stderr, "ringbus-chaos: the bridge did not start recording in 60 s\n");
+    kill(components[0].pid, SIGKILL);
+    return 2;
+  }
+  for (std::size_t i = 1; i < components.size(); ++i) spawn(components[i]);
+
+  std::mt19937 rng(seed);
+  const auto chaos_end = Clock::now() + std::chrono::seconds(seconds);
+  while (Clock::now() < chaos_end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 250));
+    for (auto& c : components) {  // a process that ended by itself failed: restart it
+      int status = 0;
+      if (waitpid(c.pid, &status, WNOHANG) == c.pid) {
+        ++c.crashes;
+        fail(c.name + " " + describe_status(status) + " by itself");
+        spawn(c);
+      }
+    }
+    auto& victim = components[rng() % components.size()];
+    if (!victims.empty() && std::none_of(victims.begin(), victims.end(), [&](const auto& v) {
+          return victim.name.rfind(v, 0) == 0;
+        })) {
+      continue;
+    }
+    if (!victim.bridge && rng() % 4 == 0) {
+      // Stopped past the stuck-claim timeout (and a group's processing deadline): others must
+      // go on without it, and it must go on when continued.
+      kill(victim.pid, SIGSTOP);
+      ++victim.stops;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250 + rng() % 400));
+      kill(victim.pid, SIGCONT);
+    } else {
+      kill(victim.pid, SIGKILL);
+      ++victim.kills;
+      waitpid(victim.pid, nullptr, 0);
+      spawn(victim);
+    }
+  }
+
+  // Producers stop; everyone else must catch up with what they published.
+  shared->stop_producers.store(true);
+  for (auto& c : components) {
+    if (!c.producer) continue;
+    const int status = reap(c.pid, 60s);
+    if (status < 0)
+      fail(c.name + " did not stop within 60 s");
+    else if (status != 0)
+      fail(c.name + " " + describe_status(status));
+  }
+  std::uint64_t published = 0;
+  for (int p = 0; p < kProducers; ++p) published += shared->published[p].load();
+  for (int r = 0; r < kDurableReaders; ++r) {
+    const bool caught_up = wait_until(
+        [&] {
+          for (int p = 0; p < kProducers; ++p) {
+            if (shared->expected[r][p].load() < shared->published[p].load()) return false;
+          }
+          return true;
+        },
+        120s);
+    if (!caught_up) fail("durable reader " + std::to_string(r) + " did not catch up in 120 s");
+  }
+  for (int g = 0; g < kGroups; ++g) {
+    if (!wait_until([&] { return groups_handled_everything(g); }, 120s)) {
+      fail("group " + std::to_string(g) + " did not handle everything in 120 s");
+    }
+  }
+  const bool synced = wait_until(
+      [&] {
+        const auto snap = topic->snapshot();
+        return snap.recorder.has_value() && snap.recorder->durable_position >= snap.tail;
+      },
+      120s);
+  if (!synced) fail("the bridge did not make the whole stream durable in 120 s");
+  shared->stop_all.store(true);
+  for (auto& c : components) {
+    if (c.producer || c.bridge) continue;
+    const int status = reap(c.pid, 30s);
+    if (status < 0)
+      fail(c.name + " did not stop within 30 s");
+    else if (status != 0)
+      fail(c.name + " " + describe_status(status));
+  }
+  kill(components[0].pid, SIGTERM);
+  if (reap(components[0].pid, 30s) < 0) fail("the bridge did not stop on SIGTERM within 30 s");
+
+  check_groups();
+  const std::uint64_t log_frames = check_log();
+  int recoveries = 0;
+  check_bridge_logs(root, components[0].incarnation, recoveries);
+  const auto snap = topic->snapshot();
+
+  std::printf("\nmessages published %llu (", static_cast<unsigned long long>(published));
+  for (int p = 0; p < kProducers; ++p) {
+    std::printf("%s%llu", p == 0 ? "" : " + ",
+                static_cast<unsigned long long>(shared->published[p].load()));
+  }
+  std::printf("), in the disk log %llu, claims aborted %llu\n",
+              static_cast<unsigned long long>(log_frames),
+              static_cast<unsigned long long>(snap.aborted_claims));
+  std::printf("%-24s %6s %6s %8s\n", "component", "kills", "stops", "crashes");
+  for (const auto& c : components) {
+    std::printf("%-24s %6d %6d %8d\n", c.name.c_str(), c.kills, c.stops, c.crashes);
+  }
+  for (int r = 0; r < kDurableReaders; ++r) {
+    std::printf("durable-%d read again after restarts: %llu\n", r,
+                static_cast<unsigned long long>(shared->duplicates[r].load()));
+  }
+  for (int g = 0; g < kGroups; ++g) {
+    std::printf("group-%d redeliveries: %llu\n", g,
+                static_cast<unsigned long long>(shared->group_redeliveries[g].load()));
+  }
+  std::printf("lossy reader (last incarnation): read %llu, told of %llu lost\n",
+              static_cast<unsigned long long>(shared->lossy_seen.load()),
+              static_cast<unsigned long long>(shared->lossy_lost.load()));
+  std::printf("bridge log recoveries: %d\n", recoveries);
+  std::printf("longest publish call: %.1f ms, longest gap between reads: %.1f ms\n",
+              static_cast<double>(shared->producer_stall_ns.load()) / 1e6,
+              static_cast<double>(shared->reader_stall_ns.load()) / 1e6);
+
+  const int failures = shared->failures.load();
+  if (failures > 0) {
+    std::printf("\nFAILED: %d failure(s)", failures);
+    std::printf(", the first %d:\n", std::min(failures, 8));
+    for (int i = 0; i < std::min(failures, 8); ++i) std::printf("  %s\n", shared->failure[i]);
+    std::printf("work directory kept: %s\n", root.c_str());
+    return 1;
+  }
+  std::printf("\nchaos soak passed\n");
+  if (own_root) std::filesystem::remove_all(root);
+  return 0;
+}
