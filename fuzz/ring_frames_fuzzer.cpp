@@ -6,7 +6,8 @@
 //   bytes 9-16   the messages claimed so far (the tail's sequence number)
 //   the rest     the ring's bytes, from its first byte
 // Readers (inspector, subscriber, group member) must report corruption or skip what a stuck
-// claim would, never crash, read out of bounds or hang.
+// claim would, never crash, read out of bounds or hang; the search for the end of a claim
+// without a mark (ring/stuck_claim.hpp) answers a boundary between it and the tail, or none.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +15,7 @@
 
 #include "fuzz_support.hpp"
 #include "ringbus/topic.hpp"
+#include "ring/stuck_claim.hpp"
 #include "topic/topic_mapping.hpp"
 
 namespace {
@@ -50,6 +52,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   header.reclaimed = tail > kCapacity ? tail - kCapacity : 0;
   std::memcpy(ring.base, data + 17, std::min<std::size_t>(size - 17, kCapacity));
 
+  // The walk that finds where a claim without a mark ended reads whatever the ring holds: from
+  // every frame boundary below the tail it must answer nothing, or a boundary past it and
+  // below the tail.
+  const std::uint64_t from = header.reclaimed;
+  for (std::uint64_t p = from; p < tail; p += ring.alignment * 7) {
+    const std::uint64_t end = ringbus::detail::end_of_unmarked_claim(header, ring, p);
+    if (end != 0 && (end <= p || end >= tail || end % ring.alignment != 0)) __builtin_trap();
+  }
   (void)ringbus::fuzz::read_topic_every_way(*topic);
   return 0;
 }
