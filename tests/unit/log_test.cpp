@@ -314,6 +314,23 @@ TEST(LogReader, ReportsACorruptMiddleSegmentByItsChecksum) {
   for (std::size_t i = 0; i < values.size(); ++i) ASSERT_EQ(values[i], "m" + std::to_string(i));
 }
 
+// Names in state.json come from the topic's shared memory, which another process may have
+// damaged: bytes that are not UTF-8 are written as U+FFFD, not thrown at the recorder (the
+// chaos soak's corrupting writer made the bridge abort in nlohmann's dump()).
+TEST(LogState, NamesThatAreNotUtf8AreWrittenReplacedNotThrown) {
+  testing::TempDir dir;
+  bridge::LogState s;
+  s.topic = "orders";
+  s.groups.push_back({std::string("bill\xdf\xffing"), 2048, 40});
+  s.forwards.push_back({"10.0.0.2:7460", 1984, 31, 3, std::string("refused \xc3")});
+  ASSERT_TRUE(bridge::write_log_state(dir.path(), s, false));
+  auto back = bridge::read_log_state(dir.path());
+  ASSERT_TRUE(back) << back.error().message();
+  ASSERT_EQ(back->groups.size(), 1U);
+  EXPECT_EQ(back->groups[0].name, "bill\xef\xbf\xbd\xef\xbf\xbding");
+  EXPECT_EQ(back->groups[0].position, 2048U);
+}
+
 TEST(LogState, RoundTripsAndRejectsDamagedFiles) {
   testing::TempDir dir;
   bridge::LogState s;

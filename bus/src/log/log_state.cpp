@@ -56,7 +56,9 @@ Result<void> write_log_state(const std::string& dir, const LogState& s, bool syn
                              {"reconnects", f.reconnects},
                              {"last_error", f.last_error}});
   }
-  const std::string text = j.dump(2) + "\n";
+  // Names come from shared memory another process may have damaged: bytes that are not UTF-8
+  // become U+FFFD instead of an exception (which would end the recorder).
+  const std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   const std::string path = dir + "/" + layout::kLogStateFile;
   const std::string temp = path + ".tmp";
   {
