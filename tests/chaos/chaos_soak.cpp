@@ -11,8 +11,10 @@
 //   - nothing is stuck: producers finish, readers and groups catch up, the bridge syncs;
 //   - log recovery after each bridge kill set nothing aside as damaged.
 // Prints the figures and exits 1 with every failure found.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +27,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -33,6 +36,7 @@
 
 #include "log/log_reader.hpp"
 #include "ringbus/group.hpp"
+#include "ringbus/inspector.hpp"
 #include "ringbus/producer.hpp"
 #include "ringbus/subscriber.hpp"
 #include "ringbus/topic.hpp"
@@ -81,6 +85,8 @@ struct Shared {
   std::atomic<std::uint64_t> group_redeliveries[kGroups];
   std::atomic<std::uint64_t> lossy_seen{0};
   std::atomic<std::uint64_t> lossy_lost{0};
+  std::atomic<std::uint64_t> reported{0};     // errors components reported (--corrupt)
+  std::atomic<std::uint64_t> corruptions{0};  // writes of the corrupter (--corrupt)
   std::atomic<int> failures{0};
   char failure[8][256];
 };
@@ -104,6 +110,19 @@ void fail(const std::string& what) {
   if (n < 8) std::snprintf(shared->failure[n], sizeof shared->failure[n], "%s", what.c_str());
 }
 
+// What a component reports about the bus. With --corrupt (a writer scribbles over the topic),
+// errors are expected: they are counted, and only crashes, hangs and the supervisor's checks
+// are failures.
+bool corrupting = false;
+
+void report(const std::string& what) {
+  if (corrupting) {
+    shared->reported.fetch_add(1);
+    return;
+  }
+  fail(what);
+}
+
 void bump(std::atomic<std::uint8_t>& cell) {
   std::uint8_t v = cell.load(std::memory_order_relaxed);
   while (v < 250 && !cell.compare_exchange_weak(v, static_cast<std::uint8_t>(v + 1))) {
@@ -125,18 +144,23 @@ std::string bus_dir;
 std::string log_dir;
 std::string bridge_path;
 
-Topic open_topic() {
-  for (;;) {
+// The topic, once it opens (a corrupted header makes opening fail until it is repaired or
+// the run ends); nullopt when told to stop first.
+std::optional<Topic> open_topic() {
+  while (!shared->stop_all.load()) {
     auto t = Bus(bus_dir).open_topic(kTopic);
     if (t) return *t;
     std::this_thread::sleep_for(10ms);
   }
+  return std::nullopt;
 }
 
 // ---- the roles, each run in a child process --------------------------------------------------
 
 int run_producer(int id) {
-  Producer producer(open_topic());
+  auto topic = open_topic();
+  if (!topic) return 0;
+  Producer producer(*topic);
   std::uint64_t counter = shared->published[id].load();
   // A restart may publish again what the killed process published but was not told about.
   for (int i = 0; i < kBatch && counter + i < tables.per_producer; ++i) {
@@ -168,7 +192,7 @@ int run_producer(int id) {
       if (!r) {
         // aborted: stopped past the stuck-claim timeout, the batch became padding: again.
         if (r.error().code() == Errc::timed_out || r.error().code() == Errc::aborted) continue;
-        fail("producer " + std::to_string(id) + ": " + r.error().message());
+        report("producer " + std::to_string(id) + ": " + r.error().message());
         return 1;
       }
       counter += kBatch;
@@ -179,7 +203,7 @@ int run_producer(int id) {
           producer.publish(as_bytes(key), {value.data(), sizeof p + rng() % 120}, Wait::futex(1s));
       if (!r) {
         if (r.error().code() == Errc::timed_out || r.error().code() == Errc::aborted) continue;
-        fail("producer " + std::to_string(id) + ": " + r.error().message());
+        report("producer " + std::to_string(id) + ": " + r.error().message());
         return 1;
       }
       ++counter;
@@ -196,13 +220,15 @@ int run_durable_reader(int r, int incarnation) {
   options.start = StartFrom::earliest();
   options.name = "durable-" + std::to_string(r);
   options.durability = Durability::durable;
-  auto sub = Subscriber::attach(open_topic(), options);
+  auto topic = open_topic();
+  if (!topic) return 0;
+  auto sub = Subscriber::attach(*topic, options);
   for (int tries = 0; !sub && sub.error().code() == Errc::busy && tries < 500; ++tries) {
     std::this_thread::sleep_for(10ms);  // our killed predecessor is not reaped yet
-    sub = Subscriber::attach(open_topic(), options);
+    sub = Subscriber::attach(*topic, options);
   }
   if (!sub) {
-    fail("durable reader " + std::to_string(r) + ": " + sub.error().message());
+    report("durable reader " + std::to_string(r) + ": " + sub.error().message());
     return 1;
   }
   std::int64_t last = now_ns();
@@ -213,8 +239,8 @@ int run_durable_reader(int r, int incarnation) {
           if (bad) return;
           Payload p{};
           if (!decode(m, p)) {
-            fail("durable reader " + std::to_string(r) + ": a message not of this soak at " +
-                 std::to_string(m.offset));
+            report("durable reader " + std::to_string(r) + ": a message not of this soak at " +
+                   std::to_string(m.offset));
             bad = true;
             return;
           }
@@ -224,16 +250,16 @@ int run_durable_reader(int r, int incarnation) {
             expected.store(want + 1);
           } else if (p.counter > want) {
             const auto snap = sub->topic().snapshot();
-            fail("durable reader " + std::to_string(r) + " skipped producer " +
-                 std::to_string(p.producer) + "'s counters [" + std::to_string(want) + ", " +
-                 std::to_string(p.counter) + ") at offset " + std::to_string(m.offset) +
-                 " (replaying " + std::to_string(sub->replaying()) + ", lost " +
-                 std::to_string(sub->lost_bytes()) + " bytes; tail " + std::to_string(snap.tail) +
-                 ", earliest " + std::to_string(snap.earliest) + ", recorded " +
-                 std::to_string(snap.recorder ? snap.recorder->recorded_position : 0) +
-                 ", durable " +
-                 std::to_string(snap.recorder ? snap.recorder->durable_position : 0) +
-                 ", incarnation " + std::to_string(incarnation) + ")");
+            report("durable reader " + std::to_string(r) + " skipped producer " +
+                   std::to_string(p.producer) + "'s counters [" + std::to_string(want) + ", " +
+                   std::to_string(p.counter) + ") at offset " + std::to_string(m.offset) +
+                   " (replaying " + std::to_string(sub->replaying()) + ", lost " +
+                   std::to_string(sub->lost_bytes()) + " bytes; tail " + std::to_string(snap.tail) +
+                   ", earliest " + std::to_string(snap.earliest) + ", recorded " +
+                   std::to_string(snap.recorder ? snap.recorder->recorded_position : 0) +
+                   ", durable " +
+                   std::to_string(snap.recorder ? snap.recorder->durable_position : 0) +
+                   ", incarnation " + std::to_string(incarnation) + ")");
             bad = true;
           } else {
             shared->duplicates[r].fetch_add(1);  // read again after a restart of either side
@@ -243,7 +269,7 @@ int run_durable_reader(int r, int incarnation) {
     if (bad) return 1;
     if (!got) {
       if (got.error().code() == Errc::timed_out) continue;
-      fail("durable reader " + std::to_string(r) + ": " + got.error().message());
+      report("durable reader " + std::to_string(r) + ": " + got.error().message());
       return 1;
     }
     if (got->messages > 0) {
@@ -259,12 +285,14 @@ int run_durable_reader(int r, int incarnation) {
 // number was read or reported lost, except those of claims aborted by killed producers (their
 // frames became padding without a message).
 int run_lossy_reader() {
-  Topic topic = open_topic();
+  auto opened = open_topic();
+  if (!opened) return 0;
+  const Topic& topic = *opened;
   SubscriberOptions options;
   options.durability = Durability::lossy;
   auto sub = Subscriber::attach(topic, options);
   if (!sub) {
-    fail("lossy reader: " + sub.error().message());
+    report("lossy reader: " + sub.error().message());
     return 1;
   }
   bool started = false;
@@ -286,7 +314,7 @@ int run_lossy_reader() {
         256, Wait::futex(100ms));
     if (!got) {
       if (got.error().code() == Errc::timed_out) continue;
-      fail("lossy reader: " + got.error().message());
+      report("lossy reader: " + got.error().message());
       return 1;
     }
     if (got->messages == 0 || !started) continue;
@@ -294,9 +322,9 @@ int run_lossy_reader() {
     const std::uint64_t span = last - first + 1;
     if (seen + lost > span ||
         (seen + lost < span && span - seen - lost > topic.snapshot().aborted_claims)) {
-      fail("lossy reader: read " + std::to_string(seen) + " and was told of " +
-           std::to_string(lost) + " lost, but sequence numbers " + std::to_string(first) + ".." +
-           std::to_string(last) + " are " + std::to_string(span));
+      report("lossy reader: read " + std::to_string(seen) + " and was told of " +
+             std::to_string(lost) + " lost, but sequence numbers " + std::to_string(first) + ".." +
+             std::to_string(last) + " are " + std::to_string(span));
       return 1;
     }
     shared->lossy_seen.store(seen);
@@ -310,9 +338,11 @@ int run_member(int g) {
   options.start = StartFrom::earliest();
   options.processing_deadline =
       std::chrono::duration_cast<std::chrono::milliseconds>(kProcessingDeadline);
-  auto member = GroupMember::join(open_topic(), "group-" + std::to_string(g), options);
+  auto topic = open_topic();
+  if (!topic) return 0;
+  auto member = GroupMember::join(*topic, "group-" + std::to_string(g), options);
   if (!member) {
-    fail("group " + std::to_string(g) + " member: " + member.error().message());
+    report("group " + std::to_string(g) + " member: " + member.error().message());
     return 1;
   }
   while (!shared->stop_all.load()) {
@@ -337,13 +367,13 @@ int run_member(int g) {
         },
         16, Wait::futex(100ms));
     if (bad) {
-      fail("group " + std::to_string(g) + ": a message not of this soak");
+      report("group " + std::to_string(g) + ": a message not of this soak");
       return 1;
     }
     if (!got) {
       const Errc code = got.error().code();
       if (code == Errc::timed_out || code == Errc::invalid_argument) continue;
-      fail("group " + std::to_string(g) + " member: " + got.error().message());
+      report("group " + std::to_string(g) + " member: " + got.error().message());
       return 1;
     }
     if (any) {
@@ -353,11 +383,44 @@ int run_member(int g) {
       auto acked = member->ack_up_to(last);
       // aborted: the batch went to another member after the deadline (we were stopped).
       if (!acked && acked.error().code() != Errc::aborted) {
-        fail("group " + std::to_string(g) + " ack: " + acked.error().message());
+        report("group " + std::to_string(g) + " ack: " + acked.error().message());
         return 1;
       }
     }
   }
+  return 0;
+}
+
+// --corrupt: scribbles random bytes over the topic file (header, reader slots and ring, a third
+// each) every 1-3 ms while everyone works.
+int run_corrupter(int incarnation) {
+  const std::string path = bus_dir + "/" + kTopic;
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0) return 1;
+  const auto size = static_cast<std::size_t>(st.st_size);
+  void* map = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) return 1;
+  auto* bytes = static_cast<std::uint8_t*>(map);
+  const std::size_t ring_offset = size - kRingBytes;
+  std::mt19937_64 rng(static_cast<std::uint64_t>(now_ns()) +
+                      static_cast<std::uint64_t>(incarnation));
+  while (!shared->stop_all.load()) {
+    std::this_thread::sleep_for(std::chrono::microseconds(1000 + rng() % 2000));
+    std::size_t at = 0;
+    switch (rng() % 3) {
+      // The first 128 bytes say what the file is (magic, version, geometry): damaged, nothing
+      // opens it any more, so they are hit only once in ten header writes.
+      case 0: at = rng() % 10 == 0 ? rng() % 128 : 128 + rng() % (4096 - 128); break;
+      case 1: at = 4096 + rng() % (ring_offset - 4096); break;
+      default: at = ring_offset + rng() % kRingBytes; break;
+    }
+    const std::uint64_t value = rng() % 4 == 0 ? rng() % 65536 : rng();  // small numbers too
+    std::memcpy(bytes + (at & ~std::size_t{7}), &value, (rng() % 2 == 0) ? 8 : 1 + rng() % 7);
+    shared->corruptions.fetch_add(1);
+  }
+  munmap(map, size);
   return 0;
 }
 
@@ -532,6 +595,66 @@ T* shared_array(std::size_t n) {
   return static_cast<T*>(p);  // zero-filled: atomics of zero
 }
 
+// --corrupt: what the supervisor reads of the scribbled topic, as describe and topic dump do.
+void inspect_everything(const Topic& topic) {
+  (void)topic.snapshot();
+  RingInspector inspector(topic, 64);
+  auto at = inspector.resolve(StartFrom::earliest());
+  if (!at) return;
+  std::uint64_t offset = *at;
+  for (int i = 0; i < 2000 && offset < inspector.tail(); ++i) {
+    auto frame = inspector.read(offset);
+    if (!frame || frame->stride == 0 || frame->state == FrameState::pending ||
+        frame->state == FrameState::overwritten) {
+      break;
+    }
+    offset += frame->stride;
+  }
+}
+
+// --corrupt: everyone must stop when told, by themselves, whatever the topic holds.
+void finish_corrupted(std::vector<Component>& components) {
+  shared->stop_producers.store(true);
+  shared->stop_all.store(true);
+  for (auto& c : components) {
+    if (c.bridge) continue;
+    const int status = reap(c.pid, 30s);
+    if (status < 0) {
+      fail(c.name + " did not stop within 30 s");
+    } else if (!WIFEXITED(status)) {
+      fail(c.name + " " + describe_status(status));
+    }
+  }
+  kill(components[0].pid, SIGTERM);
+  const int status = reap(components[0].pid, 30s);
+  if (status < 0) {
+    fail("the bridge did not stop on SIGTERM within 30 s");
+  } else if (!WIFEXITED(status)) {
+    fail("the bridge " + describe_status(status));
+  }
+}
+
+int report_corrupted(const std::vector<Component>& components, const std::string& root,
+                     bool own_root) {
+  std::printf("\ncorrupting writes %llu, errors the components reported %llu\n",
+              static_cast<unsigned long long>(shared->corruptions.load()),
+              static_cast<unsigned long long>(shared->reported.load()));
+  std::printf("%-24s %6s %6s %10s\n", "component", "kills", "stops", "gave up");
+  for (const auto& c : components) {
+    std::printf("%-24s %6d %6d %10d\n", c.name.c_str(), c.kills, c.stops, c.crashes);
+  }
+  const int failures = shared->failures.load();
+  if (failures > 0) {
+    std::printf("\nFAILED: %d failure(s), the first %d:\n", failures, std::min(failures, 8));
+    for (int i = 0; i < std::min(failures, 8); ++i) std::printf("  %s\n", shared->failure[i]);
+    std::printf("work directory kept: %s\n", root.c_str());
+    return 1;
+  }
+  std::printf("\nchaos soak with a corrupting writer passed: no crash, no hang\n");
+  if (own_root) std::filesystem::remove_all(root);
+  return 0;
+}
+
 int usage() {
   std::fprintf(stderr,
                "usage: ringbus-chaos [--seconds N] [--dir DIR] [--bridge PATH] [--seed N]\n"
@@ -539,7 +662,9 @@ int usage() {
                "  --dir DIR     work directory (default: a new one under $TMPDIR, removed after)\n"
                "  --bridge PATH the ringbus-bridge executable\n"
                "  --seed N      random seed (default: from the clock; printed)\n"
-               "  --victims P,Q kill and stop only components whose names start with P or Q\n");
+               "  --victims P,Q kill and stop only components whose names start with P or Q\n"
+               "  --corrupt     also scribble over the topic file: then only crashes and hangs\n"
+               "                fail (errors are expected and counted)\n");
   return 2;
 }
 
@@ -553,6 +678,10 @@ int main(int argc, char** argv) {
   unsigned seed = static_cast<unsigned>(now_ns());
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a == "--corrupt") {
+      corrupting = true;
+      continue;
+    }
     if (i + 1 >= argc) return usage();
     if (a == "--seconds") {
       seconds = std::strtol(argv[++i], nullptr, 10);
@@ -640,6 +769,8 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (corrupting) components.push_back({"corrupter", run_corrupter});
+
   // The bridge first: its durable reader must exist before producers start.
   spawn(components[0]);
   const bool recording = wait_until(
@@ -663,10 +794,14 @@ int main(int argc, char** argv) {
       int status = 0;
       if (waitpid(c.pid, &status, WNOHANG) == c.pid) {
         ++c.crashes;
-        fail(c.name + " " + describe_status(status) + " by itself");
+        // With a corrupter, giving up with an error is fine; a signal is a crash.
+        if (!corrupting || !WIFEXITED(status)) {
+          fail(c.name + " " + describe_status(status) + " by itself");
+        }
         spawn(c);
       }
     }
+    if (corrupting) inspect_everything(*topic);
     auto& victim = components[rng() % components.size()];
     if (!victims.empty() && std::none_of(victims.begin(), victims.end(), [&](const auto& v) {
           return victim.name.rfind(v, 0) == 0;
@@ -686,6 +821,11 @@ int main(int argc, char** argv) {
       waitpid(victim.pid, nullptr, 0);
       spawn(victim);
     }
+  }
+
+  if (corrupting) {
+    finish_corrupted(components);
+    return report_corrupted(components, root, own_root);
   }
 
   // Producers stop; everyone else must catch up with what they published.
