@@ -95,6 +95,36 @@ TEST(Group, MemberReceivesBatchesAndMustAckBeforeTheNext) {
   EXPECT_TRUE(found);
 }
 
+// describe and the monitor show a group's lag in messages, not only in bytes (the group's slot
+// keeps no sequence number; before, lag_messages was every message ever published).
+TEST(Group, DescribeCountsTheGroupsLagInMessages) {
+  TempBus tb;
+  auto topic = tb.create("orders", small());
+  auto m = GroupMember::join(topic, "billing", from_earliest());
+  ASSERT_TRUE(m) << m.error().message();
+  Producer p(topic);
+  auto group_info = [&] {
+    for (const auto& r : topic.snapshot().readers) {
+      if (r.name == "group:billing") return r;
+    }
+    ADD_FAILURE() << "no group in the snapshot";
+    return ReaderInfo{};
+  };
+  publish_n(p, 0, 10);
+  EXPECT_EQ(group_info().lag_messages, 10U);
+  auto first = poll_all(*m, 4);
+  ASSERT_EQ(first.size(), 4U);
+  EXPECT_EQ(group_info().lag_messages, 10U) << "nothing acknowledged yet";
+  ASSERT_TRUE(m->ack_up_to(first.back().offset));
+  EXPECT_EQ(group_info().lag_messages, 6U);
+  EXPECT_EQ(group_info().messages, 4U);
+  auto rest = poll_all(*m, 64);
+  ASSERT_EQ(rest.size(), 6U);
+  ASSERT_TRUE(m->ack_up_to(rest.back().offset));
+  EXPECT_EQ(group_info().lag_messages, 0U);
+  EXPECT_EQ(group_info().lag_bytes, 0U);
+}
+
 TEST(Group, EachMessageGoesToExactlyOneMember) {
   TempBus tb;
   auto topic = tb.create("orders", small());

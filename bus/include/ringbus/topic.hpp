@@ -95,7 +95,10 @@ struct ReaderInfo {
   // Published position (readers publish in batches); for a group, its committed position:
   // every message before it is acknowledged.
   std::uint64_t position = 0;
-  std::uint64_t messages = 0;  // sequence number of the next message it will read
+  // Sequence number of the next message it will read. A group: of the first message at its
+  // committed position, read from the ring (0, and lag_messages 0, once that frame is no longer
+  // in the ring: lag_bytes still says how far behind it is).
+  std::uint64_t messages = 0;
   std::uint64_t lag_bytes = 0;
   std::uint64_t lag_messages = 0;
   std::uint64_t lost_bytes = 0;

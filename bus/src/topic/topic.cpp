@@ -3,11 +3,13 @@
 
 #include <algorithm>
 #include <bit>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "ring/atomics.hpp"
+#include "ring/frame_lookup.hpp"
 #include "topic/liveness.hpp"
 #include "topic/reader_slots.hpp"
 #include "topic/recorder_fields.hpp"
@@ -20,6 +22,30 @@ const std::string& Topic::path() const noexcept { return map_->path(); }
 const TopicConfig& Topic::config() const noexcept { return map_->config(); }
 
 namespace {
+
+// A group's slot keeps no sequence number (its committed position is the minimum of batch
+// starts and the dispatch position), so describe reads it from the frame there: the first data
+// frame at or after `position` (past padding), while it is still in the ring. nullopt when it
+// is not (in the disk log, overwritten, or not committed yet).
+std::optional<std::uint64_t> sequence_at(const detail::TopicMapping& map, std::uint64_t position,
+                                         std::uint64_t tail, std::uint64_t tail_messages) {
+  const auto& ring = map.ring_view();
+  if (position >= tail) return tail_messages;
+  if (tail - position > ring.capacity || position % ring.alignment != 0) return std::nullopt;
+  for (int frames = 0; frames < 64 && position < tail; ++frames) {
+    const layout::FrameHeader* frame = detail::frame_at(ring, position);
+    const std::uint64_t word = detail::load_racy_acquire(&frame->commit);
+    const detail::CommitWord commit = detail::classify(ring, position, word);
+    if (commit.state != detail::Commit::frame) return std::nullopt;
+    if (commit.kind == layout::FrameKind::kData) {
+      std::uint64_t sequence = 0;
+      detail::copy_racy(&sequence, reinterpret_cast<const std::byte*>(&frame->sequence), 1);
+      return sequence <= tail_messages ? std::optional<std::uint64_t>(sequence) : std::nullopt;
+    }
+    position += commit.stride;
+  }
+  return position >= tail ? std::optional<std::uint64_t>(tail_messages) : std::nullopt;
+}
 
 std::string_view kind_name(std::uint32_t kind) {
   switch (kind) {
@@ -190,6 +216,9 @@ TopicSnapshot Topic::snapshot() const {
     if (kind == layout::kReaderGroup) {
       r.group = group_name(r.name);
       r.dispatch = atomic(s.dispatch).load(relaxed);
+      const auto sequence = sequence_at(*map_, r.position, snap.tail, snap.messages);
+      r.messages = sequence.value_or(0);
+      r.lag_messages = sequence ? snap.messages - *sequence : 0;
     } else if (kind == layout::kReaderMember) {
       group_slot = atomic(s.group_slot).load(relaxed);
       if (atomic(s.batch_start).load(relaxed) != layout::kNoBatch) {
