@@ -232,7 +232,9 @@ void publish_range(Producer& producer, std::uint64_t from, std::uint64_t to) {
     const std::string value = "value-" + std::to_string(i) + std::string(i % 40, 'x');
     auto claim = producer.claim(
         value.size(), ConstBytes(reinterpret_cast<const std::byte*>(key.data()), key.size()),
-        Wait::spin_yield(seconds(30)));
+        // Long: a sink recovering from refused deliveries holds producers back meanwhile, and
+        // under ASan on a loaded machine its sessions (each ends with a flush) take a while.
+        Wait::spin_yield(seconds(120)));
     ASSERT_TRUE(claim) << claim.error().message();
     std::memcpy(claim->bytes().data(), value.data(), value.size());
     const std::int64_t ts = 1'700'000'000'000'000'000 + static_cast<std::int64_t>(i) * 1'000'000;
@@ -259,7 +261,7 @@ class Collector {
               sent_.push_back(
                   Sent{m.offset, m.sequence, m.timestamp_ns, text(m.key), text(m.value)});
             },
-            256, Wait::spin_yield(seconds(60)));
+            256, Wait::spin_yield(seconds(120)));
         if (!r) {
           error_ = r.error().message();
           return;
