@@ -14,8 +14,8 @@
 #include <cstring>
 
 #include "fuzz_support.hpp"
-#include "ringbus/topic.hpp"
 #include "ring/stuck_claim.hpp"
+#include "ringbus/topic.hpp"
 #include "topic/topic_mapping.hpp"
 
 namespace {

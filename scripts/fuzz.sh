@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (fuzz/, the `fuzz` preset: clang, ASan+UBSan) and runs each for a
 # fixed time, starting from its seed corpus (fuzz/corpus/<target>/) after running every input
-# that once failed (fuzz/regressions/<target>/). New inputs found go to build/fuzz/work/<target>/
+# that once failed (fuzz/regressions/<target>/). New inputs found go to build/fuzz/found/<target>/
 # (kept between runs), failing ones to build/fuzz/failures/. See docs/fuzzing.md.
 #
 #   scripts/fuzz.sh                      every target, 20 s each (CI)
@@ -46,7 +46,7 @@ for t in "${targets[@]}"; do
     echo "fuzz.sh: no seed corpus fuzz/corpus/$t (run scripts/fuzz.sh --seeds)" >&2
     exit 2
   fi
-  work="build/fuzz/work/$t"
+  work="build/fuzz/found/$t"
   mkdir -p "$work"
   printf '\n-- %s: %s s\n' "$t" "$seconds"
   # Inputs that once failed run first, each once.

@@ -541,8 +541,8 @@ TEST_F(KafkaSinkTest, BrokerErrorsLeaderMovesAndADownBrokerAddNoDuplicateAndLose
   ASSERT_EQ(sent.size(), kMessages);
   const std::uint64_t tail = topic_.snapshot().tail;
   ASSERT_TRUE(wait_until([&] { return delivered_up_to(tail); }, seconds(90))) << bridge_log();
-  auto got = read_kafka(kafka_.bootstraps(), "rb.orders", kPartitions, 2 * kMessages,
-                        seconds(60), kMessages);
+  auto got = read_kafka(kafka_.bootstraps(), "rb.orders", kPartitions, 2 * kMessages, seconds(60),
+                        kMessages);
   if (got.size() < kMessages) {
     // On a loaded machine the test's consumer has been seen stuck on a partition whose leader
     // moved (5974 of 6000 in 60 s, the sink having had every message acknowledged): read once
